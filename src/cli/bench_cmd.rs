@@ -1,0 +1,36 @@
+//! `infoloss bench …`: throughput, last line machine-readable.
+
+use clap::{Args, Subcommand};
+
+use super::model_flags::ModelFlags;
+use infoloss::bench;
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Eval-mode forward throughput
+    Forward(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Images per batch
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Timed iterations (median reported)
+    #[arg(long, default_value_t = 5)]
+    pub iters: usize,
+    #[command(flatten)]
+    pub model: ModelFlags,
+}
+
+pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Forward(a) => {
+            let config = a.model.config()?;
+            let t = bench::bench_forward(&config, a.batch, a.iters)?;
+            println!("# {} batch={} iters={} threads={}", config.label(), a.batch, t.iters, super::threads());
+            println!("forward: {:.1} img/s ({:.1} ms/batch)", t.images_per_second, t.ms_per_batch);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! `infoloss model`: the cost table.
+
+use clap::Args;
+
+use super::model_flags::ModelFlags;
+use infoloss::MobileNetV2;
+
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    #[command(flatten)]
+    pub model: ModelFlags,
+    /// One JSON object instead of the table
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: ModelArgs) -> anyhow::Result<()> {
+    let config = a.model.config()?;
+    let model = MobileNetV2::new(&config)?;
+    let cost = model.cost(config.resolution);
+    if a.json {
+        let v = serde_json::json!({
+            "params": cost.params,
+            "buffers": cost.buffers,
+            "macs": cost.macs,
+            "shortcuts": cost.shortcuts,
+            "layers": cost.layers,
+            "config": config,
+            "threads": super::threads(),
+            "version": env!("CARGO_PKG_VERSION"),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let shape = |s: [usize; 3]| format!("{}×{}×{}", s[0], s[1], s[2]);
+    println!("# {} ({} threads)", config.label(), super::threads());
+    println!("{:<24} {:<11} {:>14} {:>14} {:>10} {:>12}", "name", "kind", "input", "output", "params", "macs");
+    for l in &cost.layers {
+        println!("{:<24} {:<11} {:>14} {:>14} {:>10} {:>12}", l.name, l.kind, shape(l.input), shape(l.output), l.params, l.macs);
+    }
+    println!(
+        "total: {} params, {} buffers, {} MACs, {} shortcuts",
+        cost.params, cost.buffers, cost.macs, cost.shortcuts
+    );
+    Ok(())
+}

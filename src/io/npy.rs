@@ -1,0 +1,65 @@
+//! NumPy `.npy` arrays (via the `npyz` crate): NCHW f32 input batches in, logits and activations out.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use npyz::WriterBuilder;
+
+use crate::error::{Error, Result};
+use crate::io::atomic::write_atomic;
+
+/// A dense C-order f32 array.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NpyArray {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// Reads an `.npy` of dtype float32 (float64 is converted), C order.
+pub fn read_npy(path: &Path) -> Result<NpyArray> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bad = |reason: String| Error::file("npy file", path, reason);
+    let file = npyz::NpyFile::new(Cursor::new(&bytes[..])).map_err(|e| bad(format!("not a valid .npy file ({e})")))?;
+    if file.order() != npyz::Order::C {
+        return Err(bad("array is in Fortran order; save it with np.ascontiguousarray(x)".into()));
+    }
+    let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
+    let descr = file.dtype().descr();
+    let data: Vec<f32> = match descr.trim_matches('\'') {
+        "<f4" => file.into_vec::<f32>().map_err(|e| bad(format!("truncated data ({e})")))?,
+        "<f8" => file.into_vec::<f64>().map_err(|e| bad(format!("truncated data ({e})")))?.into_iter().map(|v| v as f32).collect(),
+        other => return Err(bad(format!("dtype {other} is not float32; convert with x.astype(np.float32)"))),
+    };
+    Ok(NpyArray { shape, data })
+}
+
+/// Reads an NCHW batch: rank 4, float.
+pub fn read_nchw(path: &Path) -> Result<([usize; 4], Vec<f32>)> {
+    let a = read_npy(path)?;
+    let shape: [usize; 4] = a.shape.as_slice().try_into().map_err(|_| {
+        Error::file("npy file", path, format!("has shape {:?} (rank {}); expected a rank-4 NCHW batch, e.g. x[None] for one image", a.shape, a.shape.len()))
+    })?;
+    Ok((shape, a.data))
+}
+
+/// Encodes a C-order f32 array as `.npy` bytes.
+pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    {
+        let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&dims)
+            .writer(&mut buf)
+            .begin_nd()
+            .map_err(|e| Error::input("npy encoding", e))?;
+        w.extend(data.iter().copied()).map_err(|e| Error::input("npy encoding", e))?;
+        w.finish().map_err(|e| Error::input("npy encoding", e))?;
+    }
+    Ok(buf)
+}
+
+/// Writes a C-order f32 array to `path` atomically.
+pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
+    write_atomic(path, &npy_bytes(shape, data)?)
+}

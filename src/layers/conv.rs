@@ -1,0 +1,77 @@
+//! Full k×k convolution (MobileNetV2's stem: 3×3, stride 2, 3→32) as im2col + GEMM.
+//!
+//! Weights are a `fan_in × cout` matrix whose column `j` is PyTorch's `weight[j]` flattened in
+//! `(cin, ky, kx)` order. The im2col matrix has one row per output position and one column per
+//! `(cin, ky, kx)`, so `out = cols · W` lands directly in the [`FeatureMap`] layout.
+
+use nalgebra::DMatrix;
+
+use super::matmul::matmul;
+use super::padding::Padding;
+use crate::tensor::FeatureMap;
+
+/// Geometry of a full convolution (no bias: BatchNorm follows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2d {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: Padding,
+}
+
+impl Conv2d {
+    /// Rows of the weight matrix: `cin · k · k`.
+    pub fn fan_in(&self) -> usize {
+        self.in_channels * self.kernel * self.kernel
+    }
+
+    /// PyTorch's weight shape `[cout, cin, k, k]`.
+    pub fn torch_shape(&self) -> Vec<usize> {
+        vec![self.out_channels, self.in_channels, self.kernel, self.kernel]
+    }
+
+    /// Output `(height, width)` for an input of `(h, w)`.
+    pub fn output_size(&self, h: usize, w: usize) -> (usize, usize) {
+        (
+            self.padding.window(h, self.kernel, self.stride).output,
+            self.padding.window(w, self.kernel, self.stride).output,
+        )
+    }
+
+    /// `out = conv(x)` with `weight` (`fan_in × cout`); no bias or activation. `cols` is scratch.
+    pub fn forward(&self, x: &FeatureMap, weight: &DMatrix<f32>, out: &mut FeatureMap, cols: &mut Vec<f32>, threads: usize) {
+        let (h, w) = (x.height(), x.width());
+        let (k, s) = (self.kernel, self.stride);
+        let wy = self.padding.window(h, k, s);
+        let wx = self.padding.window(w, k, s);
+        let (oh, ow) = (wy.output, wx.output);
+        let m = oh * ow;
+        let fan_in = self.fan_in();
+        cols.clear();
+        cols.resize(m * fan_in, 0.0);
+        for ci in 0..self.in_channels {
+            let plane = x.channel(ci);
+            for ky in 0..k {
+                for kx in 0..k {
+                    let col = &mut cols[(ci * k * k + ky * k + kx) * m..][..m];
+                    for oy in 0..oh {
+                        let iy = (oy * s + ky) as isize - wy.before as isize;
+                        let row = &mut col[oy * ow..(oy + 1) * ow];
+                        if iy < 0 || iy >= h as isize {
+                            row.fill(0.0);
+                            continue;
+                        }
+                        let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+                        for (ox, v) in row.iter_mut().enumerate() {
+                            let ix = (ox * s + kx) as isize - wx.before as isize;
+                            *v = if ix < 0 || ix >= w as isize { 0.0 } else { src[ix as usize] };
+                        }
+                    }
+                }
+            }
+        }
+        out.reshape(self.out_channels, oh, ow);
+        matmul(out.as_mut_slice(), cols, weight.as_slice(), m, fan_in, self.out_channels, threads);
+    }
+}

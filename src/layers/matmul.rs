@@ -1,0 +1,44 @@
+//! The one matrix product of the network: column-major `out = a · b` on nalgebra storage, computed by
+//! the `gemm` crate (run-time AVX-512/AVX2 dispatch; 1.3–3× faster than nalgebra's own
+//! `matrixmultiply` backend on MobileNetV2's shapes, measured in `shared/STACK.md`).
+
+use gemm::Parallelism;
+
+/// `out (m×n) = a (m×k) · b (k×n)`; all three column-major and contiguous. `threads > 1` lets the
+/// product itself use that many rayon workers (used when a batch is too small to parallelise over).
+pub fn matmul(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, threads: usize) {
+    assert!(out.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "matmul: buffer too small");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        out[..m * n].fill(0.0);
+        return;
+    }
+    let par = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
+    // SAFETY: the asserts above guarantee every index the strides reach lies inside the slices; the
+    // destination does not alias the inputs (distinct borrows).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            m as isize,
+            1,
+            false,
+            a.as_ptr(),
+            m as isize,
+            1,
+            b.as_ptr(),
+            k as isize,
+            1,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! Layers on nalgebra, f32, one image at a time (the batch is parallelised above them).
+//! Layout: see [`crate::tensor`]. Every kernel writes into a caller-owned buffer, so a forward pass
+//! allocates nothing once its workspace has grown to size.
+
+pub mod activation;
+pub mod batch_norm;
+pub mod conv;
+pub mod conv_bn;
+pub mod depthwise;
+pub mod linear;
+pub mod matmul;
+pub mod padding;
+pub mod pointwise;
+pub mod pool;
+
+pub use activation::Activation;
+pub use batch_norm::BatchNorm;
+pub use conv::Conv2d;
+pub use conv_bn::{ConvBn, ConvKind};
+pub use depthwise::Depthwise;
+pub use linear::Linear;
+pub use padding::Padding;
+pub use pointwise::Pointwise;

@@ -1,0 +1,37 @@
+//! 1×1 convolution as one GEMM: `out (HW×Cout) = x (HW×Cin) · W (Cin×Cout)`, where `W` stored
+//! column-major is PyTorch's `[Cout, Cin, 1, 1]` weight byte for byte.
+
+use nalgebra::DMatrix;
+
+use super::matmul::matmul;
+use crate::tensor::FeatureMap;
+
+/// Geometry of a 1×1 convolution (no bias: BatchNorm follows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pointwise {
+    pub in_channels: usize,
+    pub out_channels: usize,
+}
+
+impl Pointwise {
+    pub fn fan_in(&self) -> usize {
+        self.in_channels
+    }
+
+    /// PyTorch's weight shape `[cout, cin, 1, 1]`.
+    pub fn torch_shape(&self) -> Vec<usize> {
+        vec![self.out_channels, self.in_channels, 1, 1]
+    }
+
+    /// `out = x · weight` (no bias or activation).
+    pub fn forward(&self, x: &FeatureMap, weight: &DMatrix<f32>, out: &mut FeatureMap, threads: usize) {
+        self.forward_columns(x, weight.as_slice(), self.out_channels, out, threads);
+    }
+
+    /// The product with only `cols` output channels, whose `cin × cols` weights are the column-major
+    /// slice `weight` — the building block of split execution over slices of a layer's channels.
+    pub fn forward_columns(&self, x: &FeatureMap, weight: &[f32], cols: usize, out: &mut FeatureMap, threads: usize) {
+        out.reshape(cols, x.height(), x.width());
+        matmul(out.as_mut_slice(), x.as_slice(), weight, x.positions(), self.in_channels, cols, threads);
+    }
+}

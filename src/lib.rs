@@ -1,0 +1,24 @@
+//! # infoloss
+//!
+//! A toolkit for studying information loss in ReLU networks, built around MobileNetV2 ("MobileNetV2:
+//! Inverted Residuals and Linear Bottlenecks", Sandler et al. 2018).
+//!
+//! - [`tensor`]: the activation layout (one statement of it).
+//! - [`layers`]: conv (im2col + GEMM), depthwise, pointwise, BatchNorm, activations, pool, linear.
+//! - [`model`]: Table 2 as data, the Table 1 block, variants as config, cost accounting, weights I/O.
+//! - [`hooks`]: named hook sites, observers, interventions, the activation cache.
+//! - [`io`]: `.npy` and atomic writes. [`bench`]: the throughput benchmarks behind `infoloss bench`.
+//!
+//! The library never prints and never panics on user input; errors are [`Error`].
+
+pub mod bench;
+pub mod error;
+pub mod hooks;
+pub mod io;
+pub mod layers;
+pub mod model;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use model::{MobileNetV2, ModelConfig};
+pub use tensor::{Batch, FeatureMap};

@@ -1,0 +1,210 @@
+//! Model configuration: plain serde data with `Default` (torchvision's `mobilenet_v2()`), validated
+//! before anything is built. The TOML keys are the CLI flag names (`--stage-expansion` ↔
+//! `stage-expansion`).
+
+use serde::{Deserialize, Serialize};
+
+use super::block_setting::{BlockSetting, MOBILENET_V2_TABLE2, STEM_STRIDE};
+use crate::error::{Error, Result};
+use crate::layers::{Activation, Padding};
+
+/// Which network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    #[default]
+    MobilenetV2,
+}
+
+/// The activation after the projection BN, before the shortcut add. The paper's point: `linear`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BottleneckActivation {
+    #[default]
+    Linear,
+    Relu6,
+    Relu,
+}
+
+impl BottleneckActivation {
+    pub fn activation(self) -> Activation {
+        match self {
+            BottleneckActivation::Linear => Activation::Identity,
+            BottleneckActivation::Relu6 => Activation::Relu6,
+            BottleneckActivation::Relu => Activation::Relu,
+        }
+    }
+}
+
+/// The activation of the stem, the expansion, the depthwise and the head layers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HiddenActivation {
+    #[default]
+    Relu6,
+    Relu,
+}
+
+impl HiddenActivation {
+    pub fn activation(self) -> Activation {
+        match self {
+            HiddenActivation::Relu6 => Activation::Relu6,
+            HiddenActivation::Relu => Activation::Relu,
+        }
+    }
+}
+
+/// Where residual connections join (paper Fig. 6b).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shortcut {
+    /// Between thin bottlenecks, where stride 1 and in == out (the paper's design).
+    #[default]
+    Bottleneck,
+    /// Between the wide tensors entering the projection, where width and resolution match.
+    Expansion,
+    /// No residual connections.
+    None,
+}
+
+/// Everything that determines a model's structure. `Default` is torchvision's `mobilenet_v2()`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+pub struct ModelConfig {
+    pub arch: Arch,
+    /// Width multiplier α.
+    pub width: f64,
+    /// Input resolution used for cost accounting and hook shapes (the forward pass takes any size).
+    pub resolution: usize,
+    pub classes: usize,
+    pub bottleneck: BottleneckActivation,
+    pub activation: HiddenActivation,
+    pub shortcut: Shortcut,
+    /// One expansion ratio t for every stage (overrides Table 2's t column).
+    pub expansion: Option<f64>,
+    /// Seven expansion ratios, one per Table 2 row.
+    pub stage_expansion: Option<Vec<f64>>,
+    /// Eight strides: the stem, then each Table 2 row's first block.
+    pub strides: Option<Vec<usize>>,
+    pub padding: Padding,
+    pub bn_eps: f64,
+    /// Dropout probability before the classifier (identity at inference).
+    pub dropout: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            arch: Arch::MobilenetV2,
+            width: 1.0,
+            resolution: 224,
+            classes: 1000,
+            bottleneck: BottleneckActivation::Linear,
+            activation: HiddenActivation::Relu6,
+            shortcut: Shortcut::Bottleneck,
+            expansion: None,
+            stage_expansion: None,
+            strides: None,
+            padding: Padding::Torch,
+            bn_eps: 1e-5,
+            dropout: 0.2,
+        }
+    }
+}
+
+/// Smallest input resolution accepted (five stride-2 stages bring 32 down to 1×1).
+pub const MIN_RESOLUTION: usize = 32;
+
+impl ModelConfig {
+    /// Checks every value; errors name the key, the value and the fix.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.width.is_finite() && self.width > 0.0 && self.width <= 10.0) {
+            return Err(Error::config("width", self.width, "use a multiplier in (0, 10], e.g. 1.0 or 0.35"));
+        }
+        if self.resolution < MIN_RESOLUTION {
+            return Err(Error::config("resolution", self.resolution, format!("use at least {MIN_RESOLUTION}")));
+        }
+        if self.classes == 0 {
+            return Err(Error::config("classes", 0, "use at least 1 class"));
+        }
+        if self.expansion.is_some() && self.stage_expansion.is_some() {
+            return Err(Error::config(
+                "expansion",
+                format!("{:?} together with stage-expansion", self.expansion.unwrap_or_default()),
+                "give either one global expansion or a per-stage list, not both",
+            ));
+        }
+        if let Some(t) = self.expansion {
+            check_expansion("expansion", t)?;
+        }
+        if let Some(ts) = &self.stage_expansion {
+            if ts.len() != MOBILENET_V2_TABLE2.len() {
+                return Err(Error::config(
+                    "stage-expansion",
+                    format!("{ts:?}"),
+                    format!("give {} values, one per Table 2 row", MOBILENET_V2_TABLE2.len()),
+                ));
+            }
+            for &t in ts {
+                check_expansion("stage-expansion", t)?;
+            }
+        }
+        if let Some(s) = &self.strides {
+            if s.len() != MOBILENET_V2_TABLE2.len() + 1 || s.iter().any(|&v| v != 1 && v != 2) {
+                return Err(Error::config(
+                    "strides",
+                    format!("{s:?}"),
+                    "give 8 strides of 1 or 2: the stem, then each of the 7 stages (default 2,1,2,2,2,1,2,1)",
+                ));
+            }
+        }
+        if !(self.bn_eps.is_finite() && self.bn_eps > 0.0) {
+            return Err(Error::config("bn-eps", self.bn_eps, "use a small positive value: 1e-5 (PyTorch) or 1e-3 (Keras)"));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::config("dropout", self.dropout, "use a probability in [0, 1)"));
+        }
+        Ok(())
+    }
+
+    /// Table 2 with this config's expansion and stride overrides applied.
+    pub fn stages(&self) -> Vec<BlockSetting> {
+        MOBILENET_V2_TABLE2
+            .iter()
+            .enumerate()
+            .map(|(i, row)| BlockSetting {
+                t: match (&self.expansion, &self.stage_expansion) {
+                    (Some(t), _) => *t,
+                    (None, Some(ts)) => ts[i],
+                    (None, None) => row.t,
+                },
+                s: self.strides.as_ref().map_or(row.s, |s| s[i + 1]),
+                ..*row
+            })
+            .collect()
+    }
+
+    /// Stride of the stem conv.
+    pub fn stem_stride(&self) -> usize {
+        self.strides.as_ref().map_or(STEM_STRIDE, |s| s[0])
+    }
+
+    /// A short, stable description for outputs, e.g. `mobilenet_v2 α=1 224px linear/relu6/bottleneck`.
+    pub fn label(&self) -> String {
+        format!(
+            "mobilenet_v2 width={} res={} bottleneck={} activation={} shortcut={}",
+            self.width,
+            self.resolution,
+            self.bottleneck.activation().name(),
+            self.activation.activation().name(),
+            serde_json::to_value(self.shortcut).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+        )
+    }
+}
+
+fn check_expansion(key: &str, t: f64) -> Result<()> {
+    if !(t.is_finite() && (1.0..=64.0).contains(&t)) {
+        return Err(Error::config(key, t, "use an expansion ratio t in [1, 64] (Table 2 uses 6; fractional t gives round(t·n) channels)"));
+    }
+    Ok(())
+}

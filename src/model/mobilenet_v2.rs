@@ -1,0 +1,237 @@
+//! MobileNetV2 (Sandler et al. 2018, Table 2), the network as a walkable structure:
+//! stem (`features.0`) → 17 inverted residual blocks (`features.1..=17`) → head 1×1 conv
+//! (`features.18`) → global average pool → dropout → linear classifier (`classifier.1`).
+//! Module indices follow torchvision's `mobilenetv2.py`, so weights and hook names line up.
+//!
+//! The forward pass runs each image depth-first through all layers in a reused [`Workspace`];
+//! a batch is spread over rayon's threads one image per task (single-threaded GEMMs), and a batch
+//! smaller than the thread count uses the GEMM's own threads instead.
+
+use nalgebra::DMatrix;
+use rayon::prelude::*;
+
+use super::block_setting::{expand_stages, make_divisible, BlockPlan, HEAD_CHANNELS, STEM_CHANNELS};
+use super::config::{ModelConfig, Shortcut};
+use super::inverted_residual::{conv_site, fire, InvertedResidual};
+use super::workspace::{Workspace, WorkspacePool};
+use crate::error::{Error, Result};
+use crate::hooks::hook_name::HookName;
+use crate::hooks::sink::{HookSink, NoHooks};
+use crate::layers::{pool::global_average_pool, Conv2d, ConvBn, ConvKind, Linear, Pointwise};
+use crate::tensor::{Batch, FeatureMap};
+
+/// Input channels of the stem (RGB).
+pub const INPUT_CHANNELS: usize = 3;
+
+/// The network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MobileNetV2 {
+    config: ModelConfig,
+    /// `features.0`: 3×3 conv, stride 2, 3 → 32·α, hidden activation.
+    pub stem: ConvBn,
+    /// `features.1 ..= features.17`.
+    pub blocks: Vec<InvertedResidual>,
+    /// `features.18`: 1×1 conv to 1280·max(1, α), hidden activation.
+    pub head: ConvBn,
+    /// `classifier.1` (`classifier.0` is dropout, identity at inference).
+    pub classifier: Linear,
+    pool: WorkspacePool,
+}
+
+impl MobileNetV2 {
+    /// Builds the structure for a validated config, with zero weights and BN at its initial state
+    /// (see [`crate::model::init`] for seeded initialisation and [`crate::model::weights`] for loading).
+    pub fn new(config: &ModelConfig) -> Result<Self> {
+        config.validate()?;
+        let eps = config.bn_eps as f32;
+        let act = config.activation.activation();
+        let stem_channels = make_divisible(STEM_CHANNELS as f64 * config.width, 8);
+        let stem = ConvBn::new(
+            ConvKind::Full(Conv2d {
+                in_channels: INPUT_CHANNELS,
+                out_channels: stem_channels,
+                kernel: 3,
+                stride: config.stem_stride(),
+                padding: config.padding,
+            }),
+            act,
+            eps,
+        );
+        let plans = expand_stages(&config.stages(), stem_channels, config.width);
+        let blocks: Vec<InvertedResidual> = plans
+            .iter()
+            .enumerate()
+            .map(|(k, p)| InvertedResidual::new(*p, k.checked_sub(1).map(|j| &plans[j]), config))
+            .collect();
+        let last_in = plans.last().map_or(stem_channels, |p| p.out_channels);
+        let head_channels = make_divisible(HEAD_CHANNELS as f64 * config.width.max(1.0), 8);
+        let head = ConvBn::new(
+            ConvKind::Pointwise(Pointwise { in_channels: last_in, out_channels: head_channels }),
+            act,
+            eps,
+        );
+        let classifier = Linear { weight: DMatrix::zeros(head_channels, config.classes), bias: vec![0.0; config.classes] };
+        Ok(MobileNetV2 { config: config.clone(), stem, blocks, head, classifier, pool: WorkspacePool::default() })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// Block plans (Table 2 expanded).
+    pub fn plans(&self) -> Vec<BlockPlan> {
+        self.blocks.iter().map(|b| b.plan).collect()
+    }
+
+    /// torchvision index of the head conv (`features.18` by default).
+    pub fn head_index(&self) -> usize {
+        self.blocks.len() + 1
+    }
+
+    /// Every conv → BN unit in forward order with its torchvision module prefixes `(conv, bn)`.
+    pub fn conv_units(&self) -> Vec<(String, String, &ConvBn)> {
+        let mut units = vec![("features.0.0".to_string(), "features.0.1".to_string(), &self.stem)];
+        for b in &self.blocks {
+            let i = b.plan.index;
+            let mut j = 0;
+            if let Some(e) = &b.expand {
+                units.push((format!("features.{i}.conv.0.0"), format!("features.{i}.conv.0.1"), e));
+                j = 1;
+            }
+            units.push((format!("features.{i}.conv.{j}.0"), format!("features.{i}.conv.{j}.1"), &b.depthwise));
+            units.push((format!("features.{i}.conv.{}", j + 1), format!("features.{i}.conv.{}", j + 2), &b.project));
+        }
+        let h = self.head_index();
+        units.push((format!("features.{h}.0"), format!("features.{h}.1"), &self.head));
+        units
+    }
+
+    /// Mutable view of [`Self::conv_units`] (same order), for loading and initialisation.
+    pub fn conv_units_mut(&mut self) -> Vec<(String, String, &mut ConvBn)> {
+        units_mut(&mut self.stem, &mut self.blocks, &mut self.head)
+    }
+
+    /// Recomputes every BN-folded weight; call after editing weights or BN parameters by hand.
+    pub fn refold(&mut self) {
+        for (_, _, u) in self.conv_units_mut() {
+            u.refold();
+        }
+    }
+
+    /// Checks a batch can enter the network.
+    pub fn check_input(&self, batch: &Batch) -> Result<()> {
+        let [_, c, h, w] = batch.shape();
+        if !batch.is_empty() && (c != INPUT_CHANNELS || h == 0 || w == 0) {
+            return Err(Error::input(
+                "batch",
+                format!("shape {:?} is not N×3×H×W; MobileNetV2 takes RGB images (NCHW, 3 channels)", batch.shape()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Eval-mode forward pass: logits, one row per image.
+    pub fn forward(&self, batch: &Batch) -> Result<DMatrix<f32>> {
+        Ok(self.forward_with(batch, |_| NoHooks)?.0)
+    }
+
+    /// Forward pass where image `i` reports to the hook sink `make(i)`; returns the logits and the
+    /// sinks in image order. Results do not depend on the thread count.
+    pub fn forward_with<H, F>(&self, batch: &Batch, make: F) -> Result<(DMatrix<f32>, Vec<H>)>
+    where
+        H: HookSink + Send,
+        F: Fn(usize) -> H + Sync,
+    {
+        self.check_input(batch)?;
+        let n = batch.len();
+        let threads = rayon::current_num_threads();
+        let run = |i: usize, gemm_threads: usize| {
+            let mut ws = self.pool.take();
+            let mut sink = make(i);
+            let logits = self.forward_image(&batch.images()[i], i, &mut ws, &mut sink, gemm_threads);
+            self.pool.give(ws);
+            (logits, sink)
+        };
+        let results: Vec<(Vec<f32>, H)> = if n >= threads {
+            (0..n).into_par_iter().map(|i| run(i, 1)).collect()
+        } else {
+            (0..n).map(|i| run(i, threads)).collect()
+        };
+        let mut logits = DMatrix::zeros(n, self.config.classes);
+        let mut sinks = Vec::with_capacity(n);
+        for (i, (row, sink)) in results.into_iter().enumerate() {
+            for (j, v) in row.into_iter().enumerate() {
+                logits[(i, j)] = v;
+            }
+            sinks.push(sink);
+        }
+        Ok((logits, sinks))
+    }
+
+    /// One image through every layer; the hook sites fire in catalogue order.
+    pub(crate) fn forward_image<H: HookSink>(
+        &self,
+        x: &FeatureMap,
+        image: usize,
+        ws: &mut Workspace,
+        hooks: &mut H,
+        threads: usize,
+    ) -> Vec<f32> {
+        self.forward_features(x, image, ws, hooks, threads);
+        self.forward_classifier(image, ws, hooks);
+        ws.logits.as_slice().to_vec()
+    }
+
+    /// Stem and blocks: leaves the last bottleneck in `ws.cur`.
+    pub(crate) fn forward_body<H: HookSink>(&self, x: &FeatureMap, image: usize, ws: &mut Workspace, hooks: &mut H, threads: usize) {
+        let input: &FeatureMap = if hooks.wants(&HookName::Input) {
+            ws.input.copy_from(x);
+            hooks.fire(&HookName::Input, image, &mut ws.input);
+            &ws.input
+        } else {
+            x
+        };
+        conv_site(&self.stem, input, &mut ws.cur, &mut ws.scratch, threads, HookName::StemPre, HookName::StemPost, hooks, image);
+        let carry_wide = self.config.shortcut == Shortcut::Expansion;
+        for block in &self.blocks {
+            block.forward(ws, hooks, image, threads, carry_wide);
+        }
+    }
+
+    /// Body and head conv: leaves the head output in `ws.next`.
+    pub(crate) fn forward_features<H: HookSink>(&self, x: &FeatureMap, image: usize, ws: &mut Workspace, hooks: &mut H, threads: usize) {
+        self.forward_body(x, image, ws, hooks, threads);
+        let Workspace { cur, next, scratch, .. } = ws;
+        conv_site(&self.head, cur, next, scratch, threads, HookName::HeadPre, HookName::HeadPost, hooks, image);
+    }
+
+    /// Pool, dropout (identity in eval mode) and classifier on `ws.next`: logits in `ws.logits`.
+    pub(crate) fn forward_classifier<H: HookSink>(&self, image: usize, ws: &mut Workspace, hooks: &mut H) {
+        global_average_pool(&ws.next, &mut ws.pooled);
+        fire(hooks, HookName::Pool, image, &mut ws.pooled);
+        self.classifier.forward(&ws.pooled, &mut ws.logits);
+        fire(hooks, HookName::Logits, image, &mut ws.logits);
+    }
+}
+
+/// The conv → BN units of a network's parts in forward order, with their torchvision prefixes.
+pub(crate) fn units_mut<'a>(
+    stem: &'a mut ConvBn,
+    blocks: &'a mut [InvertedResidual],
+    head: &'a mut ConvBn,
+) -> Vec<(String, String, &'a mut ConvBn)> {
+    let h = blocks.len() + 1;
+    let mut units = vec![("features.0.0".to_string(), "features.0.1".to_string(), stem)];
+    for b in blocks {
+        let i = b.plan.index;
+        let mut j = 0;
+        if let Some(e) = &mut b.expand {
+            units.push((format!("features.{i}.conv.0.0"), format!("features.{i}.conv.0.1"), e));
+            j = 1;
+        }
+        units.push((format!("features.{i}.conv.{j}.0"), format!("features.{i}.conv.{j}.1"), &mut b.depthwise));
+        units.push((format!("features.{i}.conv.{}", j + 1), format!("features.{i}.conv.{}", j + 2), &mut b.project));
+    }
+    units.push((format!("features.{h}.0"), format!("features.{h}.1"), head));
+    units
+}

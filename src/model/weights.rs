@@ -1,0 +1,190 @@
+//! Weights I/O in safetensors with torchvision's `mobilenet_v2` state_dict names
+//! (`features.0.0.weight`, `features.{i}.conv.{j}…`, `features.18.*`, `classifier.1.weight`/`.bias`),
+//! so a file written by `safetensors.torch.save_file(model.state_dict(), path)` loads as is and what we
+//! write loads into PyTorch with a strict `load_state_dict`.
+//!
+//! Files we write carry the model config as JSON in the safetensors `__metadata__` under
+//! [`CONFIG_METADATA_KEY`]; foreign files are checked tensor by tensor against the config's shapes.
+//! Half-precision tensors (F16, BF16) are up-cast, F64 down-cast; `num_batches_tracked` is ignored.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+
+use super::config::ModelConfig;
+use super::mobilenet_v2::{units_mut, MobileNetV2};
+use crate::error::{Error, Result};
+use crate::io::atomic::write_atomic;
+
+/// `__metadata__` key holding the model config (JSON) in files infoloss writes.
+pub const CONFIG_METADATA_KEY: &str = "infoloss.config";
+
+/// A tensor read from a file: shape and values as f32.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedTensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// The contents of a safetensors weights file.
+#[derive(Clone, Debug, Default)]
+pub struct WeightsFile {
+    pub tensors: BTreeMap<String, NamedTensor>,
+    /// Config stored by infoloss, if the file has one.
+    pub config: Option<ModelConfig>,
+    /// All `__metadata__` entries.
+    pub metadata: HashMap<String, String>,
+}
+
+impl WeightsFile {
+    /// Reads and decodes a safetensors file; corrupt or truncated files give a one-line error.
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Decodes safetensors bytes (`path` is only used in messages).
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let corrupt = |e: &dyn std::fmt::Display| {
+            Error::file("weights file", path, format!("not a valid safetensors file ({e}); re-export it with safetensors.torch.save_file"))
+        };
+        let st = SafeTensors::deserialize(bytes).map_err(|e| corrupt(&e))?;
+        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| corrupt(&e))?;
+        let metadata: HashMap<String, String> = meta.metadata().clone().unwrap_or_default();
+        let config = match metadata.get(CONFIG_METADATA_KEY) {
+            Some(json) => Some(serde_json::from_str::<ModelConfig>(json).map_err(|e| {
+                Error::file("weights file", path, format!("stored config under {CONFIG_METADATA_KEY} is invalid: {e}"))
+            })?),
+            None => None,
+        };
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            if name.ends_with("num_batches_tracked") {
+                continue;
+            }
+            let data = decode_floats(&name, view.dtype(), view.data())?;
+            tensors.insert(name, NamedTensor { shape: view.shape().to_vec(), data });
+        }
+        Ok(WeightsFile { tensors, config, metadata })
+    }
+}
+
+fn decode_floats(name: &str, dtype: Dtype, raw: &[u8]) -> Result<Vec<f32>> {
+    Ok(match dtype {
+        Dtype::F32 => raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::F64 => raw
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
+            .collect(),
+        Dtype::F16 => raw.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        Dtype::BF16 => raw.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        other => return Err(Error::Dtype { key: name.to_string(), found: format!("{other:?}") }),
+    })
+}
+
+impl MobileNetV2 {
+    /// Every parameter and buffer as `(torchvision name, PyTorch shape, values)`, in state_dict order.
+    pub fn state_dict(&self) -> Vec<(String, Vec<usize>, &[f32])> {
+        let mut out = Vec::new();
+        for (conv, bn, u) in self.conv_units() {
+            let c = vec![u.out_channels()];
+            out.push((format!("{conv}.weight"), u.kind.torch_shape(), u.weight.as_slice()));
+            out.push((format!("{bn}.weight"), c.clone(), &u.bn.gamma[..]));
+            out.push((format!("{bn}.bias"), c.clone(), &u.bn.beta[..]));
+            out.push((format!("{bn}.running_mean"), c.clone(), &u.bn.running_mean[..]));
+            out.push((format!("{bn}.running_var"), c, &u.bn.running_var[..]));
+        }
+        let cls = &self.classifier;
+        out.push(("classifier.1.weight".into(), vec![cls.out_features(), cls.in_features()], cls.weight.as_slice()));
+        out.push(("classifier.1.bias".into(), vec![cls.out_features()], &cls.bias[..]));
+        out
+    }
+
+    /// Mutable slots of [`Self::state_dict`], same names, shapes and order.
+    fn state_dict_mut(&mut self) -> Vec<(String, Vec<usize>, &mut [f32])> {
+        let mut out = Vec::new();
+        let (cls_in, cls_out) = (self.classifier.in_features(), self.classifier.out_features());
+        let MobileNetV2 { stem, blocks, head, classifier, .. } = self;
+        for (conv, bn, u) in units_mut(stem, blocks, head) {
+            let c = vec![u.out_channels()];
+            let shape = u.kind.torch_shape();
+            out.push((format!("{conv}.weight"), shape, u.weight.as_mut_slice()));
+            out.push((format!("{bn}.weight"), c.clone(), &mut u.bn.gamma[..]));
+            out.push((format!("{bn}.bias"), c.clone(), &mut u.bn.beta[..]));
+            out.push((format!("{bn}.running_mean"), c.clone(), &mut u.bn.running_mean[..]));
+            out.push((format!("{bn}.running_var"), c, &mut u.bn.running_var[..]));
+        }
+        out.push(("classifier.1.weight".into(), vec![cls_out, cls_in], classifier.weight.as_mut_slice()));
+        out.push(("classifier.1.bias".into(), vec![cls_out], &mut classifier.bias[..]));
+        out
+    }
+
+    /// Copies every tensor of `file` into the model: missing, unexpected or mis-shaped tensors are errors
+    /// naming the key. `path` is only used in messages.
+    pub fn load_weights(&mut self, file: &WeightsFile, path: &Path) -> Result<()> {
+        let p = path.display().to_string();
+        let mut seen = 0;
+        for (name, shape, slot) in self.state_dict_mut() {
+            let t = file.tensors.get(&name).ok_or_else(|| Error::MissingKey {
+                key: name.clone(),
+                path: p.clone(),
+                expected: shape.clone(),
+            })?;
+            if t.shape != shape {
+                return Err(Error::ShapeMismatch { key: name, expected: shape, found: t.shape.clone() });
+            }
+            if t.data.len() != slot.len() {
+                return Err(Error::file("weights file", path, format!("tensor {name} holds {} values, its shape needs {}", t.data.len(), slot.len())));
+            }
+            slot.copy_from_slice(&t.data);
+            seen += 1;
+        }
+        if seen != file.tensors.len() {
+            let known: std::collections::HashSet<String> = self.state_dict().into_iter().map(|(n, _, _)| n).collect();
+            if let Some(extra) = file.tensors.keys().find(|k| !known.contains(*k)) {
+                return Err(Error::UnexpectedKey { key: extra.clone(), path: p });
+            }
+        }
+        self.refold();
+        Ok(())
+    }
+
+    /// Builds `config`'s model and loads `path` into it.
+    pub fn from_safetensors(config: &ModelConfig, path: &Path) -> Result<Self> {
+        let file = WeightsFile::read(path)?;
+        let mut m = MobileNetV2::new(config)?;
+        m.load_weights(&file, path)?;
+        Ok(m)
+    }
+
+    /// Serialises to safetensors bytes (F32, torchvision names, config in `__metadata__`).
+    pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
+        let sd = self.state_dict();
+        let raw: Vec<(String, Vec<usize>, Vec<u8>)> = sd
+            .into_iter()
+            .map(|(n, s, d)| (n, s, d.iter().flat_map(|v| v.to_le_bytes()).collect()))
+            .collect();
+        let views = raw
+            .iter()
+            .map(|(n, s, b)| {
+                TensorView::new(Dtype::F32, s.clone(), b)
+                    .map(|v| (n.clone(), v))
+                    .map_err(|e| Error::input(format!("tensor {n}"), e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut meta = HashMap::new();
+        meta.insert("format".to_string(), "pt".to_string());
+        meta.insert(
+            CONFIG_METADATA_KEY.to_string(),
+            serde_json::to_string(self.config()).map_err(|e| Error::input("config", e))?,
+        );
+        meta.insert("infoloss.version".to_string(), env!("CARGO_PKG_VERSION").to_string());
+        safetensors::serialize(views, Some(meta)).map_err(|e| Error::input("safetensors serialisation", e))
+    }
+
+    /// Writes the weights atomically to `path`.
+    pub fn save_safetensors(&self, path: &Path) -> Result<()> {
+        write_atomic(path, &self.to_safetensors_bytes()?)
+    }
+}

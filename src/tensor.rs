@@ -1,0 +1,174 @@
+//! Feature maps: the one place where the memory layout of activations is stated.
+//!
+//! **Layout.** One image's activation tensor of shape C×H×W is an nalgebra `DMatrix<f32>` with
+//! `H·W` rows (spatial positions, row-major: `p = y·W + x`) and `C` columns (channels). nalgebra is
+//! column-major, so each channel plane is contiguous — exactly PyTorch's NCHW order for one image.
+//! A 1×1 convolution is then the product `X (HW×Cin) · Wᵀ (Cin×Cout)`: the large spatial dimension is
+//! the GEMM's M, the fast orientation on this hardware (see `shared/STACK.md`), and `Wᵀ` stored
+//! column-major is byte-for-byte PyTorch's `[Cout, Cin, 1, 1]` weight.
+//!
+//! A [`Batch`] is a list of equally shaped feature maps; it converts to and from NCHW buffers.
+
+use nalgebra::DMatrix;
+
+use crate::error::{Error, Result};
+
+/// One image's activations: `H·W` positions × `C` channels, each channel plane contiguous.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureMap {
+    height: usize,
+    width: usize,
+    data: DMatrix<f32>,
+}
+
+impl FeatureMap {
+    /// All-zero map of `channels × height × width`.
+    pub fn zeros(channels: usize, height: usize, width: usize) -> Self {
+        FeatureMap { height, width, data: DMatrix::zeros(height * width, channels) }
+    }
+
+    /// Map from a CHW buffer (PyTorch order for one image).
+    pub fn from_chw(channels: usize, height: usize, width: usize, chw: Vec<f32>) -> Result<Self> {
+        if chw.len() != channels * height * width {
+            return Err(Error::input(
+                "feature map",
+                format!("buffer of {} values does not hold {channels}×{height}×{width}", chw.len()),
+            ));
+        }
+        Ok(FeatureMap { height, width, data: DMatrix::from_vec(height * width, channels, chw) })
+    }
+
+    /// Map from a positions × channels matrix.
+    pub fn from_matrix(height: usize, width: usize, data: DMatrix<f32>) -> Self {
+        assert_eq!(data.nrows(), height * width, "FeatureMap::from_matrix: rows must be height·width");
+        FeatureMap { height, width, data }
+    }
+
+    pub fn channels(&self) -> usize {
+        self.data.ncols()
+    }
+    pub fn height(&self) -> usize {
+        self.height
+    }
+    pub fn width(&self) -> usize {
+        self.width
+    }
+    /// Number of spatial positions, `H·W`.
+    pub fn positions(&self) -> usize {
+        self.height * self.width
+    }
+    /// Shape as `[C, H, W]`.
+    pub fn shape(&self) -> [usize; 3] {
+        [self.channels(), self.height, self.width]
+    }
+    /// The positions × channels matrix.
+    pub fn matrix(&self) -> &DMatrix<f32> {
+        &self.data
+    }
+    pub fn matrix_mut(&mut self) -> &mut DMatrix<f32> {
+        &mut self.data
+    }
+    /// All values in CHW order.
+    pub fn as_slice(&self) -> &[f32] {
+        self.data.as_slice()
+    }
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        self.data.as_mut_slice()
+    }
+    /// The contiguous `H·W` plane of channel `c`.
+    pub fn channel(&self, c: usize) -> &[f32] {
+        let n = self.positions();
+        &self.data.as_slice()[c * n..(c + 1) * n]
+    }
+    pub fn channel_mut(&mut self, c: usize) -> &mut [f32] {
+        let n = self.positions();
+        &mut self.data.as_mut_slice()[c * n..(c + 1) * n]
+    }
+    /// Value at channel `c`, row `y`, column `x`.
+    pub fn get(&self, c: usize, y: usize, x: usize) -> f32 {
+        self.data[(y * self.width + x, c)]
+    }
+
+    /// Re-shapes in place, keeping the allocation when it is large enough. Contents are unspecified
+    /// afterwards; every kernel that writes into a reshaped map overwrites all of it.
+    pub(crate) fn reshape(&mut self, channels: usize, height: usize, width: usize) {
+        if self.shape() == [channels, height, width] {
+            return;
+        }
+        let old = std::mem::replace(&mut self.data, DMatrix::zeros(0, 0));
+        let mut buf: Vec<f32> = old.data.into();
+        buf.resize(channels * height * width, 0.0);
+        self.height = height;
+        self.width = width;
+        self.data = DMatrix::from_vec(height * width, channels, buf);
+    }
+
+    /// Copies `other` into `self`, reusing `self`'s allocation.
+    pub(crate) fn copy_from(&mut self, other: &FeatureMap) {
+        let [c, h, w] = other.shape();
+        self.reshape(c, h, w);
+        self.as_mut_slice().copy_from_slice(other.as_slice());
+    }
+}
+
+/// A batch of equally shaped feature maps (N×C×H×W).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    images: Vec<FeatureMap>,
+}
+
+impl Batch {
+    /// Batch from feature maps that all share one shape.
+    pub fn new(images: Vec<FeatureMap>) -> Result<Self> {
+        if let Some(first) = images.first() {
+            if let Some((i, m)) = images.iter().enumerate().find(|(_, m)| m.shape() != first.shape()) {
+                return Err(Error::input(
+                    "batch",
+                    format!("image {i} has shape {:?} but image 0 has {:?}", m.shape(), first.shape()),
+                ));
+            }
+        }
+        Ok(Batch { images })
+    }
+
+    /// Batch from an NCHW buffer.
+    pub fn from_nchw(shape: [usize; 4], data: &[f32]) -> Result<Self> {
+        let [n, c, h, w] = shape;
+        if data.len() != n * c * h * w {
+            return Err(Error::input("batch", format!("{} values do not fill NCHW shape {shape:?}", data.len())));
+        }
+        let per = c * h * w;
+        let images = (0..n)
+            .map(|i| FeatureMap::from_chw(c, h, w, data[i * per..(i + 1) * per].to_vec()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Batch { images })
+    }
+
+    /// All values in NCHW order.
+    pub fn to_nchw(&self) -> Vec<f32> {
+        self.images.iter().flat_map(|m| m.as_slice().iter().copied()).collect()
+    }
+
+    /// `[N, C, H, W]`; `[0, 0, 0, 0]` for an empty batch.
+    pub fn shape(&self) -> [usize; 4] {
+        match self.images.first() {
+            Some(m) => {
+                let [c, h, w] = m.shape();
+                [self.images.len(), c, h, w]
+            }
+            None => [0; 4],
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+    pub fn images(&self) -> &[FeatureMap] {
+        &self.images
+    }
+    pub fn into_images(self) -> Vec<FeatureMap> {
+        self.images
+    }
+}
