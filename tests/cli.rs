@@ -1,0 +1,118 @@
+//! The `infoloss` binary: exact command forms from the README, outputs and one-line errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_infoloss"));
+    c.arg("--threads").arg("2");
+    c
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn run_err(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    assert!(!out.status.success(), "{args:?} should fail");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("infoloss-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name).display().to_string()
+}
+
+#[test]
+fn model_json_has_exact_totals_and_layers() {
+    let v: serde_json::Value = serde_json::from_str(&run_ok(&["model", "--json"])).unwrap();
+    assert_eq!(v["params"], 3_504_872);
+    assert_eq!(v["macs"], 300_774_272);
+    assert_eq!(v["shortcuts"], 10);
+    assert_eq!(v["threads"], 2);
+    let layers = v["layers"].as_array().unwrap();
+    let first = &layers[0];
+    assert_eq!(first["name"], "features.0.0");
+    assert_eq!(first["kind"], "conv");
+    assert_eq!(first["output"], serde_json::json!([32, 112, 112]));
+    let sum: u64 = layers.iter().map(|l| l["macs"].as_u64().unwrap()).sum();
+    assert_eq!(sum, 300_774_272);
+    let v: serde_json::Value = serde_json::from_str(&run_ok(&["model", "--json", "--shortcut", "expansion"])).unwrap();
+    assert_eq!(v["shortcuts"], 7);
+}
+
+#[test]
+fn model_table_ends_with_totals() {
+    let out = run_ok(&["model", "--width", "0.5", "--resolution", "160", "--classes", "10"]);
+    assert!(out.lines().last().unwrap().starts_with("total: "), "{out}");
+    assert!(out.contains("features.17.conv.3"));
+}
+
+#[test]
+fn forward_writes_torchvision_logits() {
+    let y = tmp("fixture_logits.npy");
+    run_ok(&[
+        "forward", "--weights", &fixture("tv_mobilenet_v2_w025.safetensors"), "--input", &fixture("tv_input.npy"),
+        "--output", y.to_str().unwrap(), "--width", "0.25", "--classes", "10",
+    ]);
+    let got = infoloss::io::npy::read_npy(&y).unwrap();
+    let want = infoloss::io::npy::read_npy(Path::new(&fixture("tv_logits.npy"))).unwrap();
+    assert_eq!(got.shape, vec![2, 10]);
+    for (a, b) in got.data.iter().zip(&want.data) {
+        assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn forward_rejects_flags_that_contradict_stored_config() {
+    let cfg = infoloss::ModelConfig { width: 0.35, resolution: 64, classes: 10, ..Default::default() };
+    let w = tmp("stored.safetensors");
+    infoloss::MobileNetV2::seeded(&cfg, 1).unwrap().save_safetensors(&w).unwrap();
+    let x = tmp("x.npy");
+    infoloss::io::npy::write_npy(&x, &[1, 3, 64, 64], &vec![0.5; 3 * 64 * 64]).unwrap();
+    let y = tmp("y.npy");
+    let (w, x, y) = (w.to_str().unwrap(), x.to_str().unwrap(), y.to_str().unwrap());
+    // The stored config is used when no flag is given…
+    run_ok(&["forward", "--weights", w, "--input", x, "--output", y]);
+    // …and a contradicting flag names the key.
+    let e = run_err(&["forward", "--weights", w, "--input", x, "--output", y, "--bottleneck", "relu6"]);
+    assert!(e.contains("config mismatch for --bottleneck") && e.lines().count() == 1, "{e}");
+    // A foreign file checked by shapes: the fixture with the default width.
+    let e = run_err(&[
+        "forward", "--weights", &fixture("tv_mobilenet_v2_w025.safetensors"), "--input", x, "--output", y, "--classes", "10",
+    ]);
+    assert!(e.contains("shape mismatch for features.0.0.weight"), "{e}");
+}
+
+#[test]
+fn bad_inputs_give_one_line_errors() {
+    let x3 = tmp("rank3.npy");
+    infoloss::io::npy::write_npy(&x3, &[3, 8, 8], &vec![0.0; 192]).unwrap();
+    let w = fixture("tv_mobilenet_v2_w025.safetensors");
+    let flags = ["--width", "0.25", "--classes", "10"];
+    let mut args = vec!["forward", "--weights", w.as_str(), "--input", x3.to_str().unwrap(), "--output", "/tmp/never.npy"];
+    args.extend(flags);
+    let e = run_err(&args);
+    assert!(e.contains("rank 3") && e.contains("NCHW"), "{e}");
+    let e = run_err(&["model", "--bottleneck", "sigmoid"]);
+    assert!(e.contains("--bottleneck") && e.contains("sigmoid") && e.contains("linear, relu6, relu"), "{e}");
+    let e = run_err(&["model", "--strides", "2,2"]);
+    assert!(e.contains("strides"), "{e}");
+}
+
+#[test]
+fn bench_forward_last_line_is_machine_readable() {
+    let out = run_ok(&["bench", "forward", "--width", "0.35", "--resolution", "64", "--batch", "2", "--iters", "1"]);
+    let last = out.lines().last().unwrap();
+    assert!(last.starts_with("forward: ") && last.contains(" img/s (") && last.ends_with(" ms/batch)"), "{last}");
+}
