@@ -9,22 +9,38 @@
 //!
 //! A [`Batch`] is a list of equally shaped feature maps; it converts to and from NCHW buffers.
 
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, DMatrixView, DMatrixViewMut};
 
 use crate::error::{Error, Result};
 
 /// One image's activations: `H·W` positions × `C` channels, each channel plane contiguous.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// The buffer may be longer than `C·H·W` (a reused workspace buffer keeps its largest size, so
+/// re-shaping never writes memory); every accessor sees exactly the `C·H·W` values in use.
+#[derive(Debug)]
 pub struct FeatureMap {
+    channels: usize,
     height: usize,
     width: usize,
-    data: DMatrix<f32>,
+    data: Vec<f32>,
+}
+
+impl Clone for FeatureMap {
+    fn clone(&self) -> Self {
+        FeatureMap { channels: self.channels, height: self.height, width: self.width, data: self.as_slice().to_vec() }
+    }
+}
+
+impl PartialEq for FeatureMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.shape() == other.shape() && self.as_slice() == other.as_slice()
+    }
 }
 
 impl FeatureMap {
     /// All-zero map of `channels × height × width`.
     pub fn zeros(channels: usize, height: usize, width: usize) -> Self {
-        FeatureMap { height, width, data: DMatrix::zeros(height * width, channels) }
+        FeatureMap { channels, height, width, data: vec![0.0; channels * height * width] }
     }
 
     /// Map from a CHW buffer (PyTorch order for one image).
@@ -35,17 +51,18 @@ impl FeatureMap {
                 format!("buffer of {} values does not hold {channels}×{height}×{width}", chw.len()),
             ));
         }
-        Ok(FeatureMap { height, width, data: DMatrix::from_vec(height * width, channels, chw) })
+        Ok(FeatureMap { channels, height, width, data: chw })
     }
 
     /// Map from a positions × channels matrix.
     pub fn from_matrix(height: usize, width: usize, data: DMatrix<f32>) -> Self {
         assert_eq!(data.nrows(), height * width, "FeatureMap::from_matrix: rows must be height·width");
-        FeatureMap { height, width, data }
+        let channels = data.ncols();
+        FeatureMap { channels, height, width, data: data.data.into() }
     }
 
     pub fn channels(&self) -> usize {
-        self.data.ncols()
+        self.channels
     }
     pub fn height(&self) -> usize {
         self.height
@@ -57,50 +74,55 @@ impl FeatureMap {
     pub fn positions(&self) -> usize {
         self.height * self.width
     }
+    /// Number of values, `C·H·W`.
+    pub fn len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Shape as `[C, H, W]`.
     pub fn shape(&self) -> [usize; 3] {
-        [self.channels(), self.height, self.width]
+        [self.channels, self.height, self.width]
     }
-    /// The positions × channels matrix.
-    pub fn matrix(&self) -> &DMatrix<f32> {
-        &self.data
+    /// The positions × channels matrix (an nalgebra view of the buffer).
+    pub fn matrix(&self) -> DMatrixView<'_, f32> {
+        DMatrixView::from_slice(self.as_slice(), self.positions(), self.channels)
     }
-    pub fn matrix_mut(&mut self) -> &mut DMatrix<f32> {
-        &mut self.data
+    pub fn matrix_mut(&mut self) -> DMatrixViewMut<'_, f32> {
+        let (r, c) = (self.positions(), self.channels);
+        DMatrixViewMut::from_slice(self.as_mut_slice(), r, c)
     }
     /// All values in CHW order.
     pub fn as_slice(&self) -> &[f32] {
-        self.data.as_slice()
+        &self.data[..self.len()]
     }
     pub fn as_mut_slice(&mut self) -> &mut [f32] {
-        self.data.as_mut_slice()
+        let n = self.len();
+        &mut self.data[..n]
     }
     /// The contiguous `H·W` plane of channel `c`.
     pub fn channel(&self, c: usize) -> &[f32] {
         let n = self.positions();
-        &self.data.as_slice()[c * n..(c + 1) * n]
+        &self.data[c * n..(c + 1) * n]
     }
     pub fn channel_mut(&mut self, c: usize) -> &mut [f32] {
         let n = self.positions();
-        &mut self.data.as_mut_slice()[c * n..(c + 1) * n]
+        &mut self.data[c * n..(c + 1) * n]
     }
     /// Value at channel `c`, row `y`, column `x`.
     pub fn get(&self, c: usize, y: usize, x: usize) -> f32 {
-        self.data[(y * self.width + x, c)]
+        self.data[c * self.positions() + y * self.width + x]
     }
 
-    /// Re-shapes in place, keeping the allocation when it is large enough. Contents are unspecified
-    /// afterwards; every kernel that writes into a reshaped map overwrites all of it.
+    /// Re-shapes in place, keeping the allocation: the buffer only ever grows. Contents are
+    /// unspecified afterwards; every kernel that writes into a reshaped map overwrites all of it.
     pub(crate) fn reshape(&mut self, channels: usize, height: usize, width: usize) {
-        if self.shape() == [channels, height, width] {
-            return;
+        let n = channels * height * width;
+        if self.data.len() < n {
+            self.data.resize(n, 0.0);
         }
-        let old = std::mem::replace(&mut self.data, DMatrix::zeros(0, 0));
-        let mut buf: Vec<f32> = old.data.into();
-        buf.resize(channels * height * width, 0.0);
-        self.height = height;
-        self.width = width;
-        self.data = DMatrix::from_vec(height * width, channels, buf);
+        (self.channels, self.height, self.width) = (channels, height, width);
     }
 
     /// Copies `other` into `self`, reusing `self`'s allocation.

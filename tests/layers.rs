@@ -64,7 +64,11 @@ fn depthwise_matches_direct_loop_with_bias_and_activation() {
                 let bias = random_vec(c, 5);
                 let mut out = FeatureMap::zeros(0, 0, 0);
                 let mut scratch = Vec::new();
-                dw.forward(&x, &DMatrix::from_vec(9, c, weight.clone()), &bias, Activation::Relu6, &mut out, &mut scratch);
+                dw.forward(&x, &DMatrix::from_vec(9, c, weight.clone()), &bias, Activation::Relu6, &mut out, &mut scratch, 1);
+                // The channel-parallel path (batch of one) gives the same bits.
+                let mut par = FeatureMap::zeros(0, 0, 0);
+                dw.forward(&x, &DMatrix::from_vec(9, c, weight.clone()), &bias, Activation::Relu6, &mut par, &mut scratch, 2);
+                assert_eq!(out, par);
                 let (wy, wx) = (padding.window(h, 3, stride), padding.window(w, 3, stride));
                 let mut reference = naive_conv(x.as_slice(), (c, h, w), &weight, c, 3, c, stride, (wy.before, wx.before), (wy.output, wx.output));
                 let plane = wy.output * wx.output;

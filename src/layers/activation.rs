@@ -17,31 +17,33 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The activation as a clamp to `[lo, hi]` (infinite bounds where there is none).
+    pub fn bounds(self) -> (f32, f32) {
+        match self {
+            Activation::Identity => (f32::NEG_INFINITY, f32::INFINITY),
+            Activation::Relu => (0.0, f32::INFINITY),
+            Activation::Relu6 => (0.0, RELU6_CAP),
+        }
+    }
+
+    /// The activation of one value. NaN stays NaN, as in PyTorch.
     #[inline(always)]
     pub fn apply(self, x: f32) -> f32 {
-        match self {
-            Activation::Identity => x,
-            Activation::Relu => x.max(0.0),
-            Activation::Relu6 => x.max(0.0).min(RELU6_CAP),
-        }
+        let (lo, hi) = self.bounds();
+        clamp(x, lo, hi)
     }
 
     /// Applies the activation in place.
     pub fn apply_slice(self, xs: &mut [f32]) {
-        match self {
-            Activation::Identity => {}
-            Activation::Relu => xs.iter_mut().for_each(|v| *v = v.max(0.0)),
-            Activation::Relu6 => xs.iter_mut().for_each(|v| *v = v.max(0.0).min(RELU6_CAP)),
+        if self != Activation::Identity {
+            self.bias_apply_slice(xs, 0.0);
         }
     }
 
     /// `x ← act(x + bias)` in place: the epilogue of a BN-folded convolution for one channel.
     pub fn bias_apply_slice(self, xs: &mut [f32], bias: f32) {
-        match self {
-            Activation::Identity => xs.iter_mut().for_each(|v| *v += bias),
-            Activation::Relu => xs.iter_mut().for_each(|v| *v = (*v + bias).max(0.0)),
-            Activation::Relu6 => xs.iter_mut().for_each(|v| *v = (*v + bias).max(0.0).min(RELU6_CAP)),
-        }
+        let (lo, hi) = self.bounds();
+        bias_clamp(xs, bias, lo, hi);
     }
 
     /// The activation's upper cap, if it has one (ReLU6: 6).
@@ -58,5 +60,24 @@ impl Activation {
             Activation::Relu => "relu",
             Activation::Relu6 => "relu6",
         }
+    }
+}
+
+#[inline(always)]
+fn clamp(v: f32, lo: f32, hi: f32) -> f32 {
+    if v < lo {
+        lo
+    } else if v > hi {
+        hi
+    } else {
+        v
+    }
+}
+
+/// `x ← clamp(x + bias, lo, hi)`, vectorised at run time.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn bias_clamp(xs: &mut [f32], bias: f32, lo: f32, hi: f32) {
+    for v in xs.iter_mut() {
+        *v = (*v + bias).max(lo).min(hi);
     }
 }

@@ -48,8 +48,9 @@ impl Conv2d {
         let (oh, ow) = (wy.output, wx.output);
         let m = oh * ow;
         let fan_in = self.fan_in();
-        cols.clear();
-        cols.resize(m * fan_in, 0.0);
+        if cols.len() < m * fan_in {
+            cols.resize(m * fan_in, 0.0);
+        }
         for ci in 0..self.in_channels {
             let plane = x.channel(ci);
             for ky in 0..k {

@@ -134,7 +134,7 @@ impl ConvBn {
     pub fn forward(&self, x: &FeatureMap, out: &mut FeatureMap, scratch: &mut Vec<f32>, threads: usize, activate: bool) {
         let act = if activate { self.activation } else { Activation::Identity };
         match &self.kind {
-            ConvKind::Depthwise(d) => d.forward(x, &self.folded_weight, &self.folded_bias, act, out, scratch),
+            ConvKind::Depthwise(d) => d.forward(x, &self.folded_weight, &self.folded_bias, act, out, scratch, threads),
             ConvKind::Pointwise(p) => {
                 p.forward(x, &self.folded_weight, out, threads);
                 bias_activate(out, &self.folded_bias, act);

@@ -6,6 +6,7 @@
 //! the activation are applied while the output row is still in cache.
 
 use nalgebra::DMatrix;
+use rayon::prelude::*;
 
 use super::activation::Activation;
 use super::padding::Padding;
@@ -49,12 +50,14 @@ impl Depthwise {
         act: Activation,
         out: &mut FeatureMap,
         scratch: &mut Vec<f32>,
+        threads: usize,
     ) {
-        self.forward_channels(x, 0, weight.as_slice(), bias, act, out, scratch);
+        self.forward_channels(x, 0, weight.as_slice(), bias, act, out, scratch, threads);
     }
 
     /// The same over the channels `first..first + out.channels()` of `weight`/`bias`, reading the
-    /// same channels of `x` from 0 — used by split execution, where `x` holds one slice.
+    /// same channels of `x` from 0 — used by split execution, where `x` holds one slice. With
+    /// `threads > 1` the channels are spread over rayon's workers (batch-of-one latency).
     #[allow(clippy::too_many_arguments)]
     pub fn forward_channels(
         &self,
@@ -65,89 +68,150 @@ impl Depthwise {
         act: Activation,
         out: &mut FeatureMap,
         scratch: &mut Vec<f32>,
+        threads: usize,
     ) {
-        let (h, w) = (x.height(), x.width());
-        let k = DEPTHWISE_KERNEL;
-        let wy = self.padding.window(h, k, self.stride);
-        let wx = self.padding.window(w, k, self.stride);
-        let (oh, ow) = (wy.output, wx.output);
-        let ph = wy.before + h + wy.after;
-        let pw = wx.before + w + wx.after;
-        out.reshape(x.channels(), oh, ow);
-        let plane_len = match self.stride {
-            1 => ph * pw,
-            _ => ph * (pw.div_ceil(2) + pw / 2),
-        };
-        scratch.clear();
-        scratch.resize(plane_len, 0.0);
-        for c in 0..x.channels() {
+        let g = Geometry::new(self, x.height(), x.width());
+        out.reshape(x.channels(), g.oh, g.ow);
+        let (lo, hi) = act.bounds();
+        let plane_out = g.oh * g.ow;
+        let run = |c: usize, dst: &mut [f32], scratch: &mut Vec<f32>| {
             let filt: &[f32; 9] = weight[(first + c) * 9..(first + c + 1) * 9].try_into().expect("3×3 filter");
-            let b = bias[first + c];
-            let src = x.channel(c);
-            let dst = out.channel_mut(c);
-            if self.stride == 1 {
-                pad_plane(src, h, w, wy.before, wx.before, pw, scratch);
-                for oy in 0..oh {
-                    let acc = &mut dst[oy * ow..(oy + 1) * ow];
-                    acc.fill(b);
-                    for ky in 0..k {
-                        let row = &scratch[(oy + ky) * pw..(oy + ky + 1) * pw];
-                        let (w0, w1, w2) = (filt[ky * 3], filt[ky * 3 + 1], filt[ky * 3 + 2]);
-                        let (r0, r1, r2) = (&row[0..ow], &row[1..ow + 1], &row[2..ow + 2]);
-                        for i in 0..ow {
-                            acc[i] += w0 * r0[i] + w1 * r1[i] + w2 * r2[i];
-                        }
-                    }
-                    act.apply_slice(acc);
-                }
-            } else {
-                let (ew, odw) = (pw.div_ceil(2), pw / 2);
-                pad_plane_split(src, h, w, wy.before, wx.before, ph, ew, odw, scratch);
-                let (even, odd) = scratch.split_at(ph * ew);
-                let s = self.stride;
-                for oy in 0..oh {
-                    let acc = &mut dst[oy * ow..(oy + 1) * ow];
-                    acc.fill(b);
-                    for ky in 0..k {
-                        let r = oy * s + ky;
-                        let e = &even[r * ew..(r + 1) * ew];
-                        let o = &odd[r * odw..(r + 1) * odw];
-                        let (w0, w1, w2) = (filt[ky * 3], filt[ky * 3 + 1], filt[ky * 3 + 2]);
-                        let (r0, r1, r2) = (&e[0..ow], &o[0..ow], &e[1..ow + 1]);
-                        for i in 0..ow {
-                            acc[i] += w0 * r0[i] + w1 * r1[i] + w2 * r2[i];
-                        }
-                    }
-                    act.apply_slice(acc);
-                }
+            g.channel(x.channel(c), dst, filt, bias[first + c], lo, hi, scratch);
+        };
+        if threads > 1 && x.channels() > 1 && plane_out > 0 {
+            out.as_mut_slice()
+                .par_chunks_mut(plane_out)
+                .enumerate()
+                .for_each_init(Vec::new, |scratch, (c, dst)| run(c, dst, scratch));
+        } else if plane_out > 0 {
+            for (c, dst) in out.as_mut_slice().chunks_mut(plane_out).enumerate() {
+                run(c, dst, scratch);
             }
         }
     }
 }
 
-/// Copies an `h×w` plane into a zero-padded plane of row length `pw`, offset by `(top, left)`.
-fn pad_plane(src: &[f32], h: usize, w: usize, top: usize, left: usize, pw: usize, dst: &mut [f32]) {
-    dst.fill(0.0);
-    for y in 0..h {
-        dst[(top + y) * pw + left..][..w].copy_from_slice(&src[y * w..(y + 1) * w]);
+/// Padding and sizes of one depthwise application.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    stride: usize,
+    h: usize,
+    w: usize,
+    top: usize,
+    left: usize,
+    oh: usize,
+    ow: usize,
+    /// Padded height and width.
+    ph: usize,
+    pw: usize,
+}
+
+impl Geometry {
+    fn new(d: &Depthwise, h: usize, w: usize) -> Self {
+        let k = DEPTHWISE_KERNEL;
+        let wy = d.padding.window(h, k, d.stride);
+        let wx = d.padding.window(w, k, d.stride);
+        Geometry {
+            stride: d.stride,
+            h,
+            w,
+            top: wy.before,
+            left: wx.before,
+            oh: wy.output,
+            ow: wx.output,
+            ph: wy.before + h + wy.after,
+            pw: wx.before + w + wx.after,
+        }
+    }
+
+    /// One channel: pad into `scratch`, then one pass of all nine taps per output row.
+    #[allow(clippy::too_many_arguments)]
+    fn channel(&self, src: &[f32], dst: &mut [f32], filt: &[f32; 9], b: f32, lo: f32, hi: f32, scratch: &mut Vec<f32>) {
+        let (ow, pw, ph) = (self.ow, self.pw, self.ph);
+        if self.stride == 1 {
+            if scratch.len() < ph * pw {
+                scratch.resize(ph * pw, 0.0);
+            }
+            self.pad(src, &mut scratch[..ph * pw]);
+            for oy in 0..self.oh {
+                let r = |ky: usize| &scratch[(oy + ky) * pw..(oy + ky + 1) * pw];
+                let (a, m, z) = (r(0), r(1), r(2));
+                let taps = [&a[0..], &a[1..], &a[2..], &m[0..], &m[1..], &m[2..], &z[0..], &z[1..], &z[2..]];
+                dw_row(&mut dst[oy * ow..(oy + 1) * ow], taps, filt, b, lo, hi);
+            }
+        } else {
+            let (ew, odw) = (pw.div_ceil(2), pw / 2);
+            if scratch.len() < ph * (ew + odw) {
+                scratch.resize(ph * (ew + odw), 0.0);
+            }
+            self.pad_split(src, ew, odw, &mut scratch[..ph * (ew + odw)]);
+            let (even, odd) = scratch.split_at(ph * ew);
+            let s = self.stride;
+            for oy in 0..self.oh {
+                let e = |ky: usize| &even[(oy * s + ky) * ew..(oy * s + ky + 1) * ew];
+                let o = |ky: usize| &odd[(oy * s + ky) * odw..(oy * s + ky + 1) * odw];
+                let taps = [&e(0)[0..], &o(0)[0..], &e(0)[1..], &e(1)[0..], &o(1)[0..], &e(1)[1..], &e(2)[0..], &o(2)[0..], &e(2)[1..]];
+                dw_row(&mut dst[oy * ow..(oy + 1) * ow], taps, filt, b, lo, hi);
+            }
+        }
+    }
+
+    /// Zero-padded copy (row length `pw`); only the border cells are zeroed.
+    fn pad(&self, src: &[f32], dst: &mut [f32]) {
+        let (pw, top, left, w) = (self.pw, self.top, self.left, self.w);
+        dst[..top * pw].fill(0.0);
+        dst[(top + self.h) * pw..].fill(0.0);
+        for y in 0..self.h {
+            let row = &mut dst[(top + y) * pw..(top + y + 1) * pw];
+            row[..left].fill(0.0);
+            row[left..left + w].copy_from_slice(&src[y * w..(y + 1) * w]);
+            row[left + w..].fill(0.0);
+        }
+    }
+
+    /// Zero-padded copy split by column parity: even padded columns first (`ph × ew`), odd after.
+    fn pad_split(&self, src: &[f32], ew: usize, odw: usize, dst: &mut [f32]) {
+        let (top, left, w, ph) = (self.top, self.left, self.w, self.ph);
+        let (even, odd) = dst.split_at_mut(ph * ew);
+        for py in 0..ph {
+            let er = &mut even[py * ew..(py + 1) * ew];
+            let or = &mut odd[py * odw..(py + 1) * odw];
+            if py < top || py >= top + self.h {
+                er.fill(0.0);
+                or.fill(0.0);
+                continue;
+            }
+            let row = &src[(py - top) * w..(py - top + 1) * w];
+            er.fill(0.0);
+            or.fill(0.0);
+            // Padded column j = left + x goes to the even plane at j/2 when j is even, else the odd one.
+            let (first, second) = if left % 2 == 0 { (&mut *er, &mut *or) } else { (&mut *or, &mut *er) };
+            let (o1, o2) = (left / 2, left.div_ceil(2));
+            let pairs = row.chunks_exact(2);
+            let tail = pairs.remainder();
+            for (k, p) in pairs.enumerate() {
+                first[o1 + k] = p[0];
+                second[o2 + k] = p[1];
+            }
+            if let [last] = tail {
+                first[o1 + w / 2] = *last;
+            }
+        }
     }
 }
 
-/// Like [`pad_plane`] but stores even padded columns in the first `ph·ew` values and odd ones after.
-#[allow(clippy::too_many_arguments)]
-fn pad_plane_split(src: &[f32], h: usize, w: usize, top: usize, left: usize, ph: usize, ew: usize, odw: usize, dst: &mut [f32]) {
-    dst.fill(0.0);
-    let (even, odd) = dst.split_at_mut(ph * ew);
-    for y in 0..h {
-        let row = &src[y * w..(y + 1) * w];
-        let (er, or) = (&mut even[(top + y) * ew..(top + y + 1) * ew], &mut odd[(top + y) * odw..(top + y + 1) * odw]);
-        for (x, &v) in row.iter().enumerate() {
-            let j = left + x;
-            if j % 2 == 0 {
-                er[j / 2] = v;
-            } else {
-                or[j / 2] = v;
-            }
-        }
+/// `out[i] = clamp(b + Σ_k w_k · taps_k[i], lo, hi)`: all nine taps in one pass, vectorised for
+/// AVX-512 or AVX2 at run time. The sum is always taken in the same order, so results do not depend on
+/// the instruction set chosen.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn dw_row(out: &mut [f32], taps: [&[f32]; 9], w: &[f32; 9], b: f32, lo: f32, hi: f32) {
+    let n = out.len();
+    let (t0, t1, t2) = (&taps[0][..n], &taps[1][..n], &taps[2][..n]);
+    let (t3, t4, t5) = (&taps[3][..n], &taps[4][..n], &taps[5][..n]);
+    let (t6, t7, t8) = (&taps[6][..n], &taps[7][..n], &taps[8][..n]);
+    let [w0, w1, w2, w3, w4, w5, w6, w7, w8] = *w;
+    for i in 0..n {
+        let v = b + w0 * t0[i] + w1 * t1[i] + w2 * t2[i] + w3 * t3[i] + w4 * t4[i] + w5 * t5[i] + w6 * t6[i] + w7 * t7[i] + w8 * t8[i];
+        out[i] = v.max(lo).min(hi);
     }
 }
