@@ -47,3 +47,44 @@ pub fn bench_forward(config: &ModelConfig, batch: usize, iters: usize) -> Result
     let x = random_batch(batch, config.resolution, 1)?;
     time_batches(batch, iters, || model.forward(&x).map(|_| ()))
 }
+
+/// Forward throughput with and without active-channel counting at every `.post` site, same run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AnalyzeTiming {
+    pub forward: Timing,
+    pub analyze: Timing,
+    /// `analyze time / forward time − 1`.
+    pub overhead: f64,
+}
+
+/// Times the plain forward and the forward with a [`ChannelActivity`] observer on all `.post` sites,
+/// interleaved so both see the same machine load.
+pub fn bench_analyze(config: &ModelConfig, batch: usize, iters: usize) -> Result<AnalyzeTiming> {
+    use crate::hooks::{observers::ChannelActivity, HookSet, NameFilter};
+    let model = MobileNetV2::seeded(config, 0)?;
+    let x = random_batch(batch, config.resolution, 1)?;
+    let cap = config.activation.activation().cap();
+    let run_analyze = || -> Result<()> {
+        let mut hooks = HookSet::new();
+        hooks.observe(NameFilter::post_sites(), ChannelActivity::new(cap));
+        model.run_with_hooks(&x, &mut hooks).map(|_| ())
+    };
+    run_analyze()?;
+    model.forward(&x)?;
+    let (mut f, mut a) = (Vec::new(), Vec::new());
+    for _ in 0..iters.max(1) {
+        let t = Instant::now();
+        model.forward(&x)?;
+        f.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        run_analyze()?;
+        a.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(|p, q| p.total_cmp(q));
+        v[v.len() / 2]
+    };
+    let (fm, am) = (med(&mut f), med(&mut a));
+    let timing = |ms: f64| Timing { batch, iters: iters.max(1), ms_per_batch: ms, images_per_second: batch as f64 * 1e3 / ms };
+    Ok(AnalyzeTiming { forward: timing(fm), analyze: timing(am), overhead: am / fm - 1.0 })
+}

@@ -116,3 +116,22 @@ fn bench_forward_last_line_is_machine_readable() {
     let last = out.lines().last().unwrap();
     assert!(last.starts_with("forward: ") && last.contains(" img/s (") && last.ends_with(" ms/batch)"), "{last}");
 }
+
+#[test]
+fn hooks_json_lists_every_site_with_threshold() {
+    let v: serde_json::Value = serde_json::from_str(&run_ok(&["hooks", "--json"])).unwrap();
+    let sites = v.as_array().unwrap();
+    let post = sites.iter().filter(|s| s["name"].as_str().unwrap().ends_with(".post")).count();
+    assert_eq!(post, 35);
+    let s = sites.iter().find(|s| s["name"] == "blocks.3.expand.post").unwrap();
+    assert_eq!(s["shape"], serde_json::json!([144, 56, 56]));
+    assert_eq!(s["channels"], 144);
+    assert_eq!(s["threshold"], 24);
+}
+
+#[test]
+fn bench_analyze_reports_overhead_against_forward() {
+    let out = run_ok(&["bench", "analyze", "--width", "0.35", "--resolution", "64", "--batch", "2", "--iters", "1"]);
+    let last = out.lines().last().unwrap();
+    assert!(last.starts_with("analyze: ") && last.contains(" img/s (overhead ") && last.ends_with("% vs forward)"), "{last}");
+}

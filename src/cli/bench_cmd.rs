@@ -9,6 +9,8 @@ use infoloss::bench;
 pub enum BenchCommand {
     /// Eval-mode forward throughput
     Forward(BenchArgs),
+    /// Forward plus active-channel counting at every .post site, against the plain forward
+    Analyze(BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -30,6 +32,17 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             let t = bench::bench_forward(&config, a.batch, a.iters)?;
             println!("# {} batch={} iters={} threads={}", config.label(), a.batch, t.iters, super::threads());
             println!("forward: {:.1} img/s ({:.1} ms/batch)", t.images_per_second, t.ms_per_batch);
+        }
+        BenchCommand::Analyze(a) => {
+            let config = a.model.config()?;
+            let t = bench::bench_analyze(&config, a.batch, a.iters)?;
+            println!("# {} batch={} iters={} threads={}", config.label(), a.batch, a.iters, super::threads());
+            println!("forward: {:.1} img/s ({:.1} ms/batch)", t.forward.images_per_second, t.forward.ms_per_batch);
+            println!(
+                "analyze: {:.1} img/s (overhead {:+.0}% vs forward)",
+                t.analyze.images_per_second,
+                t.overhead * 100.0
+            );
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 
 mod bench_cmd;
 mod forward_cmd;
+mod hooks_cmd;
 mod model_cmd;
 pub mod model_flags;
 
@@ -26,6 +27,8 @@ pub enum Command {
     Model(model_cmd::ModelArgs),
     /// Eval-mode forward pass of an NCHW f32 .npy batch; writes logits as .npy
     Forward(forward_cmd::ForwardArgs),
+    /// Every hook site of a config: name, shape, channels, rank threshold n
+    Hooks(hooks_cmd::HooksArgs),
     /// Throughput benchmarks
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
@@ -46,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Model(a) => model_cmd::run(a),
         Command::Forward(a) => forward_cmd::run(a),
+        Command::Hooks(a) => hooks_cmd::run(a),
         Command::Bench(b) => bench_cmd::run(b),
     }?;
     Ok(ExitCode::SUCCESS)

@@ -132,40 +132,41 @@ impl MobileNetV2 {
 
     /// Eval-mode forward pass: logits, one row per image.
     pub fn forward(&self, batch: &Batch) -> Result<DMatrix<f32>> {
-        Ok(self.forward_with(batch, |_| NoHooks)?.0)
+        Ok(self.forward_sinks(batch, 0, vec![NoHooks; batch.len()])?.0)
     }
 
-    /// Forward pass where image `i` reports to the hook sink `make(i)`; returns the logits and the
-    /// sinks in image order. Results do not depend on the thread count.
-    pub fn forward_with<H, F>(&self, batch: &Batch, make: F) -> Result<(DMatrix<f32>, Vec<H>)>
-    where
-        H: HookSink + Send,
-        F: Fn(usize) -> H + Sync,
-    {
+    /// Forward pass where image `i` reports to `sinks[i]` (as image `first_image + i`); returns the
+    /// logits and the sinks in image order. Results do not depend on the thread count.
+    pub(crate) fn forward_sinks<H: HookSink + Send>(
+        &self,
+        batch: &Batch,
+        first_image: usize,
+        sinks: Vec<H>,
+    ) -> Result<(DMatrix<f32>, Vec<H>)> {
         self.check_input(batch)?;
         let n = batch.len();
+        assert_eq!(sinks.len(), n, "one hook sink per image");
         let threads = rayon::current_num_threads();
-        let run = |i: usize, gemm_threads: usize| {
+        let run = |(i, mut sink): (usize, H), gemm_threads: usize| {
             let mut ws = self.pool.take();
-            let mut sink = make(i);
-            let logits = self.forward_image(&batch.images()[i], i, &mut ws, &mut sink, gemm_threads);
+            let logits = self.forward_image(&batch.images()[i], first_image + i, &mut ws, &mut sink, gemm_threads);
             self.pool.give(ws);
             (logits, sink)
         };
         let results: Vec<(Vec<f32>, H)> = if n >= threads {
-            (0..n).into_par_iter().map(|i| run(i, 1)).collect()
+            sinks.into_par_iter().enumerate().map(|x| run(x, 1)).collect()
         } else {
-            (0..n).map(|i| run(i, threads)).collect()
+            sinks.into_iter().enumerate().map(|x| run(x, threads)).collect()
         };
         let mut logits = DMatrix::zeros(n, self.config.classes);
-        let mut sinks = Vec::with_capacity(n);
+        let mut out = Vec::with_capacity(n);
         for (i, (row, sink)) in results.into_iter().enumerate() {
             for (j, v) in row.into_iter().enumerate() {
                 logits[(i, j)] = v;
             }
-            sinks.push(sink);
+            out.push(sink);
         }
-        Ok((logits, sinks))
+        Ok((logits, out))
     }
 
     /// One image through every layer; the hook sites fire in catalogue order.

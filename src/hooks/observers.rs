@@ -1,0 +1,298 @@
+//! Built-in observers for the analyses: active-channel counts per position ([`ChannelActivity`]),
+//! activation-value histograms ([`ValueHistogram`]) and a site-order recorder ([`SiteRecorder`]).
+//!
+//! "Active" follows the paper's information argument: a channel is *positive* where its value is
+//! > 0; for a capped activation (ReLU6) it is in the *linear region* where 0 < v < cap, and *saturated*
+//! where v ≥ cap (a saturated channel carries no information about small changes of its input).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::hook_name::HookName;
+use super::hook_set::Observer;
+use crate::tensor::FeatureMap;
+
+/// Counts of one site over all images seen.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SiteActivity {
+    pub channels: usize,
+    /// Positions seen (images × H·W).
+    pub positions: u64,
+    /// `positive[k]`: positions where exactly k channels are > 0.
+    pub positive: Vec<u64>,
+    /// `linear[k]`: positions where exactly k channels are in (0, cap).
+    pub linear: Vec<u64>,
+    /// Sum over positions of the number of saturated channels (v ≥ cap).
+    pub saturated_total: u64,
+    /// Per channel: positions where it is > 0.
+    pub channel_positive: Vec<u64>,
+    /// Per channel: positions where it is saturated.
+    pub channel_saturated: Vec<u64>,
+}
+
+/// Summary statistics of a per-position count, computed from its histogram.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct CountStats {
+    pub min: usize,
+    pub mean: f64,
+    pub max: usize,
+    pub std: f64,
+    pub p1: usize,
+    pub p5: usize,
+    pub p50: usize,
+    pub p95: usize,
+}
+
+impl CountStats {
+    /// Statistics of the values `k` weighted by `hist[k]`. Percentile q is the smallest k whose
+    /// cumulative count reaches q·total (the "lower" definition, exact on integers).
+    pub fn from_histogram(hist: &[u64]) -> Self {
+        let total: u64 = hist.iter().sum();
+        if total == 0 {
+            return CountStats::default();
+        }
+        let mean = hist.iter().enumerate().map(|(k, &c)| k as f64 * c as f64).sum::<f64>() / total as f64;
+        let var = hist.iter().enumerate().map(|(k, &c)| (k as f64 - mean).powi(2) * c as f64).sum::<f64>() / total as f64;
+        let min = hist.iter().position(|&c| c > 0).unwrap_or(0);
+        let max = hist.iter().rposition(|&c| c > 0).unwrap_or(0);
+        let pct = |q: f64| {
+            let need = (q * total as f64).ceil().max(1.0) as u64;
+            let mut acc = 0;
+            for (k, &c) in hist.iter().enumerate() {
+                acc += c;
+                if acc >= need {
+                    return k;
+                }
+            }
+            max
+        };
+        CountStats { min, mean, max, std: var.sqrt(), p1: pct(0.01), p5: pct(0.05), p50: pct(0.50), p95: pct(0.95) }
+    }
+}
+
+impl SiteActivity {
+    fn new(channels: usize) -> Self {
+        SiteActivity {
+            channels,
+            positions: 0,
+            positive: vec![0; channels + 1],
+            linear: vec![0; channels + 1],
+            saturated_total: 0,
+            channel_positive: vec![0; channels],
+            channel_saturated: vec![0; channels],
+        }
+    }
+
+    fn add(&mut self, o: &SiteActivity) {
+        self.positions += o.positions;
+        self.saturated_total += o.saturated_total;
+        for (a, b) in [(&mut self.positive, &o.positive), (&mut self.linear, &o.linear)] {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        }
+        for (a, b) in [(&mut self.channel_positive, &o.channel_positive), (&mut self.channel_saturated, &o.channel_saturated)] {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        }
+    }
+
+    pub fn positive_stats(&self) -> CountStats {
+        CountStats::from_histogram(&self.positive)
+    }
+    pub fn linear_stats(&self) -> CountStats {
+        CountStats::from_histogram(&self.linear)
+    }
+    /// Mean number of saturated channels per position.
+    pub fn mean_saturated(&self) -> f64 {
+        if self.positions == 0 { 0.0 } else { self.saturated_total as f64 / self.positions as f64 }
+    }
+    /// Fraction of positions with fewer than `n` positive channels.
+    pub fn fraction_positive_below(&self, n: usize) -> f64 {
+        fraction_below(&self.positive, n)
+    }
+    /// Fraction of positions with fewer than `n` channels in the linear region.
+    pub fn fraction_linear_below(&self, n: usize) -> f64 {
+        fraction_below(&self.linear, n)
+    }
+    /// Fraction of channels never positive at any position seen.
+    pub fn dead_fraction(&self) -> f64 {
+        self.channel_positive.iter().filter(|&&c| c == 0).count() as f64 / self.channels.max(1) as f64
+    }
+    /// Per channel, the fraction of positions where it is saturated.
+    pub fn channel_saturated_fraction(&self) -> Vec<f64> {
+        self.channel_saturated.iter().map(|&c| c as f64 / self.positions.max(1) as f64).collect()
+    }
+}
+
+fn fraction_below(hist: &[u64], n: usize) -> f64 {
+    let total: u64 = hist.iter().sum();
+    if total == 0 {
+        return 0.0;
+    }
+    hist.iter().take(n).sum::<u64>() as f64 / total as f64
+}
+
+/// Per-site, per-position counts of positive, linear-region and saturated channels.
+#[derive(Clone, Debug, Default)]
+pub struct ChannelActivity {
+    /// The activation cap (6 for ReLU6); `None` counts every positive channel as linear.
+    pub cap: Option<f32>,
+    pub sites: BTreeMap<HookName, SiteActivity>,
+    pos: Vec<u16>,
+    lin: Vec<u16>,
+}
+
+impl ChannelActivity {
+    pub fn new(cap: Option<f32>) -> Self {
+        ChannelActivity { cap, ..Default::default() }
+    }
+}
+
+impl Observer for ChannelActivity {
+    fn observe(&mut self, site: &HookName, _image: usize, fm: &FeatureMap) {
+        let (c, n) = (fm.channels(), fm.positions());
+        let s = self.sites.entry(*site).or_insert_with(|| SiteActivity::new(c));
+        self.pos.clear();
+        self.pos.resize(n, 0);
+        self.lin.clear();
+        self.lin.resize(n, 0);
+        let cap = self.cap.unwrap_or(f32::INFINITY);
+        for ch in 0..c {
+            let (p, sat) = count_channel(fm.channel(ch), &mut self.pos, &mut self.lin, cap);
+            s.channel_positive[ch] += p;
+            s.channel_saturated[ch] += sat;
+            s.saturated_total += sat;
+        }
+        for (&p, &l) in self.pos.iter().zip(&self.lin) {
+            s.positive[p as usize] += 1;
+            s.linear[l as usize] += 1;
+        }
+        s.positions += n as u64;
+    }
+
+    fn fork(&self) -> Box<dyn Observer> {
+        Box::new(ChannelActivity::new(self.cap))
+    }
+
+    fn join(&mut self, other: Box<dyn Observer>) {
+        let Ok(other) = other.into_any().downcast::<ChannelActivity>() else { return };
+        for (name, s) in &other.sites {
+            match self.sites.get_mut(name) {
+                Some(mine) => mine.add(s),
+                None => {
+                    self.sites.insert(*name, s.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Adds one channel's indicators to the per-position counters; returns (positive, saturated) counts.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx512bw", "x86_64+avx2+fma"))]
+fn count_channel(plane: &[f32], pos: &mut [u16], lin: &mut [u16], cap: f32) -> (u64, u64) {
+    let n = plane.len();
+    let (pos, lin) = (&mut pos[..n], &mut lin[..n]);
+    let (mut np, mut ns) = (0u32, 0u32);
+    for i in 0..n {
+        let v = plane[i];
+        let p = (v > 0.0) as u16;
+        let s = (v >= cap) as u16;
+        pos[i] += p;
+        lin[i] += p & !s & 1;
+        np += p as u32;
+        ns += s as u32;
+    }
+    (np as u64, ns as u64)
+}
+
+/// Histogram of activation values per site over `[lo, hi)` in equal bins, with exact zeros,
+/// underflow and overflow counted apart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValueHistogram {
+    pub lo: f32,
+    pub hi: f32,
+    pub bins: usize,
+    pub sites: BTreeMap<HookName, SiteHistogram>,
+}
+
+/// One site's value histogram.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SiteHistogram {
+    pub counts: Vec<u64>,
+    pub zeros: u64,
+    pub below: u64,
+    pub above: u64,
+    pub nonfinite: u64,
+}
+
+impl ValueHistogram {
+    pub fn new(lo: f32, hi: f32, bins: usize) -> Self {
+        ValueHistogram { lo, hi, bins: bins.max(1), sites: BTreeMap::new() }
+    }
+    /// Lower edge of bin `k`.
+    pub fn edge(&self, k: usize) -> f32 {
+        self.lo + (self.hi - self.lo) * k as f32 / self.bins as f32
+    }
+}
+
+impl Observer for ValueHistogram {
+    fn observe(&mut self, site: &HookName, _image: usize, fm: &FeatureMap) {
+        let bins = self.bins;
+        let h = self.sites.entry(*site).or_insert_with(|| SiteHistogram { counts: vec![0; bins], ..Default::default() });
+        let scale = bins as f32 / (self.hi - self.lo);
+        for &v in fm.as_slice() {
+            if !v.is_finite() {
+                h.nonfinite += 1;
+            } else if v == 0.0 {
+                h.zeros += 1;
+            } else if v < self.lo {
+                h.below += 1;
+            } else if v >= self.hi {
+                h.above += 1;
+            } else {
+                h.counts[(((v - self.lo) * scale) as usize).min(bins - 1)] += 1;
+            }
+        }
+    }
+
+    fn fork(&self) -> Box<dyn Observer> {
+        Box::new(ValueHistogram::new(self.lo, self.hi, self.bins))
+    }
+
+    fn join(&mut self, other: Box<dyn Observer>) {
+        let Ok(other) = other.into_any().downcast::<ValueHistogram>() else { return };
+        for (name, o) in other.sites {
+            match self.sites.get_mut(&name) {
+                None => {
+                    self.sites.insert(name, o);
+                }
+                Some(h) => {
+                    h.counts.iter_mut().zip(&o.counts).for_each(|(a, b)| *a += b);
+                    h.zeros += o.zeros;
+                    h.below += o.below;
+                    h.above += o.above;
+                    h.nonfinite += o.nonfinite;
+                }
+            }
+        }
+    }
+}
+
+/// Records `(image, site)` in firing order — for checking the documented order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SiteRecorder {
+    pub fired: Vec<(usize, HookName)>,
+}
+
+impl Observer for SiteRecorder {
+    fn observe(&mut self, site: &HookName, image: usize, _fm: &FeatureMap) {
+        self.fired.push((image, *site));
+    }
+    fn fork(&self) -> Box<dyn Observer> {
+        Box::new(SiteRecorder::default())
+    }
+    fn join(&mut self, other: Box<dyn Observer>) {
+        if let Ok(o) = other.into_any().downcast::<SiteRecorder>() {
+            self.fired.extend(o.fired);
+        }
+    }
+}
