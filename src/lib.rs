@@ -11,12 +11,15 @@
 //!
 //! The library never prints and never panics on user input; errors are [`Error`].
 
+pub mod analysis;
 pub mod bench;
+pub mod data;
 pub mod error;
 pub mod hooks;
 pub mod io;
 pub mod layers;
 pub mod model;
+pub mod report;
 pub mod tensor;
 
 pub use error::{Error, Result};

@@ -1,8 +1,12 @@
 //! Subcommands. Each is a small function from parsed flags to library calls and printed output.
 
+mod analyze_cmd;
 mod bench_cmd;
+mod experiments_cmd;
+mod seeds;
 mod forward_cmd;
 mod hooks_cmd;
+mod jacobian_cmd;
 mod model_cmd;
 pub mod model_flags;
 
@@ -29,6 +33,14 @@ pub enum Command {
     Forward(forward_cmd::ForwardArgs),
     /// Every hook site of a config: name, shape, channels, rank threshold n
     Hooks(hooks_cmd::HooksArgs),
+    /// Activation patterns against the rank threshold (Fig. 7) and the Lemma-2 check over inputs
+    Analyze(analyze_cmd::AnalyzeArgs),
+    /// Paper Fig. 1: a spiral embedded by a random T, ReLU, projected back
+    Spiral(experiments_cmd::SpiralArgs),
+    /// Paper Theorem 1 against the Lemma-2 rate of random expansion layers
+    Theory(experiments_cmd::TheoryArgs),
+    /// Rank and singular values of block Jacobians (masks frozen), across variants with --compare
+    Jacobian(jacobian_cmd::JacobianArgs),
     /// Throughput benchmarks
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
@@ -50,6 +62,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Model(a) => model_cmd::run(a),
         Command::Forward(a) => forward_cmd::run(a),
         Command::Hooks(a) => hooks_cmd::run(a),
+        Command::Analyze(a) => analyze_cmd::run(a),
+        Command::Spiral(a) => experiments_cmd::spiral(a),
+        Command::Theory(a) => experiments_cmd::theory(a),
+        Command::Jacobian(a) => jacobian_cmd::run(a),
         Command::Bench(b) => bench_cmd::run(b),
     }?;
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,259 @@
+//! Lemma 2 of Sandler et al. 2018 at every position of every expansion layer.
+//!
+//! For an expansion `y = B x + b` (B: m×n with BatchNorm folded in) followed by a ReLU-type
+//! activation, let S be the active set at one position: `{i : 0 < y_i < cap}` (the linear region of
+//! ReLU6; the positive set for ReLU). The activation output determines `x` — the layer is invertible
+//! there — iff `|S| ≥ n` and `rank(B_S) = n` ([`lemma2_check`]). Then `x = B_S⁺ (y_S − b_S)`.
+//!
+//! **Numerical rank** follows NumPy/PyTorch's `matrix_rank` default: σ_i counts when
+//! `σ_i > σ_max · max(|S|, n) · ε`, with ε the machine epsilon of the weights' dtype (f32;
+//! [`RANK_EPS`]). **Speed without changing verdicts:** the Gram matrix `G = B_Sᵀ B_S` is formed in f64
+//! (one GEMM: `|S|·n²` flops, less than an SVD of `B_S`); its eigenvalues are `σ_i(B_S)²`. σ_min
+//! exceeds the tolerance τ iff `G − τ²I` is positive definite, which one Cholesky factorisation decides
+//! (f64 rounding, ≈ n·ε_f64·σ_max², is far below τ² ≈ (max(|S|,n)·ε_f32·σ_max)²). Positions within
+//! [`BORDERLINE_MARGIN`] of the tolerance, and rank-deficient ones, are decided by an exact f64 SVD of
+//! `B_S`, as `matrix_rank` would. σ_max comes from power iteration on `G`, the reported σ_min of an
+//! invertible position from inverse iteration; the reconstruction `x̂ = G⁻¹ B_Sᵀ (y_S − b_S)` uses the
+//! Cholesky factor of `G`.
+
+use nalgebra::{Cholesky, DMatrix, DVector};
+
+use crate::layers::ConvBn;
+
+/// ε of the rank tolerance: the machine epsilon of f32, the weights' dtype (NumPy/PyTorch default).
+pub const RANK_EPS: f64 = f32::EPSILON as f64;
+/// Relative margin around the tolerance inside which the exact SVD decides.
+pub const BORDERLINE_MARGIN: f64 = 0.05;
+/// Iteration caps of the power / inverse iterations.
+const MAX_ITERS: usize = 60;
+/// Relative convergence of σ_max² by power iteration (the verdict margin is 5%).
+const POWER_RTOL: f64 = 1e-9;
+/// Inverse iterations of the σ_min estimate.
+const INVERSE_ITERS: usize = 8;
+
+/// One expansion layer as Lemma 2 sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lemma2Layer {
+    /// `n × m`: column i is row i of B (BN folded).
+    pub bt: DMatrix<f64>,
+    /// The folded bias b (m values).
+    pub bias: Vec<f64>,
+    /// Upper end of the linear region (6 for ReLU6); `None` for ReLU.
+    pub cap: Option<f32>,
+}
+
+impl Lemma2Layer {
+    /// From a BN-folded 1×1 expansion conv (weight `n × m` column-major = PyTorch `[m, n, 1, 1]`).
+    pub fn from_conv(expand: &ConvBn) -> Self {
+        let w = expand.folded_weight();
+        Lemma2Layer {
+            bt: DMatrix::from_iterator(w.nrows(), w.ncols(), w.iter().map(|&v| v as f64)),
+            bias: expand.folded_bias().iter().map(|&v| v as f64).collect(),
+            cap: expand.activation.cap(),
+        }
+    }
+    /// Input width n.
+    pub fn n(&self) -> usize {
+        self.bt.nrows()
+    }
+    /// Output width m.
+    pub fn m(&self) -> usize {
+        self.bt.ncols()
+    }
+    /// The active set of a pre-activation vector y: `0 < y_i < cap`.
+    pub fn active_set(&self, y: &[f32]) -> Vec<usize> {
+        let cap = self.cap.unwrap_or(f32::INFINITY);
+        (0..y.len()).filter(|&i| y[i] > 0.0 && y[i] < cap).collect()
+    }
+}
+
+/// The outcome of Lemma 2 at one position.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Lemma2Verdict {
+    /// |S|.
+    pub active: usize,
+    /// |S| ≥ n.
+    pub enough_active: bool,
+    /// rank(B_S) = n (false when |S| < n).
+    pub full_rank: bool,
+    /// Smallest and largest singular values of B_S (σ_min = 0 when |S| < n).
+    pub sigma_min: f64,
+    pub sigma_max: f64,
+    /// The tolerance σ_max · max(|S|, n) · ε used.
+    pub tolerance: f64,
+    /// ‖x̂ − x‖ / ‖x‖ of `x̂ = B_S⁺ (y_S − b_S)` (NaN when |S| < n or x = 0).
+    pub reconstruction_error: f64,
+    /// Whether the exact SVD had to decide (near the tolerance or Cholesky failed).
+    pub exact_svd: bool,
+}
+
+impl Lemma2Verdict {
+    /// Lemma 2 holds: the activation is invertible at this position.
+    pub fn invertible(&self) -> bool {
+        self.enough_active && self.full_rank
+    }
+    /// σ_max / σ_min (∞ when σ_min = 0).
+    pub fn condition(&self) -> f64 {
+        if self.sigma_min > 0.0 { self.sigma_max / self.sigma_min } else { f64::INFINITY }
+    }
+}
+
+/// Lemma 2 at one position: `x` the layer input (n values), `y` the pre-activation `B x + b` as the
+/// network computed it (m values), `eps` the rank tolerance factor ([`RANK_EPS`]).
+pub fn lemma2_check(layer: &Lemma2Layer, x: &[f32], y: &[f32], eps: f64) -> Lemma2Verdict {
+    let s = layer.active_set(y);
+    lemma2_check_set(layer, &s, x, y, eps)
+}
+
+/// [`lemma2_check`] for a given active set.
+pub fn lemma2_check_set(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f32], eps: f64) -> Lemma2Verdict {
+    let n = layer.n();
+    let k = s.len();
+    let tol_factor = k.max(n) as f64 * eps;
+    if k < n {
+        let sigma_max = if k == 0 { 0.0 } else { gram(layer, s).map(|g| power_max(&g).sqrt()).unwrap_or(0.0) };
+        return Lemma2Verdict {
+            active: k,
+            enough_active: false,
+            full_rank: false,
+            sigma_min: 0.0,
+            sigma_max,
+            tolerance: sigma_max * tol_factor,
+            reconstruction_error: f64::NAN,
+            exact_svd: false,
+        };
+    }
+    let g = gram(layer, s).expect("non-empty active set");
+    let sigma_max = power_max(&g).sqrt();
+    let tol = sigma_max * tol_factor;
+    let tol2 = tol * tol;
+    let xs: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    // λ_min(G) > τ  ⟺  G − τI is positive definite: a Cholesky factorisation decides it. f64 rounding
+    // (≈ n·ε_f64·λ_max) is far below τ ≈ (k·ε_f32)²·λ_max, so a success certifies full rank.
+    let shifted = |tau: f64| Cholesky::new(&g - DMatrix::identity(n, n) * tau).is_some();
+    let certain_full = shifted(tol2 * (1.0 + BORDERLINE_MARGIN));
+    let certain_deficient = !certain_full && !shifted(tol2 * (1.0 - BORDERLINE_MARGIN));
+    if certain_full {
+        if let Some(ch) = Cholesky::new(g.clone()) {
+            let xhat = ch.solve(&rhs(layer, s, y));
+            return Lemma2Verdict {
+                active: k,
+                enough_active: true,
+                full_rank: true,
+                sigma_min: inverse_iteration_lmin(&ch, &g).max(0.0).sqrt(),
+                sigma_max,
+                tolerance: tol,
+                reconstruction_error: rel_error(xhat.as_slice(), &xs),
+                exact_svd: false,
+            };
+        }
+    }
+    // Rank-deficient or borderline (or G not numerically positive definite): exact SVD.
+    let decided_by_svd = !certain_deficient;
+    // Borderline: decide with the exact SVD of B_S, as matrix_rank does.
+    let bs = rows(layer, s);
+    let svd = bs.clone().svd(true, true);
+    let sv = &svd.singular_values;
+    let smax = sv.iter().copied().fold(0.0, f64::max);
+    let smin = sv.iter().copied().fold(f64::INFINITY, f64::min);
+    let tol = smax * tol_factor;
+    let full = sv.iter().filter(|&&v| v > tol).count() == n;
+    let ys: DVector<f64> = DVector::from_iterator(k, s.iter().map(|&i| y[i] as f64 - layer.bias[i]));
+    let xhat = svd.solve(&ys, tol).unwrap_or_else(|_| DVector::zeros(n));
+    Lemma2Verdict {
+        active: k,
+        enough_active: true,
+        full_rank: full,
+        sigma_min: smin,
+        sigma_max: smax,
+        tolerance: tol,
+        reconstruction_error: rel_error(xhat.as_slice(), &xs),
+        exact_svd: decided_by_svd,
+    }
+}
+
+
+/// Numerical rank of a matrix by NumPy's rule (`σ_i > σ_max · max(rows, cols) · eps`), exact SVD.
+pub fn numerical_rank(m: &DMatrix<f64>, eps: f64) -> usize {
+    let sv = m.clone().svd(false, false).singular_values;
+    let smax = sv.iter().copied().fold(0.0, f64::max);
+    let tol = smax * m.nrows().max(m.ncols()) as f64 * eps;
+    sv.iter().filter(|&&v| v > tol).count()
+}
+
+/// B_S as a k × n matrix.
+fn rows(layer: &Lemma2Layer, s: &[usize]) -> DMatrix<f64> {
+    let n = layer.n();
+    DMatrix::from_fn(s.len(), n, |r, c| layer.bt[(c, s[r])])
+}
+
+/// G = B_Sᵀ B_S (n × n), `None` for an empty set.
+fn gram(layer: &Lemma2Layer, s: &[usize]) -> Option<DMatrix<f64>> {
+    if s.is_empty() {
+        return None;
+    }
+    let n = layer.n();
+    // Columns of Bᵀ for S, gathered contiguously: n × k; G = A Aᵀ.
+    let mut a = DMatrix::<f64>::zeros(n, s.len());
+    for (j, &i) in s.iter().enumerate() {
+        a.column_mut(j).copy_from(&layer.bt.column(i));
+    }
+    Some(&a * a.transpose())
+}
+
+/// B_Sᵀ (y_S − b_S).
+fn rhs(layer: &Lemma2Layer, s: &[usize], y: &[f32]) -> DVector<f64> {
+    let mut r = DVector::zeros(layer.n());
+    for &i in s {
+        r.axpy(y[i] as f64 - layer.bias[i], &layer.bt.column(i), 1.0);
+    }
+    r
+}
+
+/// Estimate of λ_min(G) for reporting σ_min: the Rayleigh quotient after a few inverse iterations
+/// (an upper bound on λ_min that converges to it; the verdict never depends on it).
+fn inverse_iteration_lmin(ch: &Cholesky<f64, nalgebra::Dyn>, g: &DMatrix<f64>) -> f64 {
+    let n = g.nrows();
+    let mut v = DVector::from_fn(n, |i, _| 1.0 + (i as f64 * 0.754_877_666).fract());
+    v /= v.norm();
+    for _ in 0..INVERSE_ITERS {
+        let w = ch.solve(&v);
+        let norm = w.norm();
+        if !norm.is_finite() || norm == 0.0 {
+            break;
+        }
+        v = w / norm;
+    }
+    v.dot(&(g * &v))
+}
+
+/// Largest eigenvalue of a symmetric PSD matrix by power iteration.
+fn power_max(g: &DMatrix<f64>) -> f64 {
+    let n = g.nrows();
+    let mut v = DVector::from_fn(n, |i, _| 1.0 + (i as f64 * 0.618_033_988_75).fract());
+    let mut lambda = 0.0;
+    for _ in 0..MAX_ITERS {
+        let w = g * &v;
+        let norm = w.norm();
+        if norm == 0.0 {
+            return 0.0;
+        }
+        let next = v.dot(&w) / v.dot(&v);
+        v = w / norm;
+        let converged = (next - lambda).abs() <= POWER_RTOL * next.abs();
+        lambda = next;
+        if converged {
+            break;
+        }
+    }
+    // Rayleigh quotient of the final vector (a lower bound on λ_max, converged).
+    (&v.transpose() * (g * &v))[0] / v.dot(&v)
+}
+
+fn rel_error(xhat: &[f64], x: &[f64]) -> f64 {
+    let nx = x.iter().map(|v| v * v).sum::<f64>().sqrt();
+    if nx == 0.0 {
+        return f64::NAN;
+    }
+    xhat.iter().zip(x).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt() / nx
+}

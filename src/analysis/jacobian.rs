@@ -1,0 +1,171 @@
+//! Whole-block information loss: the Jacobian of an inverted-residual block's output with respect to
+//! its input on a small spatial crop, with the activation masks frozen at the input (the block is
+//! piecewise linear, so this *is* the block's linear map on that piece). Its numerical rank against the
+//! input dimension says how much the block can lose; the singular values say how close it comes.
+//!
+//! The crop is treated as a standalone input (zero padding at its border). With the `expansion`
+//! shortcut placement the wide tensor carried from the previous block is an input too: it is taken from
+//! the same crop of the network's real forward pass and held constant.
+
+use nalgebra::DMatrix;
+use serde::Serialize;
+
+use super::invertibility::RANK_EPS;
+use crate::error::{Error, Result};
+use crate::hooks::{BlockPoint, HookName, NameFilter};
+use crate::layers::{Activation, ConvBn, ConvKind};
+use crate::model::{InvertedResidual, MobileNetV2};
+use crate::tensor::{Batch, FeatureMap};
+
+/// Rank and spectrum of one block's Jacobian.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BlockJacobian {
+    pub block: usize,
+    pub input_dim: usize,
+    pub output_dim: usize,
+    pub rank: usize,
+    /// Singular values, descending.
+    pub singular_values: Vec<f64>,
+    pub rank_tolerance: f64,
+}
+
+/// `out = conv(x)` with the folded weights and **no** bias or activation (the linear part of a layer).
+fn linear_part(layer: &ConvBn, x: &FeatureMap) -> FeatureMap {
+    let mut out = FeatureMap::zeros(0, 0, 0);
+    match &layer.kind {
+        ConvKind::Pointwise(p) => p.forward(x, layer.folded_weight(), &mut out, 1),
+        ConvKind::Depthwise(d) => {
+            let zeros = vec![0.0; d.channels];
+            d.forward(x, layer.folded_weight(), &zeros, Activation::Identity, &mut out, &mut Vec::new(), 1)
+        }
+        ConvKind::Full(c) => c.forward(x, layer.folded_weight(), &mut out, &mut Vec::new(), 1),
+    }
+    out
+}
+
+/// The pre-activation of a layer (bias included) and its derivative mask (1 in the linear region).
+fn pre_and_mask(layer: &ConvBn, x: &FeatureMap) -> (FeatureMap, Vec<f32>) {
+    let mut pre = FeatureMap::zeros(0, 0, 0);
+    layer.forward(x, &mut pre, &mut Vec::new(), 1, false);
+    let (lo, hi) = layer.activation.bounds();
+    let mask = pre.as_slice().iter().map(|&v| if v > lo && v < hi { 1.0 } else { 0.0 }).collect();
+    (pre, mask)
+}
+
+fn apply(layer: &ConvBn, pre: &FeatureMap) -> FeatureMap {
+    let mut post = pre.clone();
+    layer.activation.apply_slice(post.as_mut_slice());
+    post
+}
+
+fn times(mut fm: FeatureMap, mask: &[f32]) -> FeatureMap {
+    fm.as_mut_slice().iter_mut().zip(mask).for_each(|(v, m)| *v *= m);
+    fm
+}
+
+/// The block's actual output on `x` (with `carry` added after the depthwise where the block has a wide
+/// shortcut), computed layer by layer from the definitions.
+pub fn block_output(block: &InvertedResidual, x: &FeatureMap, carry: Option<&FeatureMap>) -> FeatureMap {
+    let wide = match &block.expand {
+        Some(e) => apply(e, &pre_and_mask(e, x).0),
+        None => x.clone(),
+    };
+    let mut d = apply(&block.depthwise, &pre_and_mask(&block.depthwise, &wide).0);
+    if let (true, Some(c)) = (block.has_wide_shortcut, carry) {
+        d.as_mut_slice().iter_mut().zip(c.as_slice()).for_each(|(a, b)| *a += b);
+    }
+    let mut out = apply(&block.project, &pre_and_mask(&block.project, &d).0);
+    if block.has_shortcut {
+        out.as_mut_slice().iter_mut().zip(x.as_slice()).for_each(|(a, b)| *a += b);
+    }
+    out
+}
+
+/// The Jacobian (output_dim × input_dim, CHW order on both sides) at `x` with masks frozen.
+pub fn block_jacobian_matrix(block: &InvertedResidual, x: &FeatureMap, carry: Option<&FeatureMap>) -> DMatrix<f64> {
+    let (wide, me) = match &block.expand {
+        Some(e) => {
+            let (pre, m) = pre_and_mask(e, x);
+            (apply(e, &pre), Some(m))
+        }
+        None => (x.clone(), None),
+    };
+    let (dpre, md) = pre_and_mask(&block.depthwise, &wide);
+    let mut d = apply(&block.depthwise, &dpre);
+    if let (true, Some(c)) = (block.has_wide_shortcut, carry) {
+        d.as_mut_slice().iter_mut().zip(c.as_slice()).for_each(|(a, b)| *a += b);
+    }
+    let (_, mp) = pre_and_mask(&block.project, &d);
+    let [c, h, w] = x.shape();
+    let input_dim = c * h * w;
+    let mut cols: Vec<Vec<f64>> = Vec::with_capacity(input_dim);
+    for k in 0..input_dim {
+        let mut e = FeatureMap::zeros(c, h, w);
+        e.as_mut_slice()[k] = 1.0;
+        let mut v = match (&block.expand, &me) {
+            (Some(ex), Some(m)) => times(linear_part(ex, &e), m),
+            _ => e.clone(),
+        };
+        v = times(linear_part(&block.depthwise, &v), &md);
+        let mut out = times(linear_part(&block.project, &v), &mp);
+        if block.has_shortcut {
+            out.as_mut_slice()[k] += 1.0;
+        }
+        cols.push(out.as_slice().iter().map(|&v| v as f64).collect());
+    }
+    let output_dim = cols.first().map_or(0, |v| v.len());
+    DMatrix::from_fn(output_dim, input_dim, |r, col| cols[col][r])
+}
+
+/// A `size × size` crop at the centre of a map (smaller maps are taken whole).
+pub fn centre_crop(fm: &FeatureMap, size: usize) -> FeatureMap {
+    let [c, h, w] = fm.shape();
+    let (ch, cw) = (size.min(h), size.min(w));
+    let (y0, x0) = ((h - ch) / 2, (w - cw) / 2);
+    let mut out = Vec::with_capacity(c * ch * cw);
+    for k in 0..c {
+        for y in 0..ch {
+            for x in 0..cw {
+                out.push(fm.get(k, y0 + y, x0 + x));
+            }
+        }
+    }
+    FeatureMap::from_chw(c, ch, cw, out).expect("crop shape")
+}
+
+/// The Jacobian of block `index` at a centre crop of its input when the model runs on `image`.
+pub fn block_jacobian(model: &MobileNetV2, index: usize, image: &FeatureMap, crop: usize) -> Result<BlockJacobian> {
+    let k = model
+        .blocks
+        .iter()
+        .position(|b| b.plan.index == index)
+        .ok_or_else(|| Error::config("block", index, format!("use a block index 1..={}", model.blocks.len())))?;
+    let block = &model.blocks[k];
+    let input = HookName::block(index, BlockPoint::In);
+    let mut names = vec![NameFilter::Exact(input)];
+    let carry_site = (block.has_wide_shortcut && k > 0).then(|| {
+        let prev = &model.blocks[k - 1];
+        let point = if prev.has_wide_shortcut { BlockPoint::DepthwiseSum } else { BlockPoint::DepthwisePost };
+        HookName::block(prev.plan.index, point)
+    });
+    if let Some(s) = carry_site {
+        names.push(NameFilter::Exact(s));
+    }
+    let batch = Batch::new(vec![image.clone()])?;
+    let (_, cache) = model.run_with_cache(&batch, NameFilter::Any(names))?;
+    let x = centre_crop(cache.image(&input, 0)?, crop);
+    let carry = carry_site.map(|s| cache.image(&s, 0).map(|c| centre_crop(c, crop))).transpose()?;
+    let j = block_jacobian_matrix(block, &x, carry.as_ref());
+    let sv = j.clone().svd(false, false).singular_values;
+    let mut sv: Vec<f64> = sv.iter().copied().collect();
+    sv.sort_by(|a, b| b.total_cmp(a));
+    let tol = sv.first().copied().unwrap_or(0.0) * j.nrows().max(j.ncols()) as f64 * RANK_EPS;
+    Ok(BlockJacobian {
+        block: index,
+        input_dim: j.ncols(),
+        output_dim: j.nrows(),
+        rank: sv.iter().filter(|&&v| v > tol).count(),
+        singular_values: sv,
+        rank_tolerance: tol,
+    })
+}

@@ -1,0 +1,277 @@
+//! Plots with plotters, PNG and SVG side by side. Text uses DejaVu Sans embedded in the binary
+//! (registered once), so plots render on machines without system fonts.
+//!
+//! Charts are plain data ([`LineChart`], [`PanelGrid`]) drawn by one generic function per kind for
+//! both backends.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::error::{Error, Result};
+
+/// The font family every chart uses.
+pub const FONT: &str = "sans-serif";
+static FONTS: Once = Once::new();
+
+/// Registers the embedded DejaVu Sans under [`FONT`] (idempotent).
+pub fn register_fonts() {
+    FONTS.call_once(|| {
+        // The bytes are a valid TrueType font shipped by the `dejavu` crate; failure would be a bug.
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold());
+    });
+}
+
+/// Distinct colours for series (Tableau 10).
+pub const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// One line of a [`LineChart`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    /// Index into [`PALETTE`].
+    pub color: usize,
+    pub dashed: bool,
+    pub markers: bool,
+}
+
+impl Series {
+    pub fn line(name: impl Into<String>, points: Vec<(f64, f64)>, color: usize) -> Self {
+        Series { name: name.into(), points, color, dashed: false, markers: false }
+    }
+    pub fn dashed(mut self) -> Self {
+        self.dashed = true;
+        self
+    }
+    pub fn with_markers(mut self) -> Self {
+        self.markers = true;
+        self
+    }
+}
+
+/// A shaded band (e.g. a 95% CI) between `lower` and `upper` at the same x values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Band {
+    pub x: Vec<f64>,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+    pub color: usize,
+}
+
+/// An x–y chart of lines with optional bands.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LineChart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub series: Vec<Series>,
+    pub bands: Vec<Band>,
+    /// Fixed y range; `None` fits the data.
+    pub y_range: Option<(f64, f64)>,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl LineChart {
+    pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Self {
+        LineChart { title: title.into(), x_label: x_label.into(), y_label: y_label.into(), width: 900, height: 520, ..Default::default() }
+    }
+
+    /// Writes `<stem>.png` and `<stem>.svg`; returns both paths.
+    pub fn write(&self, stem: &Path) -> Result<[PathBuf; 2]> {
+        write_both(stem, self.width, self.height, self)
+    }
+
+    fn ranges(&self) -> ((f64, f64), (f64, f64)) {
+        let xs = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).chain(self.bands.iter().flat_map(|b| b.x.iter().copied()));
+        let ys = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .chain(self.bands.iter().flat_map(|b| b.lower.iter().chain(&b.upper).copied()));
+        let span = |it: &mut dyn Iterator<Item = f64>| {
+            let (lo, hi) = it.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+            if lo > hi {
+                (0.0, 1.0)
+            } else if lo == hi {
+                (lo - 0.5, hi + 0.5)
+            } else {
+                (lo, hi)
+            }
+        };
+        let x = span(&mut xs.into_iter());
+        let y = self.y_range.unwrap_or_else(|| {
+            let (lo, hi) = span(&mut ys.into_iter());
+            let pad = 0.05 * (hi - lo);
+            (lo - pad, hi + pad)
+        });
+        (x, y)
+    }
+
+}
+
+impl Drawable for LineChart {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let e = |err: &dyn std::fmt::Display| Error::input("plot", err.to_string());
+        root.fill(&WHITE).map_err(|x| e(&x))?;
+        let ((x0, x1), (y0, y1)) = self.ranges();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&self.title, (FONT, 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|x| e(&x))?;
+        chart
+            .configure_mesh()
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 15))
+            .draw()
+            .map_err(|x| e(&x))?;
+        for b in &self.bands {
+            let c = PALETTE[b.color % PALETTE.len()];
+            let poly: Vec<(f64, f64)> =
+                b.x.iter().zip(&b.upper).map(|(x, y)| (*x, *y)).chain(b.x.iter().zip(&b.lower).rev().map(|(x, y)| (*x, *y))).collect();
+            chart.draw_series(std::iter::once(Polygon::new(poly, c.mix(0.2).filled()))).map_err(|x| e(&x))?;
+        }
+        for s in &self.series {
+            let c = PALETTE[s.color % PALETTE.len()];
+            let style = ShapeStyle::from(&c).stroke_width(2);
+            let anno = if s.dashed {
+                chart.draw_series(DashedLineSeries::new(s.points.iter().copied(), 6, 4, style)).map_err(|x| e(&x))?
+            } else {
+                chart.draw_series(LineSeries::new(s.points.iter().copied(), style)).map_err(|x| e(&x))?
+            };
+            anno.label(s.name.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+            if s.markers {
+                chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(|x| e(&x))?;
+            }
+        }
+        if self.series.iter().any(|s| !s.name.is_empty()) {
+            chart
+                .configure_series_labels()
+                .label_font((FONT, 13))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()
+                .map_err(|x| e(&x))?;
+        }
+        root.present().map_err(|x| e(&x))?;
+        Ok(())
+    }
+}
+
+/// One scatter panel: points with a colour value in [0, 1] (viridis-like ramp).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ScatterPanel {
+    pub title: String,
+    pub points: Vec<(f64, f64, f64)>,
+}
+
+/// Scatter panels side by side (Fig. 1 style).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PanelGrid {
+    pub title: String,
+    pub panels: Vec<ScatterPanel>,
+    pub panel_size: u32,
+}
+
+impl PanelGrid {
+    pub fn write(&self, stem: &Path) -> Result<[PathBuf; 2]> {
+        let s = self.panel_size.max(160);
+        let w = s * self.panels.len().max(1) as u32;
+        write_both(stem, w, s + 40, self)
+    }
+
+}
+
+impl Drawable for PanelGrid {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let e = |err: &dyn std::fmt::Display| Error::input("plot", err.to_string());
+        root.fill(&WHITE).map_err(|x| e(&x))?;
+        let root = root.titled(&self.title, (FONT, 18)).map_err(|x| e(&x))?;
+        let areas = root.split_evenly((1, self.panels.len().max(1)));
+        for (area, p) in areas.into_iter().zip(&self.panels) {
+            let lim = p.points.iter().map(|q| q.0.abs().max(q.1.abs())).filter(|v| v.is_finite()).fold(1e-9, f64::max) * 1.1;
+            let mut chart = ChartBuilder::on(&area)
+                .caption(&p.title, (FONT, 14))
+                .margin(6)
+                .build_cartesian_2d(-lim..lim, -lim..lim)
+                .map_err(|x| e(&x))?;
+            chart.configure_mesh().disable_mesh().disable_x_axis().disable_y_axis().draw().map_err(|x| e(&x))?;
+            chart
+                .draw_series(p.points.iter().filter(|q| q.0.is_finite() && q.1.is_finite()).map(|&(x, y, t)| Circle::new((x, y), 2, ramp(t).filled())))
+                .map_err(|x| e(&x))?;
+        }
+        root.present().map_err(|x| e(&x))?;
+        Ok(())
+    }
+}
+
+/// A blue → green → yellow colour ramp for t in [0, 1].
+pub fn ramp(t: f64) -> RGBColor {
+    let t = t.clamp(0.0, 1.0);
+    let lerp = |a: f64, b: f64, u: f64| (a + (b - a) * u) as u8;
+    if t < 0.5 {
+        let u = t / 0.5;
+        RGBColor(lerp(68.0, 33.0, u), lerp(1.0, 145.0, u), lerp(84.0, 140.0, u))
+    } else {
+        let u = (t - 0.5) / 0.5;
+        RGBColor(lerp(33.0, 253.0, u), lerp(145.0, 231.0, u), lerp(140.0, 37.0, u))
+    }
+}
+
+/// A chart that can draw itself on any plotters backend.
+pub trait Drawable {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static;
+}
+
+/// Draws the same picture into `<stem>.png` and `<stem>.svg`, each written atomically.
+pub fn write_both<D: Drawable>(stem: &Path, w: u32, h: u32, chart: &D) -> Result<[PathBuf; 2]> {
+    register_fonts();
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    let mut svg_text = String::new();
+    {
+        let backend = SVGBackend::with_string(&mut svg_text, (w, h));
+        chart.draw(backend.into_drawing_area())?;
+    }
+    crate::io::atomic::write_atomic(&svg, svg_text.as_bytes())?;
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    {
+        let backend = BitMapBackend::with_buffer(&mut buf, (w, h));
+        chart.draw(backend.into_drawing_area())?;
+    }
+    let img = image::RgbImage::from_raw(w, h, buf).ok_or_else(|| Error::input("plot", "bitmap size mismatch"))?;
+    let mut bytes = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).map_err(|e| Error::input("plot", e))?;
+    crate::io::atomic::write_atomic(&png, &bytes)?;
+    Ok([png, svg])
+}
