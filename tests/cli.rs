@@ -135,3 +135,38 @@ fn bench_analyze_reports_overhead_against_forward() {
     let last = out.lines().last().unwrap();
     assert!(last.starts_with("analyze: ") && last.contains(" img/s (overhead ") && last.ends_with("% vs forward)"), "{last}");
 }
+
+#[test]
+fn analyze_spiral_theory_jacobian_run_and_write_their_files() {
+    let out = tmp("an");
+    let o = out.to_str().unwrap();
+    let s = run_ok(&["analyze", "--noise", "3", "--batch", "2", "--lemma2", "--width", "0.35", "--resolution", "64", "--classes", "10", "--out", o, "--quiet"]);
+    assert!(s.contains("Lemma 2 holds at"), "{s}");
+    for f in ["activation_patterns.csv", "lemma2.csv", "activation_patterns_abs.png", "channels.csv.meta.json"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let sp = tmp("sp");
+    run_ok(&["spiral", "--dims", "2,5", "--seeds", "0..3", "--points", "100", "--out", sp.to_str().unwrap()]);
+    let csv = std::fs::read_to_string(sp.join("spiral.csv")).unwrap();
+    assert!(csv.starts_with("n,seed,points,invertible_fraction,theory_noncollapsed"), "{csv}");
+    assert_eq!(csv.lines().count(), 1 + 2 * 3);
+    let th = tmp("th");
+    let s = run_ok(&["theory", "--n", "8", "--t", "1.5,3", "--seeds", "0..2", "--samples", "50", "--out", th.to_str().unwrap()]);
+    assert!(s.contains("theory inside the empirical 95% interval"));
+    let jc = tmp("jc");
+    let s = run_ok(&["jacobian", "--blocks", "2,4", "--width", "0.35", "--resolution", "64", "--out", jc.to_str().unwrap()]);
+    assert!(s.contains("rank") && jc.join("jacobian.csv").exists());
+}
+
+#[test]
+fn analyze_bad_inputs_are_one_line_errors() {
+    let e = run_err(&["analyze", "--images", "/nonexistent/folder"]);
+    assert!(e.contains("/nonexistent/folder") && e.lines().count() == 1, "{e}");
+    let e = run_err(&["analyze", "--preprocess", "caffe", "--noise", "1"]);
+    assert!(e.contains("--preprocess") && e.contains("keras"), "{e}");
+    let e = run_err(&["analyze", "--width", "0.35"]);
+    assert!(e.contains("no inputs"), "{e}");
+    let w = fixture("tv_mobilenet_v2_w025.safetensors");
+    let e = run_err(&["analyze", "--weights", &w, "--noise", "1"]);
+    assert!(e.contains("shape mismatch"), "{e}");
+}

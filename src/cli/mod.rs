@@ -2,6 +2,7 @@
 
 mod analyze_cmd;
 mod bench_cmd;
+mod convert_cmd;
 mod experiments_cmd;
 mod seeds;
 mod forward_cmd;
@@ -41,6 +42,9 @@ pub enum Command {
     Theory(experiments_cmd::TheoryArgs),
     /// Rank and singular values of block Jacobians (masks frozen), across variants with --compare
     Jacobian(jacobian_cmd::JacobianArgs),
+    /// Convert foreign weights to torchvision names
+    #[command(subcommand)]
+    Convert(convert_cmd::ConvertCommand),
     /// Throughput benchmarks
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
@@ -66,6 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Spiral(a) => experiments_cmd::spiral(a),
         Command::Theory(a) => experiments_cmd::theory(a),
         Command::Jacobian(a) => jacobian_cmd::run(a),
+        Command::Convert(c) => convert_cmd::run(c),
         Command::Bench(b) => bench_cmd::run(b),
     }?;
     Ok(ExitCode::SUCCESS)

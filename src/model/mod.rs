@@ -7,6 +7,7 @@ pub mod config;
 pub mod cost;
 pub mod init;
 pub mod inverted_residual;
+pub mod keras;
 pub mod mobilenet_v2;
 pub mod weights;
 pub mod workspace;
