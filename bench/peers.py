@@ -93,11 +93,72 @@ def bench_ort(batch, iters, threads):
     return batch / t
 
 
+def lemma2_workload(images, threads, t=6):
+    """Lemma 2 at every position of all 16 expansion layers of MobileNetV2 1.0@224: PyTorch with forward
+    hooks and batched torch.linalg.matrix_rank (rtol = max(|S|, n)·eps per matrix) against
+    `infoloss analyze --lemma2` on the same seeded weights and inputs; verdict counts must agree."""
+    import csv
+    from safetensors.torch import load_file
+    with tempfile.TemporaryDirectory() as d:
+        w, x = os.path.join(d, "w.safetensors"), os.path.join(d, "x.npy")
+        flags = [] if t == 6 else ["--stage-expansion", ",".join(["1"] + [str(t)] * 6)]
+        subprocess.run([infoloss_bin(), "init", "--seed", "0", "--out", w] + flags, check=True, capture_output=True)
+        xs = np.random.default_rng(0).standard_normal((images, 3, 224, 224)).astype(np.float32)
+        np.save(x, xs)
+        t0 = time.perf_counter()
+        subprocess.run([infoloss_bin(), "--threads", str(threads), "analyze", "--weights", w, "--input", x, "--lemma2",
+                        "--out", os.path.join(d, "out"), "--quiet"], check=True, capture_output=True)
+        ours_s = time.perf_counter() - t0
+        with open(os.path.join(d, "out", "lemma2.csv")) as f:
+            ours = {int(r["block"]): (int(r["positions"]), round(float(r["frac_invertible"]) * int(r["positions"])))
+                    for r in csv.DictReader(f)}
+        setting = [[1, 16, 1, 1], [t, 24, 2, 2], [t, 32, 3, 2], [t, 64, 4, 2], [t, 96, 3, 1], [t, 160, 3, 2], [t, 320, 1, 1]]
+        m = torchvision.models.mobilenet_v2(inverted_residual_setting=setting).eval()
+        m.load_state_dict(load_file(w))
+    caps = {}
+    for i in range(2, 18):
+        blk = m.features[i].conv
+        blk[0].register_forward_hook(lambda mod, inp, out, i=i: caps.__setitem__((i, "x"), inp[0]))
+        blk[0][1].register_forward_hook(lambda mod, inp, out, i=i: caps.__setitem__((i, "y"), out))
+    eps = torch.finfo(torch.float32).eps
+    theirs = {}
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        m(torch.from_numpy(xs))
+        for i in range(2, 18):
+            conv, bn = m.features[i].conv[0][0], m.features[i].conv[0][1]
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            B = conv.weight[:, :, 0, 0] * scale[:, None]                      # m × n, BN folded
+            y = caps[(i, "y")].permute(0, 2, 3, 1).reshape(-1, B.shape[0])     # positions × m
+            active = (y > 0) & (y < 6)
+            k = active.sum(1)
+            n = B.shape[1]
+            inv = torch.zeros_like(k, dtype=torch.bool)
+            for start in range(0, y.shape[0], 512):
+                a = active[start:start + 512]
+                mats = a[:, :, None] * B[None]                                  # zero rows outside S
+                rtol = torch.clamp(k[start:start + 512], min=n).to(torch.float32) * eps
+                rank = torch.linalg.matrix_rank(mats, rtol=rtol)
+                inv[start:start + 512] = (k[start:start + 512] >= n) & (rank == n)
+            theirs[i] = (y.shape[0], int(inv.sum()))
+    torch_s = time.perf_counter() - t0
+    agree = all(ours[i] == theirs[i] for i in theirs)
+    total = sum(v[0] for v in theirs.values())
+    inv = sum(v[1] for v in theirs.values())
+    print(f"lemma2 ({images} images, 1.0@224, t={t}, all 16 expansion layers, {100 * inv / total:.2f}% invertible): infoloss {images / ours_s:.2f} img/s "
+          f"(whole analyze run) | torch hooks + matrix_rank {images / torch_s:.3f} img/s | ratio {torch_s / ours_s:.1f}x | "
+          f"verdict counts identical: {agree}")
+    if not agree:
+        for i in theirs:
+            print(f"  block {i}: infoloss {ours[i]} torch {theirs[i]}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iters", type=int, default=5)
-    ap.add_argument("--workloads", default="forward32,forward1,analyze")
+    ap.add_argument("--workloads", default="forward32,forward1,analyze,lemma2")
+    ap.add_argument("--lemma2-images", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     work = a.workloads.split(",")
@@ -118,6 +179,9 @@ def main():
         ph = bench_torch_hooks(32, a.iters)
         print(f"analyze batch 32 (forward + active-channel counts at 35 ReLU6 outputs): infoloss {o:.1f} img/s "
               f"| torch hooks {ph:.1f} img/s | ratio {o / ph:.2f}x   [{line}]")
+    if "lemma2" in work:
+        lemma2_workload(a.lemma2_images, a.threads)
+        lemma2_workload(2, a.threads, t=2)  # a regime with count and rank failures, for the verdict check
     sys.stdout.flush()
 
 

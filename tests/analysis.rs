@@ -28,7 +28,7 @@ fn tmp(name: &str) -> PathBuf {
 /// A layer whose rows are given explicitly (B is m×n, row-major list of rows).
 fn layer(rows: &[Vec<f64>]) -> Lemma2Layer {
     let (m, n) = (rows.len(), rows[0].len());
-    Lemma2Layer { bt: DMatrix::from_fn(n, m, |c, r| rows[r][c]), bias: vec![0.0; m], cap: Some(6.0) }
+    Lemma2Layer::new(DMatrix::from_fn(n, m, |c, r| rows[r][c]), vec![0.0; m], Some(6.0))
 }
 
 #[test]

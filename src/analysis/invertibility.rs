@@ -27,7 +27,12 @@ pub const BORDERLINE_MARGIN: f64 = 0.05;
 /// Iteration caps of the power / inverse iterations.
 const MAX_ITERS: usize = 60;
 /// Relative convergence of σ_max² by power iteration (the verdict margin is 5%).
-const POWER_RTOL: f64 = 1e-9;
+const POWER_RTOL: f64 = 1e-7;
+/// Power iterations of the reported σ_max when the verdict did not need it precisely.
+const ESTIMATE_ITERS: usize = 4;
+/// Fixed-point steps of the shifted solve, used when λ_min exceeds this multiple of the shift.
+const REFINE_MAX_STEPS: usize = 12;
+const REFINE_MIN_RATIO: f64 = 20.0;
 /// Inverse iterations of the σ_min estimate.
 const INVERSE_ITERS: usize = 8;
 
@@ -40,17 +45,26 @@ pub struct Lemma2Layer {
     pub bias: Vec<f64>,
     /// Upper end of the linear region (6 for ReLU6); `None` for ReLU.
     pub cap: Option<f32>,
+    /// `BᵀB`, so a Gram matrix over a large active set is formed from its small complement.
+    full_gram: DMatrix<f64>,
 }
 
 impl Lemma2Layer {
+    /// From `Bᵀ` (n × m), the bias and the activation cap.
+    pub fn new(bt: DMatrix<f64>, bias: Vec<f64>, cap: Option<f32>) -> Self {
+        let all: Vec<usize> = (0..bt.ncols()).collect();
+        let full_gram = outer_sum(&bt, &all, None);
+        Lemma2Layer { bt, bias, cap, full_gram }
+    }
+
     /// From a BN-folded 1×1 expansion conv (weight `n × m` column-major = PyTorch `[m, n, 1, 1]`).
     pub fn from_conv(expand: &ConvBn) -> Self {
         let w = expand.folded_weight();
-        Lemma2Layer {
-            bt: DMatrix::from_iterator(w.nrows(), w.ncols(), w.iter().map(|&v| v as f64)),
-            bias: expand.folded_bias().iter().map(|&v| v as f64).collect(),
-            cap: expand.activation.cap(),
-        }
+        Lemma2Layer::new(
+            DMatrix::from_iterator(w.nrows(), w.ncols(), w.iter().map(|&v| v as f64)),
+            expand.folded_bias().iter().map(|&v| v as f64).collect(),
+            expand.activation.cap(),
+        )
     }
     /// Input width n.
     pub fn n(&self) -> usize {
@@ -107,11 +121,24 @@ pub fn lemma2_check(layer: &Lemma2Layer, x: &[f32], y: &[f32], eps: f64) -> Lemm
 
 /// [`lemma2_check`] for a given active set.
 pub fn lemma2_check_set(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f32], eps: f64) -> Lemma2Verdict {
+    lemma2_check_with(layer, s, x, y, eps, &mut Lemma2Scratch::default())
+}
+
+/// Warm starts carried from one position to the next (neighbouring positions have similar Gram
+/// matrices, so the iterations converge in a few steps). Verdicts do not depend on them.
+#[derive(Clone, Debug, Default)]
+pub struct Lemma2Scratch {
+    top: Option<DVector<f64>>,
+    bottom: Option<DVector<f64>>,
+}
+
+/// [`lemma2_check_set`] with warm starts from `scratch`.
+pub fn lemma2_check_with(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f32], eps: f64, scratch: &mut Lemma2Scratch) -> Lemma2Verdict {
     let n = layer.n();
     let k = s.len();
     let tol_factor = k.max(n) as f64 * eps;
     if k < n {
-        let sigma_max = if k == 0 { 0.0 } else { gram(layer, s).map(|g| power_max(&g).sqrt()).unwrap_or(0.0) };
+        let sigma_max = if k == 0 { 0.0 } else { gram(layer, s).map(|g| power_max(&g, &mut None, MAX_ITERS).sqrt()).unwrap_or(0.0) };
         return Lemma2Verdict {
             active: k,
             enough_active: false,
@@ -124,32 +151,64 @@ pub fn lemma2_check_set(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f32], 
         };
     }
     let g = gram(layer, s).expect("non-empty active set");
-    let sigma_max = power_max(&g).sqrt();
-    let tol = sigma_max * tol_factor;
-    let tol2 = tol * tol;
     let xs: Vec<f64> = x.iter().map(|&v| v as f64).collect();
     // λ_min(G) > τ  ⟺  G − τI is positive definite: a Cholesky factorisation decides it. f64 rounding
     // (≈ n·ε_f64·λ_max) is far below τ ≈ (k·ε_f32)²·λ_max, so a success certifies full rank.
-    let shifted = |tau: f64| Cholesky::new(&g - DMatrix::identity(n, n) * tau).is_some();
-    let certain_full = shifted(tol2 * (1.0 + BORDERLINE_MARGIN));
-    let certain_deficient = !certain_full && !shifted(tol2 * (1.0 - BORDERLINE_MARGIN));
-    if certain_full {
-        if let Some(ch) = Cholesky::new(g.clone()) {
-            let xhat = ch.solve(&rhs(layer, s, y));
-            return Lemma2Verdict {
-                active: k,
-                enough_active: true,
-                full_rank: true,
-                sigma_min: inverse_iteration_lmin(&ch, &g).max(0.0).sqrt(),
-                sigma_max,
-                tolerance: tol,
-                reconstruction_error: rel_error(xhat.as_slice(), &xs),
-                exact_svd: false,
-            };
+    let shifted = |tau: f64| {
+        let mut m = g.clone();
+        for i in 0..n {
+            m[(i, i)] -= tau;
         }
+        Cholesky::new(m)
+    };
+    // Fast path: ‖G‖_F ≥ λ_max bounds the tolerance from above, so passing the test with it certifies
+    // full rank without knowing σ_max precisely (nearly every position: λ_min/λ_max ≫ n·(k·ε)²).
+    let fro = g.norm();
+    let tau_up = fro * tol_factor * tol_factor * (1.0 + BORDERLINE_MARGIN);
+    let (ch, tau, sigma_max) = match shifted(tau_up) {
+        Some(ch) => (ch, tau_up, power_max(&g, &mut scratch.top, ESTIMATE_ITERS).sqrt()),
+        None => {
+            let sigma_max = power_max(&g, &mut scratch.top, MAX_ITERS).sqrt();
+            let tau = (sigma_max * tol_factor).powi(2) * (1.0 + BORDERLINE_MARGIN);
+            match shifted(tau) {
+                Some(ch) => (ch, tau, sigma_max),
+                None => return svd_verdict(layer, s, &xs, y, tol_factor, shifted(tau * (1.0 - BORDERLINE_MARGIN) / (1.0 + BORDERLINE_MARGIN)).is_some()),
+            }
+        }
+    };
+    let tol = sigma_max * tol_factor;
+    let r = rhs(layer, s, y);
+    let lmin = inverse_iteration_lmin(&ch, &g, &mut scratch.bottom);
+    // Solve G x = r with the shifted factor: x ← (G − τI)⁻¹ (r − τ x) contracts by τ/(λ_min − τ);
+    // near the tolerance the unshifted factor is used instead.
+    let xhat = if lmin > REFINE_MIN_RATIO * tau {
+        // Steps for a contraction of 1e-12 at rate τ/λ_min.
+        let steps = (12.0 / (lmin / tau).log10()).ceil().clamp(1.0, REFINE_MAX_STEPS as f64) as usize;
+        let mut xk = DVector::zeros(n);
+        for _ in 0..steps {
+            xk = chol_solve(&ch, &(&r - &xk * tau));
+        }
+        xk
+    } else {
+        Cholesky::new(g.clone()).map(|c| c.solve(&r)).unwrap_or_else(|| DVector::from_element(n, f64::NAN))
+    };
+    Lemma2Verdict {
+        active: k,
+        enough_active: true,
+        full_rank: true,
+        sigma_min: lmin.max(0.0).sqrt(),
+        sigma_max,
+        tolerance: tol,
+        reconstruction_error: rel_error(xhat.as_slice(), &xs),
+        exact_svd: false,
     }
-    // Rank-deficient or borderline (or G not numerically positive definite): exact SVD.
-    let decided_by_svd = !certain_deficient;
+}
+
+/// The exact path: SVD of B_S decides rank (as `matrix_rank`) and gives the min-norm reconstruction.
+/// `borderline` records whether the Cholesky tests left the verdict open.
+fn svd_verdict(layer: &Lemma2Layer, s: &[usize], xs: &[f64], y: &[f32], tol_factor: f64, borderline: bool) -> Lemma2Verdict {
+    let (n, k) = (layer.n(), s.len());
+    let decided_by_svd = borderline;
     // Borderline: decide with the exact SVD of B_S, as matrix_rank does.
     let bs = rows(layer, s);
     let svd = bs.clone().svd(true, true);
@@ -167,7 +226,7 @@ pub fn lemma2_check_set(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f32], 
         sigma_min: smin,
         sigma_max: smax,
         tolerance: tol,
-        reconstruction_error: rel_error(xhat.as_slice(), &xs),
+        reconstruction_error: rel_error(xhat.as_slice(), xs),
         exact_svd: decided_by_svd,
     }
 }
@@ -187,18 +246,61 @@ fn rows(layer: &Lemma2Layer, s: &[usize]) -> DMatrix<f64> {
     DMatrix::from_fn(s.len(), n, |r, c| layer.bt[(c, s[r])])
 }
 
-/// G = B_Sᵀ B_S (n × n), `None` for an empty set.
+/// G = B_Sᵀ B_S (n × n), `None` for an empty set: from S directly or as `BᵀB` minus the complement's
+/// outer products, whichever has fewer rows.
 fn gram(layer: &Lemma2Layer, s: &[usize]) -> Option<DMatrix<f64>> {
     if s.is_empty() {
         return None;
     }
-    let n = layer.n();
-    // Columns of Bᵀ for S, gathered contiguously: n × k; G = A Aᵀ.
-    let mut a = DMatrix::<f64>::zeros(n, s.len());
-    for (j, &i) in s.iter().enumerate() {
-        a.column_mut(j).copy_from(&layer.bt.column(i));
+    let m = layer.m();
+    if 2 * s.len() <= m {
+        return Some(outer_sum(&layer.bt, s, None));
     }
-    Some(&a * a.transpose())
+    let mut inside = vec![false; m];
+    s.iter().for_each(|&i| inside[i] = true);
+    let rest: Vec<usize> = (0..m).filter(|&i| !inside[i]).collect();
+    Some(outer_sum(&layer.bt, &rest, Some(&layer.full_gram)))
+}
+
+/// `Σ_{i∈rows} b_i b_iᵀ` (b_i = column i of `bt`), or `base − Σ …` when `base` is given; one GEMM.
+fn outer_sum(bt: &DMatrix<f64>, rows: &[usize], base: Option<&DMatrix<f64>>) -> DMatrix<f64> {
+    let n = bt.nrows();
+    let k = rows.len();
+    let mut a = Vec::with_capacity(n * k);
+    for &i in rows {
+        a.extend_from_slice(bt.column(i).as_slice());
+    }
+    let mut out = base.cloned().unwrap_or_else(|| DMatrix::zeros(n, n));
+    if k == 0 {
+        return out;
+    }
+    let sign = if base.is_some() { -1.0 } else { 1.0 };
+    // SAFETY: `a` is n×k column-major, read as lhs (n×k) and as rhs = aᵀ (k×n, row stride n); `out`
+    // is n×n column-major and distinct from `a`.
+    unsafe {
+        gemm::gemm(
+            n,
+            n,
+            k,
+            out.as_mut_ptr(),
+            n as isize,
+            1,
+            base.is_some(),
+            a.as_ptr(),
+            n as isize,
+            1,
+            a.as_ptr(),
+            1,
+            n as isize,
+            1.0f64,
+            sign,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+    out
 }
 
 /// B_Sᵀ (y_S − b_S).
@@ -212,33 +314,39 @@ fn rhs(layer: &Lemma2Layer, s: &[usize], y: &[f32]) -> DVector<f64> {
 
 /// Estimate of λ_min(G) for reporting σ_min: the Rayleigh quotient after a few inverse iterations
 /// (an upper bound on λ_min that converges to it; the verdict never depends on it).
-fn inverse_iteration_lmin(ch: &Cholesky<f64, nalgebra::Dyn>, g: &DMatrix<f64>) -> f64 {
+fn inverse_iteration_lmin(ch: &Cholesky<f64, nalgebra::Dyn>, g: &DMatrix<f64>, warm: &mut Option<DVector<f64>>) -> f64 {
     let n = g.nrows();
-    let mut v = DVector::from_fn(n, |i, _| 1.0 + (i as f64 * 0.754_877_666).fract());
+    let (mut v, iters) = match warm.take().filter(|w| w.len() == n) {
+        Some(w) => (w, INVERSE_ITERS / 4),
+        None => (DVector::from_fn(n, |i, _| 1.0 + (i as f64 * 0.754_877_666).fract()), INVERSE_ITERS),
+    };
     v /= v.norm();
-    for _ in 0..INVERSE_ITERS {
-        let w = ch.solve(&v);
+    for _ in 0..iters {
+        let w = chol_solve(ch, &v);
         let norm = w.norm();
         if !norm.is_finite() || norm == 0.0 {
             break;
         }
         v = w / norm;
     }
-    v.dot(&(g * &v))
+    let lmin = v.dot(&symv(g, &v));
+    *warm = Some(v);
+    lmin
 }
 
-/// Largest eigenvalue of a symmetric PSD matrix by power iteration.
-fn power_max(g: &DMatrix<f64>) -> f64 {
+/// Largest eigenvalue of a symmetric PSD matrix by power iteration (warm-started when possible).
+fn power_max(g: &DMatrix<f64>, warm: &mut Option<DVector<f64>>, max_iters: usize) -> f64 {
     let n = g.nrows();
-    let mut v = DVector::from_fn(n, |i, _| 1.0 + (i as f64 * 0.618_033_988_75).fract());
+    let mut v = warm.take().filter(|w| w.len() == n).unwrap_or_else(|| DVector::from_fn(n, |i, _| 1.0 + (i as f64 * 0.618_033_988_75).fract()));
+    v /= v.norm();
     let mut lambda = 0.0;
-    for _ in 0..MAX_ITERS {
-        let w = g * &v;
+    for _ in 0..max_iters {
+        let w = symv(g, &v);
+        let next = v.dot(&w);
         let norm = w.norm();
         if norm == 0.0 {
             return 0.0;
         }
-        let next = v.dot(&w) / v.dot(&v);
         v = w / norm;
         let converged = (next - lambda).abs() <= POWER_RTOL * next.abs();
         lambda = next;
@@ -246,8 +354,39 @@ fn power_max(g: &DMatrix<f64>) -> f64 {
             break;
         }
     }
-    // Rayleigh quotient of the final vector (a lower bound on λ_max, converged).
-    (&v.transpose() * (g * &v))[0] / v.dot(&v)
+    *warm = Some(v);
+    lambda
+}
+
+/// `G v` for a column-major matrix (column axpys over contiguous slices).
+fn symv(g: &DMatrix<f64>, v: &DVector<f64>) -> DVector<f64> {
+    let n = g.nrows();
+    let mut out = vec![0.0; n];
+    for (j, &vj) in v.iter().enumerate() {
+        let col = &g.as_slice()[j * n..(j + 1) * n];
+        out.iter_mut().zip(col).for_each(|(o, c)| *o += c * vj);
+    }
+    DVector::from_vec(out)
+}
+
+/// Solves `L Lᵀ x = b` with the Cholesky factor by column-oriented substitution.
+fn chol_solve(ch: &Cholesky<f64, nalgebra::Dyn>, b: &DVector<f64>) -> DVector<f64> {
+    let l = ch.l_dirty();
+    let n = l.nrows();
+    let ls = l.as_slice();
+    let mut z: Vec<f64> = b.as_slice().to_vec();
+    for j in 0..n {
+        let col = &ls[j * n..(j + 1) * n];
+        z[j] /= col[j];
+        let zj = z[j];
+        z[j + 1..].iter_mut().zip(&col[j + 1..]).for_each(|(v, c)| *v -= c * zj);
+    }
+    for j in (0..n).rev() {
+        let col = &ls[j * n..(j + 1) * n];
+        let d: f64 = col[j + 1..].iter().zip(&z[j + 1..]).map(|(c, v)| c * v).sum();
+        z[j] = (z[j] - d) / col[j];
+    }
+    DVector::from_vec(z)
 }
 
 fn rel_error(xhat: &[f64], x: &[f64]) -> f64 {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::invertibility::{lemma2_check, Lemma2Layer};
+use super::invertibility::{lemma2_check_with, Lemma2Layer, Lemma2Scratch};
 use crate::hooks::{BlockPoint, HookName, NameFilter, Observer};
 use crate::model::MobileNetV2;
 use crate::tensor::FeatureMap;
@@ -127,6 +127,7 @@ impl Observer for Lemma2Observer {
                 let (n, m, p) = (x.channels(), fm.channels(), fm.positions());
                 let stats = self.sites.entry(index).or_insert_with(|| Lemma2Stats { n, m, ..Default::default() });
                 let (mut xv, mut yv) = (vec![0.0f32; n], vec![0.0f32; m]);
+                let mut scratch = Lemma2Scratch::default();
                 for q in 0..p {
                     for (c, v) in xv.iter_mut().enumerate() {
                         *v = x.as_slice()[c * p + q];
@@ -134,7 +135,7 @@ impl Observer for Lemma2Observer {
                     for (c, v) in yv.iter_mut().enumerate() {
                         *v = fm.as_slice()[c * p + q];
                     }
-                    let v = lemma2_check(layer, &xv, &yv, self.eps);
+                    let v = lemma2_check_with(layer, &layer.active_set(&yv), &xv, &yv, self.eps, &mut scratch);
                     stats.positions += 1;
                     stats.active_total += v.active as u64;
                     stats.exact_svd += v.exact_svd as u64;

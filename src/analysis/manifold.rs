@@ -85,7 +85,7 @@ pub fn spiral_run(n: usize, seed: u64, s: &SpiralSettings) -> (SpiralRow, Vec<[f
     let xs = spiral(s.points, s.turns);
     let t = embedding(n, seed);
     let pinv = t.clone().pseudo_inverse(1e-12).expect("SVD of a Gaussian n×2 matrix");
-    let layer = Lemma2Layer { bt: t.transpose(), bias: vec![0.0; n], cap: None };
+    let layer = Lemma2Layer::new(t.transpose(), vec![0.0; n], None);
     let mut outputs = Vec::with_capacity(xs.len());
     let mut ys = Vec::with_capacity(xs.len());
     let (mut invertible, mut pinv_err, mut l2_err) = (0usize, 0.0, 0.0);

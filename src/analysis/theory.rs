@@ -64,7 +64,7 @@ pub struct TheoryRow {
 pub fn random_expansion(n: usize, m: usize, seed: u64) -> Lemma2Layer {
     let mut rng = StdRng::seed_from_u64(seed);
     let normal = Normal::new(0.0, (2.0 / m as f64).sqrt()).expect("finite std");
-    Lemma2Layer { bt: nalgebra::DMatrix::from_fn(n, m, |_, _| normal.sample(&mut rng)), bias: vec![0.0; m], cap: None }
+    Lemma2Layer::new(nalgebra::DMatrix::from_fn(n, m, |_, _| normal.sample(&mut rng)), vec![0.0; m], None)
 }
 
 /// Runs the sweep.

@@ -7,6 +7,7 @@ mod experiments_cmd;
 mod seeds;
 mod forward_cmd;
 mod hooks_cmd;
+mod init_cmd;
 mod jacobian_cmd;
 mod model_cmd;
 pub mod model_flags;
@@ -30,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Per-layer table of shapes, parameters and MACs, with totals
     Model(model_cmd::ModelArgs),
+    /// Write a seeded initialisation (torchvision's scheme) as safetensors
+    Init(init_cmd::InitArgs),
     /// Eval-mode forward pass of an NCHW f32 .npy batch; writes logits as .npy
     Forward(forward_cmd::ForwardArgs),
     /// Every hook site of a config: name, shape, channels, rank threshold n
@@ -64,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Command::Model(a) => model_cmd::run(a),
+        Command::Init(a) => init_cmd::run(a),
         Command::Forward(a) => forward_cmd::run(a),
         Command::Hooks(a) => hooks_cmd::run(a),
         Command::Analyze(a) => analyze_cmd::run(a),

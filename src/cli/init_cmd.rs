@@ -1,0 +1,26 @@
+//! `infoloss init`: write a seeded initialisation (torchvision's scheme) as safetensors.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::model_flags::ModelFlags;
+use infoloss::MobileNetV2;
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output .safetensors (torchvision names, config in the metadata)
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub model: ModelFlags,
+}
+
+pub fn run(a: InitArgs) -> anyhow::Result<()> {
+    let model = MobileNetV2::seeded(&a.model.config()?, a.seed)?;
+    model.save_safetensors(&a.out)?;
+    println!("wrote seeded ({}) {} to {}", a.seed, model.config().label(), a.out.display());
+    Ok(())
+}
