@@ -156,9 +156,9 @@ fn seeded_init_is_reproducible_and_kaiming_scaled() {
     let b = MobileNetV2::seeded(&cfg, 7).unwrap();
     let c = MobileNetV2::seeded(&cfg, 8).unwrap();
     assert_eq!(a, b);
-    assert_ne!(a.head.weight, c.head.weight);
+    assert_ne!(a.head.as_ref().unwrap().weight, c.head.as_ref().unwrap().weight);
     // Kaiming normal, fan_out: head conv 1280×160×1×1 has std √(2/1280).
-    let w = a.head.weight.as_slice();
+    let w = a.head.as_ref().unwrap().weight.as_slice();
     let n = w.len() as f64;
     let mean = w.iter().map(|&v| v as f64).sum::<f64>() / n;
     let std = (w.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt();
@@ -207,4 +207,35 @@ fn wrong_input_shape_is_an_error() {
     let x = infoloss::Batch::from_nchw([1, 1, 32, 32], &vec![0.0; 1024]).unwrap();
     let e = m.forward(&x).unwrap_err().to_string();
     assert!(e.contains("3 channels"), "{e}");
+}
+
+#[test]
+fn mobilenet_v1_matches_its_paper() {
+    // Howard et al. 2017, Table 8: 1.0 MobileNet-224 has 569M mult-adds and 4.2M parameters.
+    let cfg = ModelConfig { arch: infoloss::model::Arch::MobilenetV1, ..Default::default() };
+    let m = MobileNetV2::new(&cfg).unwrap();
+    let c = m.cost(224);
+    assert_eq!(c.macs / 1_000_000, 568, "{} MACs", c.macs); // 568.7M, the paper's 569M
+    assert!((4_200_000..4_250_000).contains(&c.params), "{} params", c.params);
+    assert_eq!(c.shortcuts, 0);
+    assert_eq!(m.blocks.len(), 13);
+    assert!(m.head.is_none());
+    // Hand count of the parameters: conv weights + BN γ, β + classifier.
+    let mut params = 3 * 9 * 32 + 2 * 32;
+    let mut cin = 32;
+    for (c, _) in infoloss::model::block_setting::MOBILENET_V1_TABLE1 {
+        params += 9 * cin + 2 * cin + cin * c + 2 * c;
+        cin = c;
+    }
+    params += 1024 * 1000 + 1000;
+    assert_eq!(c.params, params as u64);
+    // Every pointwise layer has the activation and runs finite at width 0.25.
+    let small = MobileNetV2::seeded(&ModelConfig { arch: infoloss::model::Arch::MobilenetV1, width: 0.25, resolution: 64, classes: 5, ..Default::default() }, 0).unwrap();
+    let y = small.forward(&random_batch(2, 64, 0).unwrap()).unwrap();
+    assert!(y.iter().all(|v| v.is_finite()));
+    let sites = infoloss::hooks::catalogue(&small, 64);
+    assert_eq!(sites.iter().filter(|s| s.activated).count(), 1 + 13 * 2);
+    // V2-only flags are rejected for V1.
+    let e = MobileNetV2::new(&ModelConfig { arch: infoloss::model::Arch::MobilenetV1, expansion: Some(2.0), ..Default::default() }).unwrap_err();
+    assert!(e.to_string().contains("mobilenet_v1"), "{e}");
 }

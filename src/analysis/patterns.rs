@@ -35,7 +35,7 @@ impl Default for AnalyzeSettings {
 
 /// Everything `analyze` measured.
 pub struct AnalyzeResult {
-    /// The `.post` sites in firing order.
+    /// The activated sites (every `.post`, and activated projections) in firing order.
     pub sites: Vec<HookSite>,
     pub activity: ChannelActivity,
     pub histogram: ValueHistogram,
@@ -54,7 +54,8 @@ pub fn analyze(
         return Err(Error::config("batch", 0, "use at least 1 image per batch"));
     }
     let cap = model.config().activation.activation().cap();
-    let sites: Vec<HookSite> = catalogue(model, model.config().resolution).into_iter().filter(|s| s.name.is_post()).collect();
+    let sites: Vec<HookSite> = catalogue(model, model.config().resolution).into_iter().filter(|s| s.activated).collect();
+    let filter = NameFilter::activated_sites(&sites);
     let mut activity = ChannelActivity::new(cap);
     let (lo, hi) = settings.histogram_range;
     let mut histogram = ValueHistogram::new(lo, hi, settings.histogram_bins);
@@ -63,8 +64,8 @@ pub fn analyze(
     let mut done = 0;
     while let Some(batch) = source.next_batch(settings.batch)? {
         let mut hooks = HookSet::new();
-        let a = hooks.observe(NameFilter::post_sites(), std::mem::take(&mut activity));
-        let h = hooks.observe(NameFilter::post_sites(), histogram.clone());
+        let a = hooks.observe(filter.clone(), std::mem::take(&mut activity));
+        let h = hooks.observe(filter.clone(), histogram.clone());
         let l = lemma2.take().map(|obs| hooks.observe(Lemma2Observer::filter(), obs));
         model.run_with_hooks_at(&batch, done, &mut hooks)?;
         activity = hooks.observer::<ChannelActivity>(a).cloned().expect("attached above");

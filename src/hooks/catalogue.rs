@@ -22,6 +22,9 @@ pub struct HookSite {
     /// input width for the head, pool and logits).
     pub threshold: usize,
     pub layout: &'static str,
+    /// The site is the output of a ReLU-type activation (every `.post`, and `blocks.{i}.project` when
+    /// the projection has one: a ReLU/ReLU6 bottleneck, or MobileNetV1's pointwise layers).
+    pub activated: bool,
 }
 
 fn as_string<S: serde::Serializer>(n: &HookName, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -31,8 +34,11 @@ fn as_string<S: serde::Serializer>(n: &HookName, s: S) -> std::result::Result<S:
 /// Every site of `model` for a `resolution × resolution` input, in the order the sites fire.
 pub fn catalogue(model: &MobileNetV2, resolution: usize) -> Vec<HookSite> {
     let mut sites = Vec::new();
-    let mut push = |name, shape: [usize; 3], threshold| {
-        sites.push(HookSite { name, shape, channels: shape[0], threshold, layout: SITE_LAYOUT })
+    let mut push = |name: HookName, shape: [usize; 3], threshold| {
+        let activated = name.is_post()
+            || matches!(name, HookName::Block { index, point: BlockPoint::Project }
+                if model.blocks.iter().any(|b| b.plan.index == index && b.project.activation != crate::layers::Activation::Identity));
+        sites.push(HookSite { name, shape, channels: shape[0], threshold, layout: SITE_LAYOUT, activated })
     };
     push(HookName::Input, [3, resolution, resolution], 3);
     let (h, w) = model.stem.kind.output_size(resolution, resolution);
@@ -62,10 +68,13 @@ pub fn catalogue(model: &MobileNetV2, resolution: usize) -> Vec<HookSite> {
         push(site(BlockPoint::Out), shape, n);
     }
     let head_in = shape[0];
-    let head = [model.head.out_channels(), shape[1], shape[2]];
-    push(HookName::HeadPre, head, head_in);
-    push(HookName::HeadPost, head, head_in);
-    push(HookName::Pool, [head[0], 1, 1], head_in);
+    let mut features = shape;
+    if let Some(h) = &model.head {
+        features = [h.out_channels(), shape[1], shape[2]];
+        push(HookName::HeadPre, features, head_in);
+        push(HookName::HeadPost, features, head_in);
+    }
+    push(HookName::Pool, [features[0], 1, 1], head_in);
     push(HookName::Logits, [model.classifier.out_features(), 1, 1], head_in);
     sites
 }

@@ -61,6 +61,11 @@ impl NameFilter {
         NameFilter::predicate(HookName::is_post)
     }
 
+    /// The sites of `sites` that follow a ReLU-type activation ([`HookSite::activated`]).
+    pub fn activated_sites(sites: &[HookSite]) -> Self {
+        NameFilter::Any(sites.iter().filter(|s| s.activated).map(|s| NameFilter::Exact(s.name)).collect())
+    }
+
     /// Every pre-activation site of a `.post` site (`stem.pre`, `*.expand.pre`, `*.depthwise.pre`,
     /// `head.pre`) — where an activation pattern is decided.
     pub fn pre_activation_sites() -> Self {

@@ -84,3 +84,50 @@ pub fn expand_stages(rows: &[BlockSetting], stem_channels: usize, width: f64) ->
 pub fn hidden_width(input: usize, t: f64) -> usize {
     (input as f64 * t).round_ties_even() as usize
 }
+
+/// MobileNetV1 (Howard et al. 2017, Table 1): after the stem `conv 3×3, 32, s2`, thirteen
+/// depthwise-separable layers as `(output channels, stride)`; then average pool and the classifier.
+pub const MOBILENET_V1_TABLE1: [(usize, usize); 13] = [
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
+];
+
+/// MobileNetV1's channel rule (TF-slim `mobilenet_v1.py`): `max(⌊c·α⌋, 8)`.
+pub fn v1_width(c: usize, width: f64) -> usize {
+    ((c as f64 * width).floor() as usize).max(8)
+}
+
+/// MobileNetV1's layers as t = 1 blocks (`features.1 ..= features.13`); strides may be overridden
+/// by `config.strides` (14 values: stem, then each layer).
+pub fn v1_plans(config: &super::config::ModelConfig, stem_channels: usize) -> Vec<BlockPlan> {
+    let mut input = stem_channels;
+    MOBILENET_V1_TABLE1
+        .iter()
+        .enumerate()
+        .map(|(k, &(c, s))| {
+            let out = v1_width(c, config.width);
+            let plan = BlockPlan {
+                index: k + 1,
+                stage: k,
+                in_channels: input,
+                out_channels: out,
+                expansion: 1.0,
+                hidden_channels: input,
+                stride: config.strides.as_ref().map_or(s, |v| v[k + 1]),
+            };
+            input = out;
+            plan
+        })
+        .collect()
+}

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::block_setting::{BlockSetting, MOBILENET_V2_TABLE2, STEM_STRIDE};
+use super::block_setting::{BlockSetting, MOBILENET_V1_TABLE1, MOBILENET_V2_TABLE2, STEM_STRIDE};
 use crate::error::{Error, Result};
 use crate::layers::{Activation, Padding};
 
@@ -14,6 +14,8 @@ use crate::layers::{Activation, Padding};
 pub enum Arch {
     #[default]
     MobilenetV2,
+    /// Howard et al. 2017: the depthwise-separable baseline of the paper's Table 3.
+    MobilenetV1,
 }
 
 /// The activation after the projection BN, before the shortcut add. The paper's point: `linear`.
@@ -149,13 +151,28 @@ impl ModelConfig {
                 check_expansion("stage-expansion", t)?;
             }
         }
+        let v1 = self.arch == Arch::MobilenetV1;
         if let Some(s) = &self.strides {
-            if s.len() != MOBILENET_V2_TABLE2.len() + 1 || s.iter().any(|&v| v != 1 && v != 2) {
-                return Err(Error::config(
-                    "strides",
-                    format!("{s:?}"),
-                    "give 8 strides of 1 or 2: the stem, then each of the 7 stages (default 2,1,2,2,2,1,2,1)",
-                ));
+            let want = if v1 { MOBILENET_V1_TABLE1.len() + 1 } else { MOBILENET_V2_TABLE2.len() + 1 };
+            if s.len() != want || s.iter().any(|&v| v != 1 && v != 2) {
+                let fix = if v1 {
+                    "give 14 strides of 1 or 2: the stem, then each of the 13 separable layers (default 2,1,2,1,2,1,2,1,1,1,1,1,2,1)"
+                } else {
+                    "give 8 strides of 1 or 2: the stem, then each of the 7 stages (default 2,1,2,2,2,1,2,1)"
+                };
+                return Err(Error::config("strides", format!("{s:?}"), fix));
+            }
+        }
+        if v1 {
+            let not_v1 = |key: &str, v: String| Error::config(key, v, "mobilenet_v1 has no expansion, linear bottleneck or shortcut; drop the flag or use --arch mobilenet_v2");
+            if self.expansion.is_some() || self.stage_expansion.is_some() {
+                return Err(not_v1("expansion", format!("{:?}", self.expansion.or(self.stage_expansion.as_ref().and_then(|v| v.first().copied())))));
+            }
+            if self.bottleneck != BottleneckActivation::Linear {
+                return Err(not_v1("bottleneck", self.bottleneck.activation().name().to_string()));
+            }
+            if self.shortcut != Shortcut::Bottleneck {
+                return Err(not_v1("shortcut", format!("{:?}", self.shortcut).to_lowercase()));
             }
         }
         if !(self.bn_eps.is_finite() && self.bn_eps > 0.0) {
@@ -192,7 +209,8 @@ impl ModelConfig {
     /// A short, stable description for outputs, e.g. `mobilenet_v2 α=1 224px linear/relu6/bottleneck`.
     pub fn label(&self) -> String {
         format!(
-            "mobilenet_v2 width={} res={} bottleneck={} activation={} shortcut={}",
+            "{} width={} res={} bottleneck={} activation={} shortcut={}",
+            serde_json::to_value(self.arch).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
             self.width,
             self.resolution,
             self.bottleneck.activation().name(),

@@ -97,8 +97,9 @@ impl MobileNetV2 {
                 });
             }
         }
-        let (c, b, u) = it.next().expect("head");
-        push_unit(&mut rows, c, b, u, &mut shape);
+        if let Some((c, b, u)) = it.next() {
+            push_unit(&mut rows, c, b, u, &mut shape);
+        }
         let pooled = [shape[0], 1, 1];
         rows.push(LayerCost { name: "pool".into(), kind: "pool".into(), input: shape, output: pooled, params: 0, buffers: 0, macs: 0 });
         rows.push(LayerCost { name: "classifier.0".into(), kind: "dropout".into(), input: pooled, output: pooled, params: 0, buffers: 0, macs: 0 });

@@ -4,7 +4,7 @@
 //! once when the block is built; the forward pass only branches on them.
 
 use super::block_setting::BlockPlan;
-use super::config::{ModelConfig, Shortcut};
+use super::config::{Arch, ModelConfig, Shortcut};
 use super::workspace::Workspace;
 use crate::hooks::hook_name::{BlockPoint, HookName};
 use crate::hooks::sink::HookSink;
@@ -47,13 +47,16 @@ impl InvertedResidual {
             hidden_act,
             eps,
         );
+        let v1 = config.arch == Arch::MobilenetV1;
+        // MobileNetV1's pointwise conv has the hidden activation; V2's projection the bottleneck one.
+        let project_act = if v1 { hidden_act } else { config.bottleneck.activation() };
         let project = ConvBn::new(
             ConvKind::Pointwise(Pointwise { in_channels: dw_channels, out_channels: plan.out_channels }),
-            config.bottleneck.activation(),
+            project_act,
             eps,
         );
         let has_shortcut =
-            config.shortcut == Shortcut::Bottleneck && plan.stride == 1 && plan.in_channels == plan.out_channels;
+            !v1 && config.shortcut == Shortcut::Bottleneck && plan.stride == 1 && plan.in_channels == plan.out_channels;
         let has_wide_shortcut = config.shortcut == Shortcut::Expansion
             && plan.stride == 1
             && previous.is_some_and(|p| wide_channels(p) == dw_channels);

@@ -1,4 +1,8 @@
-//! MobileNetV2 (Sandler et al. 2018, Table 2), the network as a walkable structure:
+//! MobileNetV2 (Sandler et al. 2018, Table 2), the network as a walkable structure — and, with
+//! `arch = mobilenet_v1`, MobileNetV1 (Howard et al. 2017, Table 1): a depthwise-separable layer is a
+//! block without expansion whose 1×1 conv has the hidden activation, no shortcut, and no head conv.
+//!
+//! MobileNetV2:
 //! stem (`features.0`) → 17 inverted residual blocks (`features.1..=17`) → head 1×1 conv
 //! (`features.18`) → global average pool → dropout → linear classifier (`classifier.1`).
 //! Module indices follow torchvision's `mobilenetv2.py`, so weights and hook names line up.
@@ -10,8 +14,8 @@
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 
-use super::block_setting::{expand_stages, make_divisible, BlockPlan, HEAD_CHANNELS, STEM_CHANNELS};
-use super::config::{ModelConfig, Shortcut};
+use super::block_setting::{expand_stages, make_divisible, v1_plans, v1_width, BlockPlan, HEAD_CHANNELS, STEM_CHANNELS};
+use super::config::{Arch, ModelConfig, Shortcut};
 use super::inverted_residual::{conv_site, fire, InvertedResidual};
 use super::workspace::{Workspace, WorkspacePool};
 use crate::error::{Error, Result};
@@ -31,8 +35,8 @@ pub struct MobileNetV2 {
     pub stem: ConvBn,
     /// `features.1 ..= features.17`.
     pub blocks: Vec<InvertedResidual>,
-    /// `features.18`: 1×1 conv to 1280·max(1, α), hidden activation.
-    pub head: ConvBn,
+    /// `features.18`: 1×1 conv to 1280·max(1, α), hidden activation (MobileNetV1 has none).
+    pub head: Option<ConvBn>,
     /// `classifier.1` (`classifier.0` is dropout, identity at inference).
     pub classifier: Linear,
     pool: WorkspacePool,
@@ -45,7 +49,8 @@ impl MobileNetV2 {
         config.validate()?;
         let eps = config.bn_eps as f32;
         let act = config.activation.activation();
-        let stem_channels = make_divisible(STEM_CHANNELS as f64 * config.width, 8);
+        let v1 = config.arch == Arch::MobilenetV1;
+        let stem_channels = if v1 { v1_width(STEM_CHANNELS, config.width) } else { make_divisible(STEM_CHANNELS as f64 * config.width, 8) };
         let stem = ConvBn::new(
             ConvKind::Full(Conv2d {
                 in_channels: INPUT_CHANNELS,
@@ -57,20 +62,19 @@ impl MobileNetV2 {
             act,
             eps,
         );
-        let plans = expand_stages(&config.stages(), stem_channels, config.width);
+        let plans = if v1 { v1_plans(config, stem_channels) } else { expand_stages(&config.stages(), stem_channels, config.width) };
         let blocks: Vec<InvertedResidual> = plans
             .iter()
             .enumerate()
             .map(|(k, p)| InvertedResidual::new(*p, k.checked_sub(1).map(|j| &plans[j]), config))
             .collect();
         let last_in = plans.last().map_or(stem_channels, |p| p.out_channels);
-        let head_channels = make_divisible(HEAD_CHANNELS as f64 * config.width.max(1.0), 8);
-        let head = ConvBn::new(
-            ConvKind::Pointwise(Pointwise { in_channels: last_in, out_channels: head_channels }),
-            act,
-            eps,
-        );
-        let classifier = Linear { weight: DMatrix::zeros(head_channels, config.classes), bias: vec![0.0; config.classes] };
+        let head = (!v1).then(|| {
+            let head_channels = make_divisible(HEAD_CHANNELS as f64 * config.width.max(1.0), 8);
+            ConvBn::new(ConvKind::Pointwise(Pointwise { in_channels: last_in, out_channels: head_channels }), act, eps)
+        });
+        let features = head.as_ref().map_or(last_in, |h| h.out_channels());
+        let classifier = Linear { weight: DMatrix::zeros(features, config.classes), bias: vec![0.0; config.classes] };
         Ok(MobileNetV2 { config: config.clone(), stem, blocks, head, classifier, pool: WorkspacePool::default() })
     }
 
@@ -101,8 +105,10 @@ impl MobileNetV2 {
             units.push((format!("features.{i}.conv.{j}.0"), format!("features.{i}.conv.{j}.1"), &b.depthwise));
             units.push((format!("features.{i}.conv.{}", j + 1), format!("features.{i}.conv.{}", j + 2), &b.project));
         }
-        let h = self.head_index();
-        units.push((format!("features.{h}.0"), format!("features.{h}.1"), &self.head));
+        if let Some(head) = &self.head {
+            let h = self.head_index();
+            units.push((format!("features.{h}.0"), format!("features.{h}.1"), head));
+        }
         units
     }
 
@@ -199,11 +205,14 @@ impl MobileNetV2 {
         }
     }
 
-    /// Body and head conv: leaves the head output in `ws.next`.
+    /// Body and head conv: leaves the head output (MobileNetV1: the last block's) in `ws.next`.
     pub(crate) fn forward_features<H: HookSink>(&self, x: &FeatureMap, image: usize, ws: &mut Workspace, hooks: &mut H, threads: usize) {
         self.forward_body(x, image, ws, hooks, threads);
         let Workspace { cur, next, scratch, .. } = ws;
-        conv_site(&self.head, cur, next, scratch, threads, HookName::HeadPre, HookName::HeadPost, hooks, image);
+        match &self.head {
+            Some(head) => conv_site(head, cur, next, scratch, threads, HookName::HeadPre, HookName::HeadPost, hooks, image),
+            None => std::mem::swap(cur, next),
+        }
     }
 
     /// Pool, dropout (identity in eval mode) and classifier on `ws.next`: logits in `ws.logits`.
@@ -219,7 +228,7 @@ impl MobileNetV2 {
 pub(crate) fn units_mut<'a>(
     stem: &'a mut ConvBn,
     blocks: &'a mut [InvertedResidual],
-    head: &'a mut ConvBn,
+    head: &'a mut Option<ConvBn>,
 ) -> Vec<(String, String, &'a mut ConvBn)> {
     let h = blocks.len() + 1;
     let mut units = vec![("features.0.0".to_string(), "features.0.1".to_string(), stem)];
@@ -233,6 +242,8 @@ pub(crate) fn units_mut<'a>(
         units.push((format!("features.{i}.conv.{j}.0"), format!("features.{i}.conv.{j}.1"), &mut b.depthwise));
         units.push((format!("features.{i}.conv.{}", j + 1), format!("features.{i}.conv.{}", j + 2), &mut b.project));
     }
-    units.push((format!("features.{h}.0"), format!("features.{h}.1"), head));
+    if let Some(head) = head {
+        units.push((format!("features.{h}.0"), format!("features.{h}.1"), head));
+    }
     units
 }
