@@ -88,3 +88,52 @@ pub fn bench_analyze(config: &ModelConfig, batch: usize, iters: usize) -> Result
     let timing = |ms: f64| Timing { batch, iters: iters.max(1), ms_per_batch: ms, images_per_second: batch as f64 * 1e3 / ms };
     Ok(AnalyzeTiming { forward: timing(fm), analyze: timing(am), overhead: am / fm - 1.0 })
 }
+
+/// One row of `infoloss bench split`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SplitRow {
+    pub splits: String,
+    /// Peak live heap bytes during one image's split forward (above the baseline before it); `None`
+    /// when the counting allocator is not installed in this binary.
+    pub peak_bytes: Option<usize>,
+    pub ms_per_image: f64,
+    /// Largest |Δ logit| against the unsplit forward.
+    pub max_abs_diff: f32,
+}
+
+/// Peak heap bytes and time of the split forward for each `splits`, and of the plain forward (label
+/// `unsplit`) for reference; single-threaded, batch of one.
+pub fn bench_split(config: &ModelConfig, splits: &[crate::model::split::Splits], iters: usize) -> Result<Vec<SplitRow>> {
+    use crate::alloc_counter;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| crate::Error::input("thread pool", e))?;
+    pool.install(|| {
+        let model = MobileNetV2::seeded(config, 0)?;
+        let x = random_batch(1, config.resolution, 1)?;
+        let image = &x.images()[0];
+        let reference = model.forward(&x)?;
+        let measure = |f: &dyn Fn() -> Result<Vec<f32>>| -> Result<(Option<usize>, f64, f32)> {
+            let base = alloc_counter::reset_peak();
+            let out = f()?;
+            let peak = alloc_counter::installed().then(|| alloc_counter::peak().saturating_sub(base));
+            let diff = out.iter().zip(reference.row(0).iter()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            let mut ms: Vec<f64> = (0..iters.max(1))
+                .map(|_| {
+                    let t = Instant::now();
+                    f().map(|_| t.elapsed().as_secs_f64() * 1e3)
+                })
+                .collect::<Result<_>>()?;
+            ms.sort_by(|a, b| a.total_cmp(b));
+            Ok((peak, ms[ms.len() / 2], diff))
+        };
+        let mut rows = Vec::new();
+        // The plain forward on a fresh model (empty workspace pool), so its buffers are counted.
+        let fresh = model.clone();
+        let (peak, ms, diff) = measure(&|| fresh.forward(&x).map(|l| l.row(0).iter().copied().collect()))?;
+        rows.push(SplitRow { splits: "unsplit".into(), peak_bytes: peak, ms_per_image: ms, max_abs_diff: diff });
+        for &s in splits {
+            let (peak, ms, diff) = measure(&|| model.forward_split(image, s))?;
+            rows.push(SplitRow { splits: s.label(), peak_bytes: peak, ms_per_image: ms, max_abs_diff: diff });
+        }
+        Ok(rows)
+    })
+}

@@ -11,6 +11,7 @@
 //!
 //! The library never prints and never panics on user input; errors are [`Error`].
 
+pub mod alloc_counter;
 pub mod analysis;
 pub mod bench;
 pub mod data;

@@ -3,6 +3,10 @@
 
 mod cli;
 
+/// Counts heap bytes so `infoloss bench split` can report real peaks (a relaxed atomic per allocation).
+#[global_allocator]
+static ALLOCATOR: infoloss::alloc_counter::CountingAlloc = infoloss::alloc_counter::CountingAlloc;
+
 use std::process::ExitCode;
 
 use clap::Parser;

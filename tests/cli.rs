@@ -170,3 +170,29 @@ fn analyze_bad_inputs_are_one_line_errors() {
     let e = run_err(&["analyze", "--weights", &w, "--noise", "1"]);
     assert!(e.contains("shape mismatch"), "{e}");
 }
+
+#[test]
+fn memory_json_has_table3_figures() {
+    let v: serde_json::Value = serde_json::from_str(&run_ok(&["memory", "--fused", "--json", "--bytes-per-element", "2"])).unwrap();
+    assert_eq!(v["max_tensor_bytes"], 401_408);
+    assert_eq!(v["rows"].as_array().unwrap().len(), 1);
+    let v: serde_json::Value = serde_json::from_str(&run_ok(&["memory", "--arch", "mobilenet_v1", "--fused", "--json"])).unwrap();
+    assert_eq!(v["max_tensor_bytes"], 1_605_632);
+    let v: serde_json::Value = serde_json::from_str(&run_ok(&["memory", "--json", "--resolutions", "96,224"])).unwrap();
+    assert_eq!(v["rows"].as_array().unwrap().len(), 2);
+    assert!(v["peak_bytes"].as_u64().unwrap() > v["max_tensor_bytes"].as_u64().unwrap());
+}
+
+#[test]
+fn bench_split_measures_falling_peaks() {
+    let out = tmp("split");
+    let s = run_ok(&["bench", "split", "--splits", "1,4,C", "--iters", "1", "--width", "0.5", "--resolution", "96", "--out", out.to_str().unwrap()]);
+    let peaks: Vec<u64> = s
+        .lines()
+        .filter(|l| l.trim_start().starts_with(['1', '4', 'C']))
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(peaks.len(), 3, "{s}");
+    assert!(peaks[0] > peaks[1] && peaks[1] > peaks[2], "{peaks:?}");
+    assert!(out.join("split.csv").exists() && out.join("split_memory.png").exists());
+}

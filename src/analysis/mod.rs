@@ -6,6 +6,7 @@ pub mod invertibility;
 pub mod jacobian;
 pub mod lemma2_observer;
 pub mod manifold;
+pub mod memory;
 pub mod patterns;
 pub mod stats;
 pub mod theory;

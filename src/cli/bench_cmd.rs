@@ -11,6 +11,8 @@ pub enum BenchCommand {
     Forward(BenchArgs),
     /// Forward plus active-channel counting at every .post site, against the plain forward
     Analyze(BenchArgs),
+    /// Split block execution: peak heap bytes and time per number of splits (batch 1, 1 thread)
+    Split(super::memory_cmd::SplitArgs),
 }
 
 #[derive(Args, Debug)]
@@ -33,6 +35,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             println!("# {} batch={} iters={} threads={}", config.label(), a.batch, t.iters, super::threads());
             println!("forward: {:.1} img/s ({:.1} ms/batch)", t.images_per_second, t.ms_per_batch);
         }
+        BenchCommand::Split(a) => super::memory_cmd::split(a)?,
         BenchCommand::Analyze(a) => {
             let config = a.model.config()?;
             let t = bench::bench_analyze(&config, a.batch, a.iters)?;

@@ -9,6 +9,7 @@ mod forward_cmd;
 mod hooks_cmd;
 mod init_cmd;
 mod jacobian_cmd;
+mod memory_cmd;
 mod model_cmd;
 pub mod model_flags;
 
@@ -45,6 +46,8 @@ pub enum Command {
     Theory(experiments_cmd::TheoryArgs),
     /// Rank and singular values of block Jacobians (masks frozen), across variants with --compare
     Jacobian(jacobian_cmd::JacobianArgs),
+    /// Table 3: largest materialised tensor and Eq. 2 peak, layer by layer or fused
+    Memory(memory_cmd::MemoryArgs),
     /// Convert foreign weights to torchvision names
     #[command(subcommand)]
     Convert(convert_cmd::ConvertCommand),
@@ -75,6 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Theory(a) => experiments_cmd::theory(a),
         Command::Jacobian(a) => jacobian_cmd::run(a),
         Command::Convert(c) => convert_cmd::run(c),
+        Command::Memory(a) => memory_cmd::memory(a),
         Command::Bench(b) => bench_cmd::run(b),
     }?;
     Ok(ExitCode::SUCCESS)

@@ -75,4 +75,53 @@ impl Conv2d {
         out.reshape(self.out_channels, oh, ow);
         matmul(out.as_mut_slice(), cols, weight.as_slice(), m, fan_in, self.out_channels, threads);
     }
+
+    /// Output channels `first..first + count` only, computed in bands of output rows (im2col of one
+    /// band + GEMM): what split execution uses so that neither the full output nor a full im2col matrix
+    /// is ever materialised.
+    pub fn forward_direct_channels(&self, x: &FeatureMap, weight: &DMatrix<f32>, first: usize, count: usize, out: &mut FeatureMap) {
+        let (h, w) = (x.height(), x.width());
+        let (k, s) = (self.kernel, self.stride);
+        let wy = self.padding.window(h, k, s);
+        let wx = self.padding.window(w, k, s);
+        let (oh, ow) = (wy.output, wx.output);
+        out.reshape(count, oh, ow);
+        let fan_in = self.fan_in();
+        let wcols = &weight.as_slice()[first * fan_in..(first + count) * fan_in];
+        let band = STEM_BAND_ROWS.min(oh.max(1));
+        let mut cols = vec![0.0f32; band * ow * fan_in];
+        let mut prod = vec![0.0f32; band * ow * count];
+        for r0 in (0..oh).step_by(band) {
+            let rows = band.min(oh - r0);
+            let m = rows * ow;
+            for ci in 0..self.in_channels {
+                let plane = x.channel(ci);
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let col = &mut cols[(ci * k * k + ky * k + kx) * m..][..m];
+                        for r in 0..rows {
+                            let iy = ((r0 + r) * s + ky) as isize - wy.before as isize;
+                            let dst = &mut col[r * ow..(r + 1) * ow];
+                            if iy < 0 || iy >= h as isize {
+                                dst.fill(0.0);
+                                continue;
+                            }
+                            let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+                            for (ox, v) in dst.iter_mut().enumerate() {
+                                let ix = (ox * s + kx) as isize - wx.before as isize;
+                                *v = if ix < 0 || ix >= w as isize { 0.0 } else { src[ix as usize] };
+                            }
+                        }
+                    }
+                }
+            }
+            matmul(&mut prod, &cols, wcols, m, fan_in, count, 1);
+            for c in 0..count {
+                out.channel_mut(c)[r0 * ow..r0 * ow + m].copy_from_slice(&prod[c * m..(c + 1) * m]);
+            }
+        }
+    }
 }
+
+/// Output rows per im2col band of [`Conv2d::forward_direct_channels`].
+pub const STEM_BAND_ROWS: usize = 8;

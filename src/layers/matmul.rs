@@ -42,3 +42,41 @@ pub fn matmul(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usiz
         );
     }
 }
+
+/// `out (m×n) (+)= a (m×k) · B` where `B` is the k×n block starting at `b[0]` of a column-major matrix
+/// with column stride `b_col_stride` (a row slice of a larger weight). `accumulate` adds to `out`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_rows_acc(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, b_col_stride: usize, accumulate: bool) {
+    assert!(out.len() >= m * n && a.len() >= m * k, "matmul_rows_acc: buffer too small");
+    assert!(n == 0 || k == 0 || b.len() >= (n - 1) * b_col_stride + k, "matmul_rows_acc: weight block out of range");
+    if m == 0 || n == 0 || k == 0 {
+        if !accumulate {
+            out[..m * n].fill(0.0);
+        }
+        return;
+    }
+    // SAFETY: the asserts bound every index the strides reach; `out` does not alias `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            m as isize,
+            1,
+            accumulate,
+            a.as_ptr(),
+            m as isize,
+            1,
+            b.as_ptr(),
+            b_col_stride as isize,
+            1,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+}

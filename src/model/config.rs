@@ -208,6 +208,9 @@ impl ModelConfig {
 
     /// A short, stable description for outputs, e.g. `mobilenet_v2 α=1 224px linear/relu6/bottleneck`.
     pub fn label(&self) -> String {
+        if self.arch == Arch::MobilenetV1 {
+            return format!("mobilenet_v1 width={} res={} activation={}", self.width, self.resolution, self.activation.activation().name());
+        }
         format!(
             "{} width={} res={} bottleneck={} activation={} shortcut={}",
             serde_json::to_value(self.arch).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),

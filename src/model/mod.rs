@@ -9,6 +9,7 @@ pub mod init;
 pub mod inverted_residual;
 pub mod keras;
 pub mod mobilenet_v2;
+pub mod split;
 pub mod weights;
 pub mod workspace;
 
