@@ -242,7 +242,7 @@ fn centre_crop_takes_the_middle() {
 
 #[test]
 fn analyze_writes_deterministic_tables_with_sidecars_and_plots() {
-    let m = MobileNetV2::seeded(&ModelConfig { width: 0.35, resolution: 64, classes: 10, ..Default::default() }, 0).unwrap();
+    let m = infoloss::model::Network::Classifier(MobileNetV2::seeded(&ModelConfig { width: 0.35, resolution: 64, classes: 10, ..Default::default() }, 0).unwrap());
     let settings = AnalyzeSettings { batch: 3, lemma2: true, ..Default::default() };
     let run = |dir: &Path| {
         let mut src = NoiseSource::new(5, 64, 1);

@@ -9,8 +9,8 @@ use super::lemma2_observer::Lemma2Observer;
 use crate::data::BatchSource;
 use crate::error::{Error, Result};
 use crate::hooks::observers::{ChannelActivity, ValueHistogram};
-use crate::hooks::{catalogue, HookSet, HookSite, NameFilter};
-use crate::model::MobileNetV2;
+use crate::hooks::{HookSet, HookSite, NameFilter};
+use crate::model::Network;
 use crate::report::Table;
 
 /// Settings of `analyze` (recorded in every output's metadata).
@@ -45,7 +45,7 @@ pub struct AnalyzeResult {
 
 /// Runs `model` over every batch of `source`, calling `progress(done, total)` after each batch.
 pub fn analyze(
-    model: &MobileNetV2,
+    model: &Network,
     source: &mut dyn BatchSource,
     settings: &AnalyzeSettings,
     progress: &mut dyn FnMut(usize, usize),
@@ -54,12 +54,12 @@ pub fn analyze(
         return Err(Error::config("batch", 0, "use at least 1 image per batch"));
     }
     let cap = model.config().activation.activation().cap();
-    let sites: Vec<HookSite> = catalogue(model, model.config().resolution).into_iter().filter(|s| s.activated).collect();
+    let sites: Vec<HookSite> = model.sites(model.config().resolution).into_iter().filter(|s| s.activated).collect();
     let filter = NameFilter::activated_sites(&sites);
     let mut activity = ChannelActivity::new(cap);
     let (lo, hi) = settings.histogram_range;
     let mut histogram = ValueHistogram::new(lo, hi, settings.histogram_bins);
-    let mut lemma2 = settings.lemma2.then(|| Lemma2Observer::for_model(model, settings.rank_eps));
+    let mut lemma2 = settings.lemma2.then(|| Lemma2Observer::for_model(model.backbone(), settings.rank_eps));
     let total = source.total();
     let mut done = 0;
     while let Some(batch) = source.next_batch(settings.batch)? {

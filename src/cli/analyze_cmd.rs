@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::forward_cmd::load_model;
+use super::forward_cmd::load_network;
 use super::model_flags::ModelFlags;
 use infoloss::analysis::{analyze, AnalyzeSettings, RANK_EPS};
 use infoloss::data::{BatchSource, ImageFolderSource, NoiseSource, NpySource, Preprocess};
 use infoloss::report::{analyze::write_analyze_outputs, RunMeta};
-use infoloss::MobileNetV2;
+use infoloss::model::Network;
 
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
@@ -54,10 +54,10 @@ pub struct AnalyzeArgs {
 
 pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
     let (model, weights_desc) = match &a.weights {
-        Some(w) => (load_model(w, &a.model)?, format!("weights:{}", w.display())),
+        Some(w) => (load_network(w, &a.model)?, format!("weights:{}", w.display())),
         None => {
             let seed = a.init_seed.unwrap_or(0);
-            (MobileNetV2::seeded(&a.model.config()?, seed)?, format!("init-seed:{seed}"))
+            (Network::seeded(&a.model.config()?, seed)?, format!("init-seed:{seed}"))
         }
     };
     let res = model.config().resolution;

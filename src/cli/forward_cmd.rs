@@ -37,6 +37,16 @@ pub fn load_model(weights: &std::path::Path, flags: &ModelFlags) -> anyhow::Resu
     Ok(model)
 }
 
+/// Like [`load_model`] for any network (classifier or detector).
+pub fn load_network(weights: &std::path::Path, flags: &ModelFlags) -> anyhow::Result<infoloss::model::Network> {
+    let file = WeightsFile::read(weights)?;
+    let config = match &file.config {
+        Some(stored) => flags.merge_stored(stored)?,
+        None => flags.config()?,
+    };
+    Ok(infoloss::model::Network::load(&config, &file, weights)?)
+}
+
 pub fn run(a: ForwardArgs) -> anyhow::Result<()> {
     let model = load_model(&a.weights, &a.model)?;
     let (shape, data) = read_nchw(&a.input)?;

@@ -3,8 +3,8 @@
 use clap::Args;
 
 use super::model_flags::ModelFlags;
-use infoloss::hooks::catalogue::{catalogue, markdown_table};
-use infoloss::MobileNetV2;
+use infoloss::hooks::catalogue::markdown_table;
+use infoloss::model::Network;
 
 #[derive(Args, Debug)]
 pub struct HooksArgs {
@@ -24,8 +24,8 @@ pub fn run(a: HooksArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let config = a.model.config()?;
-    let model = MobileNetV2::new(&config)?;
-    let sites = catalogue(&model, config.resolution);
+    let model = Network::new(&config)?;
+    let sites = model.sites(config.resolution);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&sites)?);
         return Ok(());

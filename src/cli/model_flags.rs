@@ -9,7 +9,7 @@ use infoloss::{Error, Result};
 /// `--arch`, `--width`, `--resolution`, … as optional overrides of a base config.
 #[derive(Args, Clone, Debug, Default)]
 pub struct ModelFlags {
-    /// Network: mobilenet_v2
+    /// Network: mobilenet_v2 | mobilenet_v1 | ssdlite_mobilenet_v2 | ssd_mobilenet_v2 | ssdlite_mobilenet_v1
     #[arg(long)]
     pub arch: Option<String>,
     /// Width multiplier α (default 1.0)
@@ -18,7 +18,7 @@ pub struct ModelFlags {
     /// Input resolution (default 224)
     #[arg(long)]
     pub resolution: Option<usize>,
-    /// Number of classes (default 1000)
+    /// Number of classes (default 1000; detectors: 80, without background)
     #[arg(long)]
     pub classes: Option<usize>,
     /// Bottleneck activation: linear | relu6 | relu (default linear)
@@ -57,7 +57,7 @@ impl ModelFlags {
     pub fn apply(&self, base: &ModelConfig) -> Result<ModelConfig> {
         let mut c = base.clone();
         if let Some(v) = &self.arch {
-            c.arch = parse_enum("arch", v, "mobilenet_v2")?;
+            c.arch = parse_enum("arch", v, "mobilenet_v2, mobilenet_v1, ssdlite_mobilenet_v2, ssd_mobilenet_v2, ssdlite_mobilenet_v1")?;
         }
         if let Some(v) = self.width {
             c.width = v;
@@ -98,9 +98,17 @@ impl ModelFlags {
         Ok(c)
     }
 
-    /// The config from the flags alone (defaults for the rest).
+    /// The config from the flags alone (defaults for the rest; detectors default to 80 classes at
+    /// 320×320, the paper's COCO setting).
     pub fn config(&self) -> Result<ModelConfig> {
-        self.apply(&ModelConfig::default())
+        let mut base = ModelConfig::default();
+        if let Some(a) = &self.arch {
+            let arch: infoloss::model::Arch = parse_enum("arch", a, "mobilenet_v2, mobilenet_v1, ssdlite_mobilenet_v2, ssd_mobilenet_v2, ssdlite_mobilenet_v1")?;
+            if arch.is_detector() {
+                base = ModelConfig { classes: 80, resolution: 320, ..base };
+            }
+        }
+        self.apply(&base)
     }
 
     /// For weights that store their config: the stored config, with an error naming the first given

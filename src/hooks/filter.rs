@@ -75,6 +75,10 @@ impl NameFilter {
                 HookName::StemPre
                     | HookName::HeadPre
                     | HookName::Block { point: super::hook_name::BlockPoint::ExpandPre | super::hook_name::BlockPoint::DepthwisePre, .. }
+                    | HookName::Ssd {
+                        point: super::hook_name::SsdPoint::ReducePre | super::hook_name::SsdPoint::SpatialPre | super::hook_name::SsdPoint::ExpandPre,
+                        ..
+                    }
             )
         })
     }

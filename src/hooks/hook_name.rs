@@ -61,6 +61,58 @@ impl BlockPoint {
     }
 }
 
+/// Which part of an SSD/SSDLite detection head a site belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SsdPart {
+    /// Extra feature layer j (1×1 reduce → 3×3 stride-2 → 1×1 expand for SSDLite).
+    Extra,
+    /// Class predictor on feature map k.
+    Class,
+    /// Box predictor on feature map k.
+    Box,
+}
+
+/// A point inside an SSD head part, in firing order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SsdPoint {
+    ReducePre,
+    ReducePost,
+    /// The 3×3 layer (depthwise in SSDLite, full in SSD).
+    SpatialPre,
+    SpatialPost,
+    ExpandPre,
+    ExpandPost,
+    /// A predictor's output (class logits or box deltas, per anchor).
+    Out,
+}
+
+impl SsdPoint {
+    pub const ALL: [SsdPoint; 7] =
+        [SsdPoint::ReducePre, SsdPoint::ReducePost, SsdPoint::SpatialPre, SsdPoint::SpatialPost, SsdPoint::ExpandPre, SsdPoint::ExpandPost, SsdPoint::Out];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SsdPoint::ReducePre => "reduce.pre",
+            SsdPoint::ReducePost => "reduce.post",
+            SsdPoint::SpatialPre => "spatial.pre",
+            SsdPoint::SpatialPost => "spatial.post",
+            SsdPoint::ExpandPre => "expand.pre",
+            SsdPoint::ExpandPost => "expand.post",
+            SsdPoint::Out => "out",
+        }
+    }
+}
+
+impl SsdPart {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SsdPart::Extra => "extra",
+            SsdPart::Class => "class",
+            SsdPart::Box => "box",
+        }
+    }
+}
+
 /// A hook site of the network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HookName {
@@ -80,6 +132,8 @@ pub enum HookName {
     Pool,
     /// Classifier output (a classes×1×1 map).
     Logits,
+    /// A site of an SSD/SSDLite detection head: `ssd.{extra|class|box}.{index}.{point}`.
+    Ssd { part: SsdPart, index: usize, point: SsdPoint },
 }
 
 impl HookName {
@@ -95,6 +149,7 @@ impl HookName {
             HookName::StemPost
                 | HookName::HeadPost
                 | HookName::Block { point: BlockPoint::ExpandPost | BlockPoint::DepthwisePost, .. }
+                | HookName::Ssd { point: SsdPoint::ReducePost | SsdPoint::SpatialPost | SsdPoint::ExpandPost, .. }
         )
     }
 
@@ -108,6 +163,15 @@ impl HookName {
                 Some(HookName::block(index, BlockPoint::DepthwisePre))
             }
             HookName::Block { index, point: BlockPoint::Project } => Some(HookName::block(index, BlockPoint::ProjectPre)),
+            HookName::Ssd { part, index, point } => {
+                let pre = match point {
+                    SsdPoint::ReducePost => SsdPoint::ReducePre,
+                    SsdPoint::SpatialPost => SsdPoint::SpatialPre,
+                    SsdPoint::ExpandPost => SsdPoint::ExpandPre,
+                    _ => return None,
+                };
+                Some(HookName::Ssd { part, index, point: pre })
+            }
             _ => None,
         }
     }
@@ -124,6 +188,7 @@ impl fmt::Display for HookName {
             HookName::HeadPost => f.write_str("head.post"),
             HookName::Pool => f.write_str("pool"),
             HookName::Logits => f.write_str("logits"),
+            HookName::Ssd { part, index, point } => write!(f, "ssd.{}.{index}.{}", part.as_str(), point.as_str()),
         }
     }
 }
@@ -148,6 +213,14 @@ impl FromStr for HookName {
             return Ok(n);
         }
         let unknown = || Error::UnknownHook { name: s.to_string(), suggestion: String::new() };
+        if let Some(rest) = s.strip_prefix("ssd.") {
+            let (part, rest) = rest.split_once('.').ok_or_else(unknown)?;
+            let part = [SsdPart::Extra, SsdPart::Class, SsdPart::Box].into_iter().find(|p| p.as_str() == part).ok_or_else(unknown)?;
+            let (index, point) = rest.split_once('.').ok_or_else(unknown)?;
+            let index: usize = index.parse().map_err(|_| unknown())?;
+            let point = SsdPoint::ALL.into_iter().find(|p| p.as_str() == point).ok_or_else(unknown)?;
+            return Ok(HookName::Ssd { part, index, point });
+        }
         let rest = s.strip_prefix("blocks.").ok_or_else(unknown)?;
         let (index, point) = rest.split_once('.').ok_or_else(unknown)?;
         let index: usize = index.parse().map_err(|_| unknown())?;

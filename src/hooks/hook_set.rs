@@ -107,7 +107,7 @@ pub struct AttachedHook {
 }
 
 /// Site → attached hooks, compiled once per call from the model's catalogue.
-struct Routes {
+pub(crate) struct Routes {
     map: HashMap<HookName, Vec<usize>>,
 }
 
@@ -167,7 +167,7 @@ impl HookSet {
     }
 
     /// The sites each hook listens at, given a model's catalogue.
-    fn routes(&self, sites: &[HookSite]) -> Routes {
+    pub(crate) fn routes(&self, sites: &[HookSite]) -> Routes {
         let mut map: HashMap<HookName, Vec<usize>> = HashMap::new();
         for s in sites {
             for (i, e) in self.entries.iter().enumerate() {
@@ -179,11 +179,11 @@ impl HookSet {
         Routes { map }
     }
 
-    fn fork(&self, routes: &Arc<Routes>) -> ImageHooks {
+    pub(crate) fn fork(&self, routes: &Arc<Routes>) -> ImageHooks {
         ImageHooks { routes: Arc::clone(routes), hooks: self.entries.iter().map(|e| e.hook.fork()).collect() }
     }
 
-    fn join(&mut self, parts: Vec<ImageHooks>) {
+    pub(crate) fn join(&mut self, parts: Vec<ImageHooks>) {
         for part in parts {
             for (entry, hook) in self.entries.iter_mut().zip(part.hooks) {
                 match (&mut entry.hook, hook) {

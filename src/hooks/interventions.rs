@@ -205,6 +205,16 @@ pub fn post_of(pre: &HookName) -> Option<HookName> {
         HookName::Block { index, point: P::ExpandPre } => Some(HookName::block(index, P::ExpandPost)),
         HookName::Block { index, point: P::DepthwisePre } => Some(HookName::block(index, P::DepthwisePost)),
         HookName::Block { index, point: P::ProjectPre } => Some(HookName::block(index, P::Project)),
+        HookName::Ssd { part, index, point } => {
+            use super::hook_name::SsdPoint as S;
+            let post = match point {
+                S::ReducePre => S::ReducePost,
+                S::SpatialPre => S::SpatialPost,
+                S::ExpandPre => S::ExpandPost,
+                _ => return None,
+            };
+            Some(HookName::Ssd { part, index, point: post })
+        }
         _ => None,
     }
 }

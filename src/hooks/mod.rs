@@ -29,6 +29,6 @@ pub mod sink;
 pub use activation_cache::ActivationCache;
 pub use catalogue::{catalogue, resolve_name, HookSite};
 pub use filter::NameFilter;
-pub use hook_name::{BlockPoint, HookName};
+pub use hook_name::{BlockPoint, HookName, SsdPart, SsdPoint};
 pub use hook_set::{HookId, HookSet, Intervention, Observer};
 pub use sink::{HookSink, NoHooks};

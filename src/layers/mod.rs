@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod batch_norm;
 pub mod conv;
+pub mod conv_bias;
 pub mod conv_bn;
 pub mod depthwise;
 pub mod linear;
@@ -16,6 +17,7 @@ pub mod pool;
 pub use activation::Activation;
 pub use batch_norm::BatchNorm;
 pub use conv::Conv2d;
+pub use conv_bias::ConvBias;
 pub use conv_bn::{ConvBn, ConvKind};
 pub use depthwise::Depthwise;
 pub use linear::Linear;

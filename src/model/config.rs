@@ -16,6 +16,26 @@ pub enum Arch {
     MobilenetV2,
     /// Howard et al. 2017: the depthwise-separable baseline of the paper's Table 3.
     MobilenetV1,
+    /// SSDLite on MobileNetV2 (paper §6.2): separable prediction layers and extra layers.
+    SsdliteMobilenetV2,
+    /// SSD with regular 3×3 convolutions on MobileNetV2 (Table 5's comparison).
+    SsdMobilenetV2,
+    /// SSDLite on MobileNetV1 (Table 6).
+    SsdliteMobilenetV1,
+}
+
+impl Arch {
+    /// Whether this is a detector (SSD/SSDLite) rather than a classifier.
+    pub fn is_detector(self) -> bool {
+        matches!(self, Arch::SsdliteMobilenetV2 | Arch::SsdMobilenetV2 | Arch::SsdliteMobilenetV1)
+    }
+    /// The classifier architecture under a detector (itself for classifiers).
+    pub fn backbone(self) -> Arch {
+        match self {
+            Arch::SsdliteMobilenetV1 | Arch::MobilenetV1 => Arch::MobilenetV1,
+            _ => Arch::MobilenetV2,
+        }
+    }
 }
 
 /// The activation after the projection BN, before the shortcut add. The paper's point: `linear`.
@@ -151,7 +171,7 @@ impl ModelConfig {
                 check_expansion("stage-expansion", t)?;
             }
         }
-        let v1 = self.arch == Arch::MobilenetV1;
+        let v1 = self.arch.backbone() == Arch::MobilenetV1;
         if let Some(s) = &self.strides {
             let want = if v1 { MOBILENET_V1_TABLE1.len() + 1 } else { MOBILENET_V2_TABLE2.len() + 1 };
             if s.len() != want || s.iter().any(|&v| v != 1 && v != 2) {
@@ -208,6 +228,10 @@ impl ModelConfig {
 
     /// A short, stable description for outputs, e.g. `mobilenet_v2 α=1 224px linear/relu6/bottleneck`.
     pub fn label(&self) -> String {
+        if self.arch.is_detector() {
+            let name = serde_json::to_value(self.arch).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+            return format!("{name} width={} res={} classes={}", self.width, self.resolution, self.classes);
+        }
         if self.arch == Arch::MobilenetV1 {
             return format!("mobilenet_v1 width={} res={} activation={}", self.width, self.resolution, self.activation.activation().name());
         }

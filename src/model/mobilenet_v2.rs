@@ -39,7 +39,7 @@ pub struct MobileNetV2 {
     pub head: Option<ConvBn>,
     /// `classifier.1` (`classifier.0` is dropout, identity at inference).
     pub classifier: Linear,
-    pool: WorkspacePool,
+    pub(crate) pool: WorkspacePool,
 }
 
 impl MobileNetV2 {
@@ -47,6 +47,9 @@ impl MobileNetV2 {
     /// (see [`crate::model::init`] for seeded initialisation and [`crate::model::weights`] for loading).
     pub fn new(config: &ModelConfig) -> Result<Self> {
         config.validate()?;
+        if config.arch.is_detector() {
+            return Err(Error::config("arch", format!("{:?}", config.arch), "a detector is built with Detector::new (infoloss model/hooks/analyze do this for you)"));
+        }
         let eps = config.bn_eps as f32;
         let act = config.activation.activation();
         let v1 = config.arch == Arch::MobilenetV1;

@@ -9,7 +9,9 @@ pub mod init;
 pub mod inverted_residual;
 pub mod keras;
 pub mod mobilenet_v2;
+pub mod network;
 pub mod split;
+pub mod ssd;
 pub mod weights;
 pub mod workspace;
 
@@ -18,4 +20,5 @@ pub use config::{Arch, BottleneckActivation, HiddenActivation, ModelConfig, Shor
 pub use cost::{LayerCost, ModelCost};
 pub use inverted_residual::InvertedResidual;
 pub use mobilenet_v2::MobileNetV2;
+pub use network::Network;
 pub use weights::WeightsFile;

@@ -123,29 +123,7 @@ impl MobileNetV2 {
     /// Copies every tensor of `file` into the model: missing, unexpected or mis-shaped tensors are errors
     /// naming the key. `path` is only used in messages.
     pub fn load_weights(&mut self, file: &WeightsFile, path: &Path) -> Result<()> {
-        let p = path.display().to_string();
-        let mut seen = 0;
-        for (name, shape, slot) in self.state_dict_mut() {
-            let t = file.tensors.get(&name).ok_or_else(|| Error::MissingKey {
-                key: name.clone(),
-                path: p.clone(),
-                expected: shape.clone(),
-            })?;
-            if t.shape != shape {
-                return Err(Error::ShapeMismatch { key: name, expected: shape, found: t.shape.clone() });
-            }
-            if t.data.len() != slot.len() {
-                return Err(Error::file("weights file", path, format!("tensor {name} holds {} values, its shape needs {}", t.data.len(), slot.len())));
-            }
-            slot.copy_from_slice(&t.data);
-            seen += 1;
-        }
-        if seen != file.tensors.len() {
-            let known: std::collections::HashSet<String> = self.state_dict().into_iter().map(|(n, _, _)| n).collect();
-            if let Some(extra) = file.tensors.keys().find(|k| !known.contains(*k)) {
-                return Err(Error::UnexpectedKey { key: extra.clone(), path: p });
-            }
-        }
+        fill_slots(self.state_dict_mut(), file, path)?;
         self.refold();
         Ok(())
     }
@@ -160,31 +138,48 @@ impl MobileNetV2 {
 
     /// Serialises to safetensors bytes (F32, torchvision names, config in `__metadata__`).
     pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
-        let sd = self.state_dict();
-        let raw: Vec<(String, Vec<usize>, Vec<u8>)> = sd
-            .into_iter()
-            .map(|(n, s, d)| (n, s, d.iter().flat_map(|v| v.to_le_bytes()).collect()))
-            .collect();
-        let views = raw
-            .iter()
-            .map(|(n, s, b)| {
-                TensorView::new(Dtype::F32, s.clone(), b)
-                    .map(|v| (n.clone(), v))
-                    .map_err(|e| Error::input(format!("tensor {n}"), e))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mut meta = HashMap::new();
-        meta.insert("format".to_string(), "pt".to_string());
-        meta.insert(
-            CONFIG_METADATA_KEY.to_string(),
-            serde_json::to_string(self.config()).map_err(|e| Error::input("config", e))?,
-        );
-        meta.insert("infoloss.version".to_string(), env!("CARGO_PKG_VERSION").to_string());
-        safetensors::serialize(views, Some(meta)).map_err(|e| Error::input("safetensors serialisation", e))
+        serialize_tensors(self.state_dict(), self.config())
     }
 
     /// Writes the weights atomically to `path`.
     pub fn save_safetensors(&self, path: &Path) -> Result<()> {
         write_atomic(path, &self.to_safetensors_bytes()?)
     }
+}
+
+/// Fills named slots from `file`: every slot must be present with its exact shape, and every tensor of
+/// the file must have a slot. Errors name the tensor.
+pub fn fill_slots(slots: Vec<(String, Vec<usize>, &mut [f32])>, file: &WeightsFile, path: &Path) -> Result<()> {
+    let p = path.display().to_string();
+    let mut known = std::collections::HashSet::new();
+    for (name, shape, slot) in slots {
+        let t = file.tensors.get(&name).ok_or_else(|| Error::MissingKey { key: name.clone(), path: p.clone(), expected: shape.clone() })?;
+        if t.shape != shape {
+            return Err(Error::ShapeMismatch { key: name, expected: shape, found: t.shape.clone() });
+        }
+        if t.data.len() != slot.len() {
+            return Err(Error::file("weights file", path, format!("tensor {name} holds {} values, its shape needs {}", t.data.len(), slot.len())));
+        }
+        slot.copy_from_slice(&t.data);
+        known.insert(name);
+    }
+    if let Some(extra) = file.tensors.keys().find(|k| !known.contains(*k)) {
+        return Err(Error::UnexpectedKey { key: extra.clone(), path: p });
+    }
+    Ok(())
+}
+
+/// Safetensors bytes of named F32 tensors with `config` (JSON) in the metadata.
+pub fn serialize_tensors<C: serde::Serialize>(tensors: Vec<(String, Vec<usize>, &[f32])>, config: &C) -> Result<Vec<u8>> {
+    let raw: Vec<(String, Vec<usize>, Vec<u8>)> =
+        tensors.into_iter().map(|(n, s, d)| (n, s, d.iter().flat_map(|v| v.to_le_bytes()).collect())).collect();
+    let views = raw
+        .iter()
+        .map(|(n, s, b)| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)).map_err(|e| Error::input(format!("tensor {n}"), e)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), "pt".to_string());
+    meta.insert(CONFIG_METADATA_KEY.to_string(), serde_json::to_string(config).map_err(|e| Error::input("config", e))?);
+    meta.insert("infoloss.version".to_string(), env!("CARGO_PKG_VERSION").to_string());
+    safetensors::serialize(views, Some(meta)).map_err(|e| Error::input("safetensors serialisation", e))
 }
