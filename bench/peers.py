@@ -68,7 +68,7 @@ def bench_torch_hooks(batch, iters):
     def hook(_mod, _inp, out):
         pos = (out > 0)
         lin = pos & (out < 6)
-        counts.append((pos.sum(1).bincount(), lin.sum(1).bincount()))
+        counts.append((pos.sum(1).flatten().bincount(), lin.sum(1).flatten().bincount()))
 
     for mod in m.modules():
         if isinstance(mod, torch.nn.ReLU6):

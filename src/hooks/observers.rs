@@ -238,19 +238,19 @@ impl Observer for ValueHistogram {
     fn observe(&mut self, site: &HookName, _image: usize, fm: &FeatureMap) {
         let bins = self.bins;
         let h = self.sites.entry(*site).or_insert_with(|| SiteHistogram { counts: vec![0; bins], ..Default::default() });
-        let scale = bins as f32 / (self.hi - self.lo);
-        for &v in fm.as_slice() {
-            if !v.is_finite() {
-                h.nonfinite += 1;
-            } else if v == 0.0 {
-                h.zeros += 1;
-            } else if v < self.lo {
-                h.below += 1;
-            } else if v >= self.hi {
-                h.above += 1;
-            } else {
-                h.counts[(((v - self.lo) * scale) as usize).min(bins - 1)] += 1;
+        // Branch-free binning into 4 interleaved count arrays (fewer store dependencies):
+        // slot 0 below, 1..=bins the bins, bins+1 above, bins+2 exact zero, bins+3 non-finite.
+        let width = bins + 4;
+        let mut local = vec![0u64; 4 * width];
+        bin_values(fm.as_slice(), self.lo, self.hi, bins, &mut local);
+        for lane in local.chunks_exact(width) {
+            h.below += lane[0];
+            for (c, v) in h.counts.iter_mut().zip(&lane[1..=bins]) {
+                *c += v;
             }
+            h.above += lane[bins + 1];
+            h.zeros += lane[bins + 2];
+            h.nonfinite += lane[bins + 3];
         }
     }
 
@@ -294,5 +294,31 @@ impl Observer for SiteRecorder {
         if let Ok(o) = other.into_any().downcast::<SiteRecorder>() {
             self.fired.extend(o.fired);
         }
+    }
+}
+
+/// See [`ValueHistogram`]: counts `values` into 4 interleaved lanes of `bins + 4` slots. Slots are
+/// computed for a block of values at a time (vectorised, branch-free), then counted.
+fn bin_values(values: &[f32], lo: f32, hi: f32, bins: usize, lanes: &mut [u64]) {
+    let width = bins + 4;
+    let mut slots = [0u16; 1024];
+    for chunk in values.chunks(1024) {
+        slot_block(chunk, lo, hi, bins, &mut slots[..chunk.len()]);
+        for (k, &s) in slots[..chunk.len()].iter().enumerate() {
+            lanes[(k & 3) * width + s as usize] += 1;
+        }
+    }
+}
+
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn slot_block(values: &[f32], lo: f32, hi: f32, bins: usize, out: &mut [u16]) {
+    let scale = bins as f32 / (hi - lo);
+    let (zero, nonfinite) = ((bins + 2) as i32, (bins + 3) as i32);
+    for (o, &v) in out.iter_mut().zip(values) {
+        let t = ((v - lo) * scale).max(-1.0).min(bins as f32);
+        let inside = t.floor() as i32 + 1;
+        let s = if v == 0.0 { zero } else { inside };
+        let s = if v.abs() < f32::INFINITY || v == 0.0 { s } else { nonfinite };
+        *o = s as u16;
     }
 }
