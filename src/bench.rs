@@ -27,9 +27,8 @@ pub fn random_batch(n: usize, resolution: usize, seed: u64) -> Result<Batch> {
     Batch::from_nchw([n, 3, resolution, resolution], &data)
 }
 
-/// Times `f` (one batch per call): one warm-up call, then `iters` timed calls; median.
-pub fn time_batches(batch: usize, iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
-    f()?;
+/// Median milliseconds of `iters` (at least one) timed calls of `f`.
+pub fn median_ms<T>(iters: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {
     let mut ms: Vec<f64> = (0..iters.max(1))
         .map(|_| {
             let t = Instant::now();
@@ -37,8 +36,14 @@ pub fn time_batches(batch: usize, iters: usize, mut f: impl FnMut() -> Result<()
         })
         .collect::<Result<_>>()?;
     ms.sort_by(|a, b| a.total_cmp(b));
-    let med = ms[ms.len() / 2];
-    Ok(Timing { batch, iters: ms.len(), ms_per_batch: med, images_per_second: batch as f64 * 1e3 / med })
+    Ok(ms[ms.len() / 2])
+}
+
+/// Times `f` (one batch per call): one warm-up call, then `iters` timed calls; median.
+pub fn time_batches(batch: usize, iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
+    f()?;
+    let med = median_ms(iters, &mut f)?;
+    Ok(Timing { batch, iters: iters.max(1), ms_per_batch: med, images_per_second: batch as f64 * 1e3 / med })
 }
 
 /// Times the eval-mode forward pass of a seeded model on a random batch.
@@ -116,14 +121,7 @@ pub fn bench_split(config: &ModelConfig, splits: &[crate::model::split::Splits],
             let out = f()?;
             let peak = alloc_counter::installed().then(|| alloc_counter::peak().saturating_sub(base));
             let diff = out.iter().zip(reference.row(0).iter()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-            let mut ms: Vec<f64> = (0..iters.max(1))
-                .map(|_| {
-                    let t = Instant::now();
-                    f().map(|_| t.elapsed().as_secs_f64() * 1e3)
-                })
-                .collect::<Result<_>>()?;
-            ms.sort_by(|a, b| a.total_cmp(b));
-            Ok((peak, ms[ms.len() / 2], diff))
+            Ok((peak, median_ms(iters, f)?, diff))
         };
         let mut rows = Vec::new();
         // The plain forward on a fresh model (empty workspace pool), so its buffers are counted.

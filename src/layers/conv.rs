@@ -51,27 +51,7 @@ impl Conv2d {
         if cols.len() < m * fan_in {
             cols.resize(m * fan_in, 0.0);
         }
-        for ci in 0..self.in_channels {
-            let plane = x.channel(ci);
-            for ky in 0..k {
-                for kx in 0..k {
-                    let col = &mut cols[(ci * k * k + ky * k + kx) * m..][..m];
-                    for oy in 0..oh {
-                        let iy = (oy * s + ky) as isize - wy.before as isize;
-                        let row = &mut col[oy * ow..(oy + 1) * ow];
-                        if iy < 0 || iy >= h as isize {
-                            row.fill(0.0);
-                            continue;
-                        }
-                        let src = &plane[iy as usize * w..(iy as usize + 1) * w];
-                        for (ox, v) in row.iter_mut().enumerate() {
-                            let ix = (ox * s + kx) as isize - wx.before as isize;
-                            *v = if ix < 0 || ix >= w as isize { 0.0 } else { src[ix as usize] };
-                        }
-                    }
-                }
-            }
-        }
+        self.im2col_rows(x, 0, oh, &mut cols[..m * fan_in]);
         out.reshape(self.out_channels, oh, ow);
         matmul(out.as_mut_slice(), cols, weight.as_slice(), m, fan_in, self.out_channels, threads);
     }
@@ -94,30 +74,41 @@ impl Conv2d {
         for r0 in (0..oh).step_by(band) {
             let rows = band.min(oh - r0);
             let m = rows * ow;
-            for ci in 0..self.in_channels {
-                let plane = x.channel(ci);
-                for ky in 0..k {
-                    for kx in 0..k {
-                        let col = &mut cols[(ci * k * k + ky * k + kx) * m..][..m];
-                        for r in 0..rows {
-                            let iy = ((r0 + r) * s + ky) as isize - wy.before as isize;
-                            let dst = &mut col[r * ow..(r + 1) * ow];
-                            if iy < 0 || iy >= h as isize {
-                                dst.fill(0.0);
-                                continue;
-                            }
-                            let src = &plane[iy as usize * w..(iy as usize + 1) * w];
-                            for (ox, v) in dst.iter_mut().enumerate() {
-                                let ix = (ox * s + kx) as isize - wx.before as isize;
-                                *v = if ix < 0 || ix >= w as isize { 0.0 } else { src[ix as usize] };
-                            }
-                        }
-                    }
-                }
-            }
+            self.im2col_rows(x, r0, rows, &mut cols[..m * fan_in]);
             matmul(&mut prod, &cols, wcols, m, fan_in, count, 1);
             for c in 0..count {
                 out.channel_mut(c)[r0 * ow..r0 * ow + m].copy_from_slice(&prod[c * m..(c + 1) * m]);
+            }
+        }
+    }
+
+    /// im2col of output rows `r0..r0 + rows`: `cols` is `(rows·ow) × fan_in`, column `(ci, ky, kx)`.
+    fn im2col_rows(&self, x: &FeatureMap, r0: usize, rows: usize, cols: &mut [f32]) {
+        let (h, w) = (x.height(), x.width());
+        let (k, s) = (self.kernel, self.stride);
+        let wy = self.padding.window(h, k, s);
+        let wx = self.padding.window(w, k, s);
+        let ow = wx.output;
+        let m = rows * ow;
+        for ci in 0..self.in_channels {
+            let plane = x.channel(ci);
+            for ky in 0..k {
+                for kx in 0..k {
+                    let col = &mut cols[(ci * k * k + ky * k + kx) * m..][..m];
+                    for r in 0..rows {
+                        let iy = ((r0 + r) * s + ky) as isize - wy.before as isize;
+                        let dst = &mut col[r * ow..(r + 1) * ow];
+                        if iy < 0 || iy >= h as isize {
+                            dst.fill(0.0);
+                            continue;
+                        }
+                        let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+                        for (ox, v) in dst.iter_mut().enumerate() {
+                            let ix = (ox * s + kx) as isize - wx.before as isize;
+                            *v = if ix < 0 || ix >= w as isize { 0.0 } else { src[ix as usize] };
+                        }
+                    }
+                }
             }
         }
     }

@@ -523,13 +523,7 @@ impl Detector {
 }
 
 fn push_bn<'a>(out: &mut Vec<(String, Vec<usize>, &'a mut [f32])>, conv: String, bn: String, u: &'a mut ConvBn) {
-    let shape = u.kind.torch_shape();
-    let c = vec![u.out_channels()];
-    out.push((format!("{conv}.weight"), shape, u.weight.as_mut_slice()));
-    out.push((format!("{bn}.weight"), c.clone(), &mut u.bn.gamma[..]));
-    out.push((format!("{bn}.bias"), c.clone(), &mut u.bn.beta[..]));
-    out.push((format!("{bn}.running_mean"), c.clone(), &mut u.bn.running_mean[..]));
-    out.push((format!("{bn}.running_var"), c, &mut u.bn.running_var[..]));
+    super::weights::push_conv_bn_mut(out, &conv, &bn, u);
 }
 
 enum HeadUnit<'a> {

@@ -107,13 +107,7 @@ impl MobileNetV2 {
         let (cls_in, cls_out) = (self.classifier.in_features(), self.classifier.out_features());
         let MobileNetV2 { stem, blocks, head, classifier, .. } = self;
         for (conv, bn, u) in units_mut(stem, blocks, head) {
-            let c = vec![u.out_channels()];
-            let shape = u.kind.torch_shape();
-            out.push((format!("{conv}.weight"), shape, u.weight.as_mut_slice()));
-            out.push((format!("{bn}.weight"), c.clone(), &mut u.bn.gamma[..]));
-            out.push((format!("{bn}.bias"), c.clone(), &mut u.bn.beta[..]));
-            out.push((format!("{bn}.running_mean"), c.clone(), &mut u.bn.running_mean[..]));
-            out.push((format!("{bn}.running_var"), c, &mut u.bn.running_var[..]));
+            push_conv_bn_mut(&mut out, &conv, &bn, u);
         }
         out.push(("classifier.1.weight".into(), vec![cls_out, cls_in], classifier.weight.as_mut_slice()));
         out.push(("classifier.1.bias".into(), vec![cls_out], &mut classifier.bias[..]));
@@ -182,4 +176,16 @@ pub fn serialize_tensors<C: serde::Serialize>(tensors: Vec<(String, Vec<usize>, 
     meta.insert(CONFIG_METADATA_KEY.to_string(), serde_json::to_string(config).map_err(|e| Error::input("config", e))?);
     meta.insert("infoloss.version".to_string(), env!("CARGO_PKG_VERSION").to_string());
     safetensors::serialize(views, Some(meta)).map_err(|e| Error::input("safetensors serialisation", e))
+}
+
+/// The five tensors of a conv → BN unit (`{conv}.weight`, `{bn}.{weight,bias,running_mean,running_var}`)
+/// as mutable named slots.
+pub fn push_conv_bn_mut<'a>(out: &mut Vec<(String, Vec<usize>, &'a mut [f32])>, conv: &str, bn: &str, u: &'a mut crate::layers::ConvBn) {
+    let shape = u.kind.torch_shape();
+    let c = vec![u.out_channels()];
+    out.push((format!("{conv}.weight"), shape, u.weight.as_mut_slice()));
+    out.push((format!("{bn}.weight"), c.clone(), &mut u.bn.gamma[..]));
+    out.push((format!("{bn}.bias"), c.clone(), &mut u.bn.beta[..]));
+    out.push((format!("{bn}.running_mean"), c.clone(), &mut u.bn.running_mean[..]));
+    out.push((format!("{bn}.running_var"), c, &mut u.bn.running_var[..]));
 }
