@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::forward_cmd::load_network;
 use super::model_flags::ModelFlags;
 use infoloss::analysis::{analyze, AnalyzeSettings, RANK_EPS};
-use infoloss::data::{BatchSource, ImageFolderSource, NoiseSource, NpySource, Preprocess};
+use infoloss::data::{BatchSource, DataSpec, DatasetSource, ImageFolderSource, NoiseSource, NpySource, Preprocess, Split};
 use infoloss::report::{analyze::write_analyze_outputs, RunMeta};
 use infoloss::model::Network;
 
@@ -30,6 +30,12 @@ pub struct AnalyzeArgs {
     /// N seeded N(0,1) images (no files needed)
     #[arg(long, group = "source")]
     pub noise: Option<usize>,
+    /// A data set's validation split: synthetic | cifar:DIR | mnist:DIR | folder:DIR
+    #[arg(long, group = "source")]
+    pub data: Option<String>,
+    /// With --data: analyse only the first N images
+    #[arg(long)]
+    pub limit: Option<usize>,
     /// Image preprocessing: torchvision | keras
     #[arg(long, default_value = "torchvision")]
     pub preprocess: String,
@@ -63,11 +69,15 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
     let res = model.config().resolution;
     let preprocess: Preprocess = serde_json::from_value(serde_json::Value::String(a.preprocess.clone()))
         .map_err(|_| anyhow::anyhow!("invalid --preprocess = {}: use torchvision or keras", a.preprocess))?;
-    let mut source: Box<dyn BatchSource> = match (&a.images, &a.input, a.noise) {
-        (Some(d), _, _) => Box::new(ImageFolderSource::new(d, res, preprocess)?),
-        (_, Some(p), _) => Box::new(NpySource::new(p)?),
-        (_, _, Some(n)) => Box::new(NoiseSource::new(n, res, 0)),
-        _ => anyhow::bail!("no inputs: give --images DIR, --input X.npy or --noise N"),
+    let mut source: Box<dyn BatchSource> = match (&a.images, &a.input, a.noise, &a.data) {
+        (Some(d), _, _, _) => Box::new(ImageFolderSource::new(d, res, preprocess)?),
+        (_, Some(p), _, _) => Box::new(NpySource::new(p)?),
+        (_, _, Some(n), _) => Box::new(NoiseSource::new(n, res, 0)),
+        (_, _, _, Some(spec)) => {
+            let spec: DataSpec = spec.parse()?;
+            Box::new(DatasetSource::new(spec.open(Split::Val, res, 0)?, a.limit))
+        }
+        _ => anyhow::bail!("no inputs: give --images DIR, --input X.npy, --noise N or --data SPEC"),
     };
     let settings = AnalyzeSettings { batch: a.batch, lemma2: a.lemma2, rank_eps: a.rank_eps.unwrap_or(RANK_EPS), ..Default::default() };
     let bar = ProgressBar::new(source.total() as u64);

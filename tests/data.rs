@@ -1,0 +1,135 @@
+//! Data sets: the embedded synthetic set and loaders for files the tests write themselves.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use infoloss::data::cifar::{CIFAR_MEAN, CIFAR_STD};
+use infoloss::data::mnist::{MNIST_MEAN, MNIST_STD};
+use infoloss::data::synthetic::Synthetic;
+use infoloss::data::{DataSpec, Split};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("infoloss-data-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn synthetic_set_is_deterministic_balanced_and_varied() {
+    let train = DataSpec::Synthetic.open(Split::Train, 32, 7).unwrap();
+    let val = DataSpec::Synthetic.open(Split::Val, 32, 7).unwrap();
+    assert_eq!((train.len(), val.len(), train.classes()), (10_000, 2_000, 10));
+    let (a, la) = train.image(13).unwrap();
+    let (b, lb) = train.image(13).unwrap();
+    assert_eq!((la, a.shape()), (3, [3, 32, 32]));
+    assert!(a == b && la == lb);
+    // Another seed draws another image; validation images are not training images.
+    assert!(DataSpec::Synthetic.open(Split::Train, 32, 8).unwrap().image(13).unwrap().0 != a);
+    assert!(val.image(3).unwrap().0 != a);
+    let labels: Vec<usize> = (0..100).map(|i| train.image(i).unwrap().1).collect();
+    for c in 0..10 {
+        assert_eq!(labels.iter().filter(|&&l| l == c).count(), 10);
+    }
+    // Pixels lie in [0, 255] before normalisation and vary within an image.
+    let (px, _) = Synthetic::render(7, 5);
+    assert!(px.iter().all(|v| (0.0..=255.0).contains(v)));
+    let mean = px.iter().sum::<f32>() / px.len() as f32;
+    assert!(px.iter().map(|v| (v - mean).abs()).sum::<f32>() / px.len() as f32 > 10.0);
+}
+
+fn cifar_record(label_bytes: &[u8], fill: u8) -> Vec<u8> {
+    let mut r = label_bytes.to_vec();
+    r.extend((0..3072).map(|k| fill.wrapping_add((k / 1024) as u8)));
+    r
+}
+
+#[test]
+fn cifar10_and_cifar100_binary_files_load() {
+    let d = tmp("cifar10");
+    for i in 1..=5 {
+        let recs = [cifar_record(&[i as u8], 10), cifar_record(&[9], 200)].concat();
+        std::fs::write(d.join(format!("data_batch_{i}.bin")), recs).unwrap();
+    }
+    std::fs::write(d.join("test_batch.bin"), cifar_record(&[4], 100)).unwrap();
+    let spec: DataSpec = format!("cifar:{}", d.display()).parse().unwrap();
+    let train = spec.open(Split::Train, 32, 0).unwrap();
+    assert_eq!((train.len(), train.classes()), (10, 10));
+    let (img, label) = train.image(2).unwrap(); // batch 2, record 0
+    assert_eq!(label, 2);
+    // Channel 1 pixels are 10 + 1 = 11.
+    let want = (11.0 / 255.0 - CIFAR_MEAN[1]) / CIFAR_STD[1];
+    assert!(img.channel(1).iter().all(|v| (v - want).abs() < 1e-5));
+    assert_eq!(spec.open(Split::Val, 32, 0).unwrap().image(0).unwrap().1, 4);
+    // Truncated and out-of-range files are named.
+    std::fs::write(d.join("test_batch.bin"), &cifar_record(&[4], 1)[..3000]).unwrap();
+    let e = spec.open(Split::Val, 32, 0).err().unwrap().to_string();
+    assert!(e.contains("test_batch.bin") && e.contains("truncated"), "{e}");
+    std::fs::write(d.join("test_batch.bin"), cifar_record(&[12], 1)).unwrap();
+    assert!(spec.open(Split::Val, 32, 0).err().unwrap().to_string().contains("label 12"));
+    // CIFAR-100: coarse + fine label bytes; the fine label (< 100) is used.
+    let c = tmp("cifar100");
+    std::fs::write(c.join("train.bin"), [cifar_record(&[3, 77], 0), cifar_record(&[1, 99], 0)].concat()).unwrap();
+    let t = DataSpec::Cifar(c.clone()).open(Split::Train, 32, 0).unwrap();
+    assert_eq!((t.classes(), t.image(0).unwrap().1, t.image(1).unwrap().1), (100, 77, 99));
+    assert!(DataSpec::Cifar(tmp("empty")).open(Split::Train, 32, 0).err().unwrap().to_string().contains("binary"));
+}
+
+fn idx(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut v = magic.to_be_bytes().to_vec();
+    for d in dims {
+        v.extend(d.to_be_bytes());
+    }
+    v.extend_from_slice(data);
+    v
+}
+
+#[test]
+fn mnist_idx_raw_and_gzip_load_padded_to_32() {
+    let d = tmp("mnist");
+    let pixels: Vec<u8> = (0..2 * 28 * 28).map(|k| if k % 28 == 5 { 255 } else { 0 }).collect();
+    std::fs::write(d.join("train-images-idx3-ubyte"), idx(2051, &[2, 28, 28], &pixels)).unwrap();
+    std::fs::write(d.join("train-labels-idx1-ubyte"), idx(2049, &[2], &[7, 1])).unwrap();
+    // Validation split gzip-compressed.
+    for (name, bytes) in [("t10k-images-idx3-ubyte.gz", idx(2051, &[1, 28, 28], &pixels[..784])), ("t10k-labels-idx1-ubyte.gz", idx(2049, &[1], &[3]))] {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&bytes).unwrap();
+        std::fs::write(d.join(name), gz.finish().unwrap()).unwrap();
+    }
+    let spec = DataSpec::Mnist(d.clone());
+    let train = spec.open(Split::Train, 32, 0).unwrap();
+    let (img, label) = train.image(0).unwrap();
+    assert_eq!((label, img.shape()), (7, [3, 32, 32]));
+    let (white, black) = ((1.0 - MNIST_MEAN) / MNIST_STD, -MNIST_MEAN / MNIST_STD);
+    // Padding of 2: pixel (y, x=5) of the digit lands at (y+2, 7); the border is background.
+    assert!((img.get(0, 2, 7) - white).abs() < 1e-5 && (img.get(2, 10, 7) - white).abs() < 1e-5);
+    assert!((img.get(1, 0, 0) - black).abs() < 1e-5 && (img.get(1, 2, 6) - black).abs() < 1e-5);
+    assert_eq!(spec.open(Split::Val, 32, 0).unwrap().image(0).unwrap().1, 3);
+    // Wrong magic, truncated data, label out of range.
+    std::fs::write(d.join("train-images-idx3-ubyte"), idx(2049, &[2, 28, 28], &pixels)).unwrap();
+    assert!(spec.open(Split::Train, 32, 0).err().unwrap().to_string().contains("magic"));
+    std::fs::write(d.join("train-images-idx3-ubyte"), idx(2051, &[2, 28, 28], &pixels[..1000])).unwrap();
+    assert!(spec.open(Split::Train, 32, 0).err().unwrap().to_string().contains("truncated"));
+    std::fs::write(d.join("train-images-idx3-ubyte"), idx(2051, &[2, 28, 28], &pixels)).unwrap();
+    std::fs::write(d.join("train-labels-idx1-ubyte"), idx(2049, &[2], &[7, 10])).unwrap();
+    assert!(spec.open(Split::Train, 32, 0).err().unwrap().to_string().contains("label 10"));
+}
+
+#[test]
+fn image_folders_split_by_class_with_a_seed() {
+    let d = tmp("folder");
+    for (c, name) in ["cat", "dog"].iter().enumerate() {
+        std::fs::create_dir_all(d.join(name)).unwrap();
+        for i in 0..10 {
+            image::RgbImage::from_pixel(8, 8, image::Rgb([(c * 100) as u8, i * 10, 0])).save(d.join(name).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    let spec = DataSpec::Folder(d.clone());
+    let (train, val) = (spec.open(Split::Train, 32, 1).unwrap(), spec.open(Split::Val, 32, 1).unwrap());
+    assert_eq!((train.len(), val.len(), train.classes()), (18, 2, 2));
+    assert_eq!(val.image(0).unwrap().1, 0);
+    assert_eq!(val.image(1).unwrap().1, 1);
+    assert_eq!(train.image(0).unwrap().0.shape(), [3, 32, 32]);
+    assert!(DataSpec::Folder(tmp("nofolders")).open(Split::Train, 32, 0).err().unwrap().to_string().contains("class sub-folders"));
+    assert!("imagenet:/x".parse::<DataSpec>().unwrap_err().to_string().contains("synthetic, cifar:DIR"));
+}
