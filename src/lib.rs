@@ -22,6 +22,7 @@ pub mod layers;
 pub mod model;
 pub mod report;
 pub mod tensor;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use model::{MobileNetV2, ModelConfig};

@@ -83,7 +83,7 @@ impl Conv2d {
     }
 
     /// im2col of output rows `r0..r0 + rows`: `cols` is `(rows·ow) × fan_in`, column `(ci, ky, kx)`.
-    fn im2col_rows(&self, x: &FeatureMap, r0: usize, rows: usize, cols: &mut [f32]) {
+    pub(crate) fn im2col_rows(&self, x: &FeatureMap, r0: usize, rows: usize, cols: &mut [f32]) {
         let (h, w) = (x.height(), x.width());
         let (k, s) = (self.kernel, self.stride);
         let wy = self.padding.window(h, k, s);

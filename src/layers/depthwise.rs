@@ -91,6 +91,45 @@ impl Depthwise {
     }
 }
 
+impl Depthwise {
+    /// One `h × w` plane through filter `filt` (no bias, no activation) into `dst` (`oh × ow`): the
+    /// building block of the training engine's batched layout.
+    pub fn forward_plane(&self, src: &[f32], h: usize, w: usize, filt: &[f32; 9], dst: &mut [f32], scratch: &mut Vec<f32>) {
+        let g = Geometry::new(self, h, w);
+        g.channel(src, dst, filt, 0.0, f32::NEG_INFINITY, f32::INFINITY, scratch);
+    }
+
+    /// Backward of [`Depthwise::forward_plane`]: adds `∂L/∂x` into `dx` (`h × w`) and `∂L/∂w` into
+    /// `dfilt`, given `dy` (`oh × ow`) and the input plane `x`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_plane(&self, x: &[f32], h: usize, w: usize, filt: &[f32; 9], dy: &[f32], dx: &mut [f32], dfilt: &mut [f32; 9]) {
+        let g = Geometry::new(self, h, w);
+        let s = self.stride;
+        for oy in 0..g.oh {
+            for ky in 0..DEPTHWISE_KERNEL {
+                let iy = (oy * s + ky) as isize - g.top as isize;
+                if iy < 0 || iy >= h as isize {
+                    continue;
+                }
+                let (xrow, dyrow) = (&x[iy as usize * w..(iy as usize + 1) * w], &dy[oy * g.ow..(oy + 1) * g.ow]);
+                let dxrow = &mut dx[iy as usize * w..(iy as usize + 1) * w];
+                for kx in 0..DEPTHWISE_KERNEL {
+                    let wv = filt[ky * 3 + kx];
+                    let mut acc = 0.0f32;
+                    for (ox, &gy) in dyrow.iter().enumerate() {
+                        let ix = (ox * s + kx) as isize - g.left as isize;
+                        if ix >= 0 && ix < w as isize {
+                            acc += gy * xrow[ix as usize];
+                            dxrow[ix as usize] += gy * wv;
+                        }
+                    }
+                    dfilt[ky * 3 + kx] += acc;
+                }
+            }
+        }
+    }
+}
+
 /// Padding and sizes of one depthwise application.
 #[derive(Clone, Copy, Debug)]
 struct Geometry {

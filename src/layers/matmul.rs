@@ -80,3 +80,55 @@ pub fn matmul_rows_acc(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize
         );
     }
 }
+
+/// General strided product `dst (m×n) (+)= lhs (m×k) · rhs (k×n)`: element (i, j) of a matrix with
+/// strides (`cs`, `rs`) sits at `j·cs + i·rs`. Used by the training engine for transposed operands.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_strided(
+    dst: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: (&[f32], usize, usize),
+    rhs: (&[f32], usize, usize),
+    accumulate: bool,
+    threads: usize,
+) {
+    let reach = |len: usize, rows: usize, cols: usize, cs: usize, rs: usize| rows == 0 || cols == 0 || (cols - 1) * cs + (rows - 1) * rs < len;
+    assert!(dst.len() >= m * n, "matmul_strided: destination too small");
+    assert!(reach(lhs.0.len(), m, k, lhs.1, lhs.2) && reach(rhs.0.len(), k, n, rhs.1, rhs.2), "matmul_strided: operand out of range");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst[..m * n].fill(0.0);
+        }
+        return;
+    }
+    let par = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
+    // SAFETY: the asserts bound every index the strides reach; `dst` does not alias the operands.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            m as isize,
+            1,
+            accumulate,
+            lhs.0.as_ptr(),
+            lhs.1 as isize,
+            lhs.2 as isize,
+            rhs.0.as_ptr(),
+            rhs.1 as isize,
+            rhs.2 as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}

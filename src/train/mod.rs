@@ -1,0 +1,9 @@
+//! The training engine: batched activations ([`act`]), layer forward/backward ([`ops`]), a whole
+//! training step with backpropagation ([`engine`]).
+
+pub mod act;
+pub mod engine;
+pub mod ops;
+
+pub use act::Act;
+pub use engine::{train_step, Gradients, StepOptions, StepResult};

@@ -1,0 +1,272 @@
+//! Forward and backward of the training layers on batched activations ([`Act`]): convolutions
+//! (1×1 as GEMMs, depthwise per plane, the stem as im2col + GEMM), BatchNorm in training mode,
+//! activations, global pooling, the linear classifier, dropout and softmax cross-entropy.
+
+use nalgebra::DMatrix;
+use rayon::prelude::*;
+
+use super::act::Act;
+use crate::layers::matmul::{matmul, matmul_strided};
+use crate::layers::{Activation, BatchNorm, ConvKind};
+use crate::tensor::FeatureMap;
+
+/// PyTorch's BatchNorm momentum convention: `running ← (1 − 0.1)·running + 0.1·batch`.
+pub const BN_MOMENTUM: f64 = 0.1;
+
+/// `z = conv(x)` (no bias: BatchNorm follows).
+pub fn conv_forward(kind: &ConvKind, w: &DMatrix<f32>, x: &Act, threads: usize) -> Act {
+    match kind {
+        ConvKind::Pointwise(p) => {
+            let mut z = Act::zeros(x.n, p.out_channels, x.h, x.w);
+            matmul(&mut z.data, &x.data, w.as_slice(), x.m(), p.in_channels, p.out_channels, threads);
+            z
+        }
+        ConvKind::Depthwise(d) => {
+            let (oh, ow) = d.output_size(x.h, x.w);
+            let mut z = Act::zeros(x.n, d.channels, oh, ow);
+            let (n, ohw) = (x.n, oh * ow);
+            z.data.par_chunks_mut(n * ohw).enumerate().for_each_init(Vec::new, |scratch, (c, zc)| {
+                let filt: &[f32; 9] = w.as_slice()[c * 9..(c + 1) * 9].try_into().expect("3×3");
+                for i in 0..n {
+                    d.forward_plane(x.plane(c, i), x.h, x.w, filt, &mut zc[i * ohw..(i + 1) * ohw], scratch);
+                }
+            });
+            z
+        }
+        ConvKind::Full(conv) => {
+            let (oh, ow) = conv.output_size(x.h, x.w);
+            let cols = im2col_batch(conv, x);
+            let mut z = Act::zeros(x.n, conv.out_channels, oh, ow);
+            matmul(&mut z.data, &cols, w.as_slice(), x.n * oh * ow, conv.fan_in(), conv.out_channels, threads);
+            z
+        }
+    }
+}
+
+/// The stem's im2col over the batch: `(N·OH·OW) × fan_in`, column-major.
+fn im2col_batch(conv: &crate::layers::Conv2d, x: &Act) -> Vec<f32> {
+    let (oh, ow) = conv.output_size(x.h, x.w);
+    let (ohw, fan_in) = (oh * ow, conv.fan_in());
+    let big_m = x.n * ohw;
+    let mut cols = vec![0.0f32; big_m * fan_in];
+    let mut one = Vec::new();
+    for i in 0..x.n {
+        let img = x.image(i).expect("image shape");
+        one.resize(ohw * fan_in, 0.0);
+        conv.im2col_rows(&img, 0, oh, &mut one);
+        for j in 0..fan_in {
+            cols[j * big_m + i * ohw..j * big_m + (i + 1) * ohw].copy_from_slice(&one[j * ohw..(j + 1) * ohw]);
+        }
+    }
+    cols
+}
+
+/// `(∂L/∂W, ∂L/∂x)` of `z = conv(x)` given `∂L/∂z`; `∂L/∂x` only when `need_dx`.
+pub fn conv_backward(kind: &ConvKind, w: &DMatrix<f32>, x: &Act, dz: &Act, need_dx: bool, threads: usize) -> (DMatrix<f32>, Option<Act>) {
+    match kind {
+        ConvKind::Pointwise(p) => {
+            let (m, cin, cout) = (x.m(), p.in_channels, p.out_channels);
+            let mut dw = DMatrix::zeros(cin, cout);
+            // dW (cin×cout) = xᵀ · dz
+            matmul_strided(dw.as_mut_slice(), cin, cout, m, (&x.data, 1, m), (&dz.data, m, 1), false, threads);
+            let dx = need_dx.then(|| {
+                let mut dx = x.zeros_like();
+                // dx (m×cin) = dz (m×cout) · Wᵀ (cout×cin)
+                matmul_strided(&mut dx.data, m, cin, cout, (&dz.data, m, 1), (w.as_slice(), 1, cin), false, threads);
+                dx
+            });
+            (dw, dx)
+        }
+        ConvKind::Depthwise(d) => {
+            let (n, hw, ohw) = (x.n, x.hw(), dz.hw());
+            let mut dx = x.zeros_like();
+            let mut dw = DMatrix::zeros(9, d.channels);
+            dx.data
+                .par_chunks_mut(n * hw)
+                .zip(dw.as_mut_slice().par_chunks_mut(9))
+                .enumerate()
+                .for_each(|(c, (dxc, dwc))| {
+                    let filt: &[f32; 9] = w.as_slice()[c * 9..(c + 1) * 9].try_into().expect("3×3");
+                    let mut df = [0.0f32; 9];
+                    for i in 0..n {
+                        d.backward_plane(x.plane(c, i), x.h, x.w, filt, dz.plane(c, i), &mut dxc[i * hw..(i + 1) * hw], &mut df);
+                    }
+                    dwc.copy_from_slice(&df);
+                });
+            let _ = ohw;
+            (dw, need_dx.then_some(dx))
+        }
+        ConvKind::Full(conv) => {
+            let cols = im2col_batch(conv, x);
+            let (big_m, fan_in, cout) = (dz.m(), conv.fan_in(), conv.out_channels);
+            let mut dw = DMatrix::zeros(fan_in, cout);
+            matmul_strided(dw.as_mut_slice(), fan_in, cout, big_m, (&cols, 1, big_m), (&dz.data, big_m, 1), false, threads);
+            // The stem is the first layer: its input gradient is never needed.
+            (dw, None)
+        }
+    }
+}
+
+/// Per-channel batch statistics kept for the backward pass.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BnStats {
+    pub mean: Vec<f32>,
+    pub invstd: Vec<f32>,
+}
+
+/// BatchNorm in training mode: normalise with batch statistics (biased variance), update the running
+/// statistics with [`BN_MOMENTUM`] and the unbiased variance (PyTorch's convention).
+pub fn bn_train_forward(bn: &mut BatchNorm, z: &Act) -> (Act, BnStats) {
+    let m = z.m();
+    let mut a = z.zeros_like();
+    let stats: Vec<(f32, f32)> = (0..z.c)
+        .into_par_iter()
+        .map(|c| {
+            let col = z.col(c);
+            let mean = col.iter().map(|&v| v as f64).sum::<f64>() / m as f64;
+            let var = col.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / m as f64;
+            (mean as f32, var as f32)
+        })
+        .collect();
+    let mut out = BnStats { mean: Vec::with_capacity(z.c), invstd: Vec::with_capacity(z.c) };
+    for (c, &(mean, var)) in stats.iter().enumerate() {
+        let invstd = 1.0 / (var + bn.eps).sqrt();
+        let (g, b) = (bn.gamma[c], bn.beta[c]);
+        a.col_mut(c).iter_mut().zip(z.col(c)).for_each(|(o, &v)| *o = g * (v - mean) * invstd + b);
+        let unbiased = if m > 1 { var as f64 * m as f64 / (m - 1) as f64 } else { var as f64 };
+        bn.running_mean[c] = ((1.0 - BN_MOMENTUM) * bn.running_mean[c] as f64 + BN_MOMENTUM * mean as f64) as f32;
+        bn.running_var[c] = ((1.0 - BN_MOMENTUM) * bn.running_var[c] as f64 + BN_MOMENTUM * unbiased) as f32;
+        out.mean.push(mean);
+        out.invstd.push(invstd);
+    }
+    (a, out)
+}
+
+/// `(∂L/∂z, ∂L/∂γ, ∂L/∂β)` of training-mode BatchNorm.
+pub fn bn_backward(bn: &BatchNorm, z: &Act, st: &BnStats, da: &Act) -> (Act, Vec<f32>, Vec<f32>) {
+    let m = z.m() as f32;
+    let mut dz = z.zeros_like();
+    let grads: Vec<(f32, f32)> = (0..z.c)
+        .into_par_iter()
+        .map(|c| {
+            let (mean, inv) = (st.mean[c], st.invstd[c]);
+            let (mut dg, mut db) = (0.0f64, 0.0f64);
+            for (&g, &v) in da.col(c).iter().zip(z.col(c)) {
+                db += g as f64;
+                dg += (g * (v - mean) * inv) as f64;
+            }
+            (dg as f32, db as f32)
+        })
+        .collect();
+    for c in 0..z.c {
+        let (mean, inv, gamma) = (st.mean[c], st.invstd[c], bn.gamma[c]);
+        let (dg, db) = grads[c];
+        let k = gamma * inv / m;
+        dz.col_mut(c).iter_mut().zip(da.col(c).iter().zip(z.col(c))).for_each(|(o, (&g, &v))| {
+            *o = k * (m * g - db - (v - mean) * inv * dg);
+        });
+    }
+    (dz, grads.iter().map(|g| g.0).collect(), grads.iter().map(|g| g.1).collect())
+}
+
+/// `y = act(a)`.
+pub fn act_forward(act: Activation, a: &Act) -> Act {
+    let mut y = a.clone();
+    act.apply_slice(&mut y.data);
+    y
+}
+
+/// `∂L/∂a = ∂L/∂y` where the activation is in its linear region (0 < a < 6 for ReLU6), else 0.
+pub fn act_backward(act: Activation, a: &Act, dy: &Act) -> Act {
+    let (lo, hi) = act.bounds();
+    let mut da = dy.clone();
+    da.data.iter_mut().zip(&a.data).for_each(|(g, &v)| {
+        if !(v > lo && v < hi) {
+            *g = 0.0;
+        }
+    });
+    da
+}
+
+/// Global average pool: `(N × C)` as an Act with 1×1 spatial size.
+pub fn pool_forward(x: &Act) -> Act {
+    let mut p = Act::zeros(x.n, x.c, 1, 1);
+    let hw = x.hw() as f32;
+    for c in 0..x.c {
+        for i in 0..x.n {
+            p.data[c * x.n + i] = x.plane(c, i).iter().sum::<f32>() / hw;
+        }
+    }
+    p
+}
+
+pub fn pool_backward(x: &Act, dp: &Act) -> Act {
+    let mut dx = x.zeros_like();
+    let hw = x.hw();
+    for c in 0..x.c {
+        for i in 0..x.n {
+            let g = dp.data[c * x.n + i] / hw as f32;
+            dx.data[(c * x.n + i) * hw..(c * x.n + i + 1) * hw].fill(g);
+        }
+    }
+    dx
+}
+
+/// Logits `(N × K)`, column-major, of `pooled (N × C) · W (C × K) + b`.
+pub fn linear_forward(w: &DMatrix<f32>, b: &[f32], p: &Act) -> DMatrix<f32> {
+    let (n, k) = (p.n, w.ncols());
+    let mut out = DMatrix::zeros(n, k);
+    matmul(out.as_mut_slice(), &p.data, w.as_slice(), n, p.c, k, 1);
+    for (j, mut col) in out.column_iter_mut().enumerate() {
+        col.add_scalar_mut(b[j]);
+    }
+    out
+}
+
+/// `(∂L/∂W, ∂L/∂b, ∂L/∂pooled)`.
+pub fn linear_backward(w: &DMatrix<f32>, p: &Act, dlogits: &DMatrix<f32>) -> (DMatrix<f32>, Vec<f32>, Act) {
+    let (n, c, k) = (p.n, p.c, w.ncols());
+    let mut dw = DMatrix::zeros(c, k);
+    matmul_strided(dw.as_mut_slice(), c, k, n, (&p.data, 1, n), (dlogits.as_slice(), n, 1), false, 1);
+    let db = dlogits.column_iter().map(|col| col.sum()).collect();
+    let mut dp = p.zeros_like();
+    matmul_strided(&mut dp.data, n, c, k, (dlogits.as_slice(), n, 1), (w.as_slice(), 1, c), false, 1);
+    (dw, db, dp)
+}
+
+/// Mean softmax cross-entropy with label smoothing ε (target `(1−ε)·onehot + ε/K`), its gradient with
+/// respect to the logits, and the number of correct argmax predictions.
+pub fn softmax_cross_entropy(logits: &DMatrix<f32>, labels: &[usize], smoothing: f32) -> (f64, DMatrix<f32>, usize) {
+    let (n, k) = logits.shape();
+    let mut grad = DMatrix::zeros(n, k);
+    let (mut loss, mut correct) = (0.0f64, 0usize);
+    for i in 0..n {
+        let row: Vec<f64> = (0..k).map(|j| logits[(i, j)] as f64).collect();
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = row.iter().map(|v| (v - max).exp()).sum();
+        let logz = max + z.ln();
+        let argmax = (0..k).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0);
+        correct += (argmax == labels[i]) as usize;
+        for j in 0..k {
+            let q = if j == labels[i] { 1.0 - smoothing as f64 } else { 0.0 } + smoothing as f64 / k as f64;
+            let p = (row[j] - logz).exp();
+            loss -= q * (row[j] - logz);
+            grad[(i, j)] = ((p - q) / n as f64) as f32;
+        }
+    }
+    (loss / n as f64, grad, correct)
+}
+
+/// Inverted dropout on pooled features: keeps each with probability `1 − p`, scales by `1/(1 − p)`.
+/// The mask is a pure function of `(seed, step, image, channel)`.
+pub fn dropout_mask(n: usize, c: usize, p: f64, seed: u64) -> Vec<f32> {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let keep = 1.0 - p;
+    (0..n * c).map(|_| if rng.random::<f64>() < keep { (1.0 / keep) as f32 } else { 0.0 }).collect()
+}
+
+/// Copies a map into an Act of one image (for tests and single-image checks).
+pub fn act_of(fm: &FeatureMap) -> Act {
+    Act::from_batch(&crate::tensor::Batch::new(vec![fm.clone()]).expect("one image"))
+}

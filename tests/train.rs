@@ -1,0 +1,194 @@
+//! Training engine: every layer's backward against central finite differences, a whole network's
+//! gradient, BatchNorm train/eval semantics, the optimizers against hand-computed steps.
+
+mod common;
+
+use infoloss::bench::random_batch;
+use infoloss::layers::{Activation, BatchNorm, ConvKind, Depthwise, Padding, Pointwise};
+use infoloss::model::{BottleneckActivation, ModelConfig, Shortcut};
+use infoloss::train::ops::*;
+use infoloss::train::{train_step, Act, StepOptions};
+use infoloss::MobileNetV2;
+use nalgebra::DMatrix;
+
+fn act(n: usize, c: usize, h: usize, w: usize, seed: u64) -> Act {
+    Act { n, c, h, w, data: common::random_vec(n * c * h * w, seed) }
+}
+
+/// Σ r ⊙ f(x): a scalar whose gradient with respect to f's output is r.
+fn dotp(a: &[f32], r: &[f32]) -> f64 {
+    a.iter().zip(r).map(|(x, y)| *x as f64 * *y as f64).sum()
+}
+
+#[test]
+fn conv_backward_matches_finite_differences() {
+    let kinds = [
+        ConvKind::Pointwise(Pointwise { in_channels: 3, out_channels: 4 }),
+        ConvKind::Depthwise(Depthwise { channels: 3, stride: 1, padding: Padding::Torch }),
+        ConvKind::Depthwise(Depthwise { channels: 3, stride: 2, padding: Padding::Tf }),
+        ConvKind::Depthwise(Depthwise { channels: 3, stride: 2, padding: Padding::Torch }),
+    ];
+    for kind in kinds {
+        let x = act(2, 3, 5, 6, 1);
+        let w = DMatrix::from_vec(kind.fan_in(), kind.out_channels(), common::random_vec(kind.fan_in() * kind.out_channels(), 2));
+        let z = conv_forward(&kind, &w, &x, 1);
+        let r = common::random_vec(z.data.len(), 3);
+        let dz = Act { data: r.clone(), ..z.clone() };
+        let (dw, dx) = conv_backward(&kind, &w, &x, &dz, true, 1);
+        let dx = dx.unwrap();
+        let eps = 1e-2f32;
+        for k in (0..x.data.len()).step_by(7) {
+            let (mut xp, mut xm) = (x.clone(), x.clone());
+            xp.data[k] += eps;
+            xm.data[k] -= eps;
+            let fd = (dotp(&conv_forward(&kind, &w, &xp, 1).data, &r) - dotp(&conv_forward(&kind, &w, &xm, 1).data, &r)) / (2.0 * eps as f64);
+            assert!((fd - dx.data[k] as f64).abs() < 1e-3 * (1.0 + fd.abs()), "{kind:?} dx[{k}]: fd {fd} vs {}", dx.data[k]);
+        }
+        for k in 0..w.len() {
+            let (mut wp, mut wm) = (w.clone(), w.clone());
+            wp.as_mut_slice()[k] += eps;
+            wm.as_mut_slice()[k] -= eps;
+            let fd = (dotp(&conv_forward(&kind, &wp, &x, 1).data, &r) - dotp(&conv_forward(&kind, &wm, &x, 1).data, &r)) / (2.0 * eps as f64);
+            assert!((fd - dw.as_slice()[k] as f64).abs() < 1e-3 * (1.0 + fd.abs()), "{kind:?} dw[{k}]: fd {fd} vs {}", dw.as_slice()[k]);
+        }
+    }
+}
+
+#[test]
+fn batch_norm_backward_matches_finite_differences_and_updates_running_stats() {
+    let z = act(3, 2, 2, 2, 4);
+    let mut bn = BatchNorm { gamma: vec![1.5, 0.7], beta: vec![0.1, -0.3], running_mean: vec![0.0; 2], running_var: vec![1.0; 2], eps: 1e-5 };
+    let (a, st) = bn_train_forward(&mut bn.clone(), &z);
+    let r = common::random_vec(a.data.len(), 5);
+    let (dz, dg, db) = bn_backward(&bn, &z, &st, &Act { data: r.clone(), ..a.clone() });
+    let f = |z: &Act, bn: &BatchNorm| dotp(&bn_train_forward(&mut bn.clone(), z).0.data, &r);
+    let eps = 1e-2f32;
+    for k in 0..z.data.len() {
+        let (mut p, mut m) = (z.clone(), z.clone());
+        p.data[k] += eps;
+        m.data[k] -= eps;
+        let fd = (f(&p, &bn) - f(&m, &bn)) / (2.0 * eps as f64);
+        assert!((fd - dz.data[k] as f64).abs() < 2e-3 * (1.0 + fd.abs()), "dz[{k}]: {fd} vs {}", dz.data[k]);
+    }
+    for c in 0..2 {
+        let (mut p, mut m) = (bn.clone(), bn.clone());
+        p.gamma[c] += eps;
+        m.gamma[c] -= eps;
+        let fd = (f(&z, &p) - f(&z, &m)) / (2.0 * eps as f64);
+        assert!((fd - dg[c] as f64).abs() < 1e-3 * (1.0 + fd.abs()));
+        let (mut p, mut m) = (bn.clone(), bn.clone());
+        p.beta[c] += eps;
+        m.beta[c] -= eps;
+        let fd = (f(&z, &p) - f(&z, &m)) / (2.0 * eps as f64);
+        assert!((fd - db[c] as f64).abs() < 1e-3 * (1.0 + fd.abs()));
+    }
+    // Running statistics: PyTorch's momentum 0.1 with the unbiased batch variance (hand-computed).
+    let col: Vec<f64> = z.col(0).iter().map(|&v| v as f64).collect();
+    let mean = col.iter().sum::<f64>() / 12.0;
+    let unbiased = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 11.0;
+    bn_train_forward(&mut bn, &z);
+    assert!((bn.running_mean[0] as f64 - 0.1 * mean).abs() < 1e-6);
+    assert!((bn.running_var[0] as f64 - (0.9 + 0.1 * unbiased)).abs() < 1e-5);
+}
+
+#[test]
+fn softmax_cross_entropy_with_label_smoothing_by_hand() {
+    let logits = DMatrix::from_row_slice(1, 3, &[1.0f32, 2.0, 0.5]);
+    let (loss, grad, correct) = softmax_cross_entropy(&logits, &[1], 0.3);
+    let z: f64 = [1.0f64, 2.0, 0.5].iter().map(|v| v.exp()).sum();
+    let p: Vec<f64> = [1.0f64, 2.0, 0.5].iter().map(|v| v.exp() / z).collect();
+    let q = [0.1, 0.8, 0.1];
+    let want: f64 = -(0..3).map(|j| q[j] * p[j].ln()).sum::<f64>();
+    assert!((loss - want).abs() < 1e-6 && correct == 1);
+    for j in 0..3 {
+        assert!((grad[(0, j)] as f64 - (p[j] - q[j])).abs() < 1e-6);
+    }
+}
+
+fn small_net(bottleneck: BottleneckActivation, shortcut: Shortcut) -> MobileNetV2 {
+    let cfg = ModelConfig {
+        width: 0.35,
+        resolution: 32,
+        classes: 4,
+        dropout: 0.0,
+        bottleneck,
+        shortcut,
+        stage_expansion: Some(vec![1.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]),
+        strides: Some(vec![1, 1, 2, 2, 2, 1, 2, 1]),
+        ..Default::default()
+    };
+    let mut m = MobileNetV2::seeded(&cfg, 3).unwrap();
+    for (k, (_, _, u)) in m.conv_units_mut().into_iter().enumerate() {
+        u.bn.beta = common::random_vec(u.out_channels(), 300 + k as u64).iter().map(|v| 0.2 * v).collect();
+    }
+    m.classifier.weight = DMatrix::from_vec(m.classifier.weight.nrows(), 4, common::random_vec(m.classifier.weight.len(), 9));
+    m
+}
+
+/// Whole-network gradient check. ReLU kinks make finite differences of a deep BatchNorm network
+/// meaningless (a step of 1e-3 crosses thousands of them), so the activations are set to identity:
+/// the network stays a composition of every conv, BatchNorm (training mode), shortcut, pooling and
+/// classifier backward, and is smooth. For each unit, the derivative of the loss along that unit's own
+/// gradient direction must equal the gradient's norm (kinks themselves are checked in
+/// `activation_and_pool_backward_by_hand`).
+#[test]
+fn whole_network_gradient_matches_finite_differences() {
+    for shortcut in [Shortcut::Bottleneck, Shortcut::Expansion, Shortcut::None] {
+        let mut m = small_net(BottleneckActivation::Linear, shortcut);
+        for (_, _, u) in m.conv_units_mut() {
+            u.activation = Activation::Identity;
+        }
+        let x = Act::from_batch(&random_batch(6, 32, 11).unwrap());
+        let labels = [0usize, 3, 1, 2, 2, 0];
+        let opt = StepOptions { label_smoothing: 0.1, dropout_seed: 0, threads: 1 };
+        let g = train_step(&mut m.clone(), &x, &labels, opt).grads;
+        let loss = |m: &MobileNetV2| train_step(&mut m.clone(), &x, &labels, opt).loss;
+        let eps = 1e-3f64;
+        let along = |perturb: &dyn Fn(&mut MobileNetV2, f64)| {
+            let (mut p, mut q) = (m.clone(), m.clone());
+            perturb(&mut p, eps);
+            perturb(&mut q, -eps);
+            (loss(&p) - loss(&q)) / (2.0 * eps)
+        };
+        let n_units = m.conv_units().len();
+        for unit in 0..n_units {
+            for part in 0..2 {
+                let (dir, norm): (Vec<f32>, f64) = if part == 0 {
+                    let v = g.units[unit].weight.as_slice().to_vec();
+                    let n = v.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
+                    (v, n)
+                } else {
+                    let v = g.units[unit].gamma.clone();
+                    let n = v.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
+                    (v, n)
+                };
+                if norm < 1e-6 {
+                    continue;
+                }
+                let fd = along(&|m: &mut MobileNetV2, e: f64| {
+                    let u = &mut m.conv_units_mut()[unit].2;
+                    let target: &mut [f32] = if part == 0 { u.weight.as_mut_slice() } else { &mut u.bn.gamma[..] };
+                    target.iter_mut().zip(&dir).for_each(|(w, d)| *w += (e * *d as f64 / norm) as f32);
+                });
+                assert!((fd - norm).abs() < 5e-2 * norm + 1e-5, "{shortcut:?} unit {unit} part {part}: directional fd {fd} vs |g| {norm}");
+            }
+        }
+        let cw = g.classifier_weight.clone();
+        let norm = cw.norm() as f64;
+        let fd = along(&|m: &mut MobileNetV2, e: f64| {
+            m.classifier.weight.iter_mut().zip(cw.iter()).for_each(|(w, d)| *w += (e * *d as f64 / norm) as f32);
+        });
+        assert!((fd - norm).abs() < 2e-2 * norm, "classifier: {fd} vs {norm}");
+    }
+}
+
+#[test]
+fn activation_and_pool_backward_by_hand() {
+    let a = Act { n: 1, c: 1, h: 1, w: 4, data: vec![-1.0, 0.5, 6.0, 7.0] };
+    let dy = Act { data: vec![1.0; 4], ..a.clone() };
+    assert_eq!(act_backward(Activation::Relu6, &a, &dy).data, vec![0.0, 1.0, 0.0, 0.0]);
+    assert_eq!(act_backward(Activation::Relu, &a, &dy).data, vec![0.0, 1.0, 1.0, 1.0]);
+    let p = pool_forward(&a);
+    assert_eq!(p.data, vec![12.5 / 4.0]);
+    assert_eq!(pool_backward(&a, &Act { data: vec![2.0], ..p }).data, vec![0.5; 4]);
+}
