@@ -143,7 +143,8 @@ fn whole_network_gradient_matches_finite_differences() {
         let opt = StepOptions { label_smoothing: 0.1, dropout_seed: 0, threads: 1 };
         let g = train_step(&mut m.clone(), &x, &labels, opt).grads;
         let loss = |m: &MobileNetV2| train_step(&mut m.clone(), &x, &labels, opt).loss;
-        let eps = 1e-3f64;
+        // Large enough that f32 rounding in the forward pass is small against the change of the loss.
+        let eps = 1e-2f64;
         let along = |perturb: &dyn Fn(&mut MobileNetV2, f64)| {
             let (mut p, mut q) = (m.clone(), m.clone());
             perturb(&mut p, eps);
@@ -170,7 +171,7 @@ fn whole_network_gradient_matches_finite_differences() {
                     let target: &mut [f32] = if part == 0 { u.weight.as_mut_slice() } else { &mut u.bn.gamma[..] };
                     target.iter_mut().zip(&dir).for_each(|(w, d)| *w += (e * *d as f64 / norm) as f32);
                 });
-                assert!((fd - norm).abs() < 5e-2 * norm + 1e-5, "{shortcut:?} unit {unit} part {part}: directional fd {fd} vs |g| {norm}");
+                assert!((fd - norm).abs() < 3e-2 * norm + 1e-4, "{shortcut:?} unit {unit} part {part}: directional fd {fd} vs |g| {norm}");
             }
         }
         let cw = g.classifier_weight.clone();
