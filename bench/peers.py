@@ -153,11 +153,27 @@ def lemma2_workload(images, threads, t=6):
             print(f"  block {i}: infoloss {ours[i]} torch {theirs[i]}")
 
 
+def bench_torch_train(iters, batch=96):
+    """torchvision mobilenet_v2(width_mult=0.5, num_classes=10), 32×32 inputs, RMSprop, train mode."""
+    m = torchvision.models.mobilenet_v2(width_mult=0.5, num_classes=10).train()
+    opt = torch.optim.RMSprop(m.parameters(), lr=0.045, alpha=0.9, eps=1.0, momentum=0.9, weight_decay=4e-5)
+    x = torch.randn(batch, 3, 32, 32)
+    y = torch.arange(batch) % 10
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        loss_fn(m(x), y).backward()
+        opt.step()
+
+    return batch / median_time(step, iters)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iters", type=int, default=5)
-    ap.add_argument("--workloads", default="forward32,forward1,analyze,lemma2")
+    ap.add_argument("--workloads", default="forward32,forward1,analyze,lemma2,train")
     ap.add_argument("--lemma2-images", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -179,6 +195,11 @@ def main():
         ph = bench_torch_hooks(32, a.iters)
         print(f"analyze batch 32 (forward + active-channel counts at 35 ReLU6 outputs): infoloss {o:.1f} img/s "
               f"| torch hooks {ph:.1f} img/s | ratio {o / ph:.2f}x   [{line}]")
+    if "train" in work:
+        o, line = ours(["bench", "train", "--iters", str(a.iters)], a.threads)
+        pt = bench_torch_train(a.iters)
+        print(f"train (width 0.5, 32x32, 10 classes, batch 96, RMSprop): infoloss {o:.1f} img/s | torch {pt:.1f} img/s "
+              f"| ratio {o / pt:.2f}x   [{line}]")
     if "lemma2" in work:
         lemma2_workload(a.lemma2_images, a.threads)
         lemma2_workload(2, a.threads, t=2)  # a regime with count and rank failures, for the verdict check

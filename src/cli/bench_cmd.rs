@@ -11,6 +11,8 @@ pub enum BenchCommand {
     Forward(BenchArgs),
     /// Forward plus active-channel counting at every .post site, against the plain forward
     Analyze(BenchArgs),
+    /// Training throughput (RMSprop steps, default width 0.5, 32×32, 10 classes, batch 96)
+    Train(TrainBenchArgs),
     /// Split block execution: peak heap bytes and time per number of splits (batch 1, 1 thread)
     Split(super::memory_cmd::SplitArgs),
 }
@@ -36,6 +38,13 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             println!("forward: {:.1} img/s ({:.1} ms/batch)", t.images_per_second, t.ms_per_batch);
         }
         BenchCommand::Split(a) => super::memory_cmd::split(a)?,
+        BenchCommand::Train(a) => {
+            let base = infoloss::ModelConfig { width: 0.5, resolution: 32, classes: 10, ..Default::default() };
+            let config = a.model.apply(&base)?;
+            let t = bench::bench_train(&config, a.batch, a.iters)?;
+            println!("# {} batch={} iters={} threads={}", config.label(), a.batch, t.iters, super::threads());
+            println!("train: {:.1} img/s ({:.0} ms/step)", t.images_per_second, t.ms_per_batch);
+        }
         BenchCommand::Analyze(a) => {
             let config = a.model.config()?;
             let t = bench::bench_analyze(&config, a.batch, a.iters)?;
@@ -49,4 +58,14 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct TrainBenchArgs {
+    #[arg(long, default_value_t = 96)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 5)]
+    pub iters: usize,
+    #[command(flatten)]
+    pub model: ModelFlags,
 }

@@ -5,6 +5,7 @@ mod bench_cmd;
 mod convert_cmd;
 mod experiments_cmd;
 mod seeds;
+mod train_cmd;
 mod forward_cmd;
 mod hooks_cmd;
 mod init_cmd;
@@ -48,6 +49,10 @@ pub enum Command {
     Jacobian(jacobian_cmd::JacobianArgs),
     /// Table 3: largest materialised tensor and Eq. 2 peak, layer by layer or fused
     Memory(memory_cmd::MemoryArgs),
+    /// Train a classifier (backpropagation, the paper's RMSprop) with checkpoints and exact resume
+    Train(train_cmd::TrainArgs),
+    /// Accuracy of weights on a data set's validation split
+    Eval(train_cmd::EvalArgs),
     /// Convert foreign weights to torchvision names
     #[command(subcommand)]
     Convert(convert_cmd::ConvertCommand),
@@ -79,6 +84,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jacobian(a) => jacobian_cmd::run(a),
         Command::Convert(c) => convert_cmd::run(c),
         Command::Memory(a) => memory_cmd::memory(a),
+        Command::Train(a) => train_cmd::run(a),
+        Command::Eval(a) => train_cmd::eval(a),
         Command::Bench(b) => bench_cmd::run(b),
     }?;
     Ok(ExitCode::SUCCESS)

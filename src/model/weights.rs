@@ -163,8 +163,14 @@ pub fn fill_slots(slots: Vec<(String, Vec<usize>, &mut [f32])>, file: &WeightsFi
     Ok(())
 }
 
-/// Safetensors bytes of named F32 tensors with `config` (JSON) in the metadata.
+/// Safetensors bytes of named F32 tensors with `config` (JSON) in the metadata under
+/// [`CONFIG_METADATA_KEY`].
 pub fn serialize_tensors<C: serde::Serialize>(tensors: Vec<(String, Vec<usize>, &[f32])>, config: &C) -> Result<Vec<u8>> {
+    serialize_tensors_as(tensors, CONFIG_METADATA_KEY, config)
+}
+
+/// [`serialize_tensors`] with the JSON under another metadata key (e.g. an optimizer's settings).
+pub fn serialize_tensors_as<C: serde::Serialize>(tensors: Vec<(String, Vec<usize>, &[f32])>, key: &str, config: &C) -> Result<Vec<u8>> {
     let raw: Vec<(String, Vec<usize>, Vec<u8>)> =
         tensors.into_iter().map(|(n, s, d)| (n, s, d.iter().flat_map(|v| v.to_le_bytes()).collect())).collect();
     let views = raw
@@ -173,7 +179,7 @@ pub fn serialize_tensors<C: serde::Serialize>(tensors: Vec<(String, Vec<usize>, 
         .collect::<Result<Vec<_>>>()?;
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "pt".to_string());
-    meta.insert(CONFIG_METADATA_KEY.to_string(), serde_json::to_string(config).map_err(|e| Error::input("config", e))?);
+    meta.insert(key.to_string(), serde_json::to_string(config).map_err(|e| Error::input("config", e))?);
     meta.insert("infoloss.version".to_string(), env!("CARGO_PKG_VERSION").to_string());
     safetensors::serialize(views, Some(meta)).map_err(|e| Error::input("safetensors serialisation", e))
 }

@@ -4,6 +4,8 @@
 pub mod act;
 pub mod engine;
 pub mod ops;
+pub mod optim;
+pub mod trainer;
 
 pub use act::Act;
 pub use engine::{train_step, Gradients, StepOptions, StepResult};

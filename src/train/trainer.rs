@@ -1,0 +1,316 @@
+//! The training loop: deterministic shuffling and augmentation by seed, training steps with the
+//! optimizer and schedule, validation each epoch, checkpoints after every epoch, exact resume.
+//!
+//! Every random choice is a pure function of `(seed, epoch, …)`: the epoch's permutation, each image's
+//! crop and flip, each step's dropout mask. A run resumed at an epoch boundary therefore continues
+//! exactly as the uninterrupted run would (the checkpoint holds weights, BN statistics and the
+//! optimizer's buffers). Results are bit-identical for the same seed and thread count.
+
+use std::path::Path;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::act::Act;
+use super::engine::{train_step, Gradients, StepOptions};
+use super::optim::{Optimizer, OptimizerConfig, ParamState, Schedule};
+use crate::data::{DataSpec, Dataset, Split};
+use crate::error::{Error, Result};
+use crate::io::atomic::write_atomic;
+use crate::model::weights::{serialize_tensors_as, WeightsFile};
+use crate::model::{MobileNetV2, ModelConfig};
+use crate::report::{RunMeta, Table};
+use crate::tensor::{Batch, FeatureMap};
+
+/// Everything that defines a training run besides the model config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+pub struct TrainConfig {
+    pub data: String,
+    pub epochs: usize,
+    pub batch: usize,
+    pub optimizer: OptimizerConfig,
+    pub schedule: Schedule,
+    pub label_smoothing: f32,
+    /// Random crop (padding 4) and horizontal flip.
+    pub augment: bool,
+    pub seed: u64,
+    /// Use only the first N training / validation images.
+    pub train_limit: Option<usize>,
+    pub val_limit: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            data: "synthetic".into(),
+            epochs: 10,
+            batch: 96,
+            optimizer: OptimizerConfig::default(),
+            schedule: Schedule::default(),
+            label_smoothing: 0.0,
+            augment: true,
+            seed: 0,
+            train_limit: None,
+            val_limit: None,
+        }
+    }
+}
+
+/// One epoch's results.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub val_loss: f64,
+    pub val_acc: f64,
+    pub lr: f64,
+    /// Wall time (kept out of `metrics.csv`, which must be reproducible).
+    pub seconds: f64,
+}
+
+/// Progress of the running epoch, for a progress bar.
+#[derive(Clone, Copy, Debug)]
+pub struct TrainProgress {
+    pub epoch: usize,
+    pub epochs: usize,
+    pub step: usize,
+    pub steps: usize,
+    pub loss: f64,
+    pub acc: f64,
+}
+
+/// What is saved next to the weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct TrainState {
+    model: ModelConfig,
+    train: TrainConfig,
+    epochs_done: usize,
+    optimizer_steps: u64,
+    metrics: Vec<EpochMetrics>,
+    infoloss_version: String,
+}
+
+/// Weight tensors in optimizer order with their decay flags.
+pub fn params_mut(model: &mut MobileNetV2) -> (Vec<&mut [f32]>, Vec<bool>) {
+    let MobileNetV2 { stem, blocks, head, classifier: cls, .. } = model;
+    let mut params: Vec<&mut [f32]> = Vec::new();
+    let mut decay = Vec::new();
+    for (_, _, u) in crate::model::mobilenet_v2::units_mut(stem, blocks, head) {
+        params.push(u.weight.as_mut_slice());
+        decay.push(true);
+        params.push(&mut u.bn.gamma[..]);
+        decay.push(false);
+        params.push(&mut u.bn.beta[..]);
+        decay.push(false);
+    }
+    params.push(cls.weight.as_mut_slice());
+    decay.push(true);
+    params.push(&mut cls.bias[..]);
+    decay.push(false);
+    (params, decay)
+}
+
+/// Gradients in the order of [`params_mut`].
+pub fn grad_slices(g: &Gradients) -> Vec<&[f32]> {
+    let mut v: Vec<&[f32]> = Vec::new();
+    for u in &g.units {
+        v.push(u.weight.as_slice());
+        v.push(&u.gamma);
+        v.push(&u.beta);
+    }
+    v.push(g.classifier_weight.as_slice());
+    v.push(&g.classifier_bias);
+    v
+}
+
+/// Names of the optimizer's tensors (torchvision names of the parameters).
+fn param_names(model: &MobileNetV2) -> Vec<String> {
+    let mut v = Vec::new();
+    for (conv, bn, _) in model.conv_units() {
+        v.push(format!("{conv}.weight"));
+        v.push(format!("{bn}.weight"));
+        v.push(format!("{bn}.bias"));
+    }
+    v.push("classifier.1.weight".into());
+    v.push("classifier.1.bias".into());
+    v
+}
+
+/// Random crop with 4 pixels of zero padding and a horizontal flip, a pure function of `seed`.
+pub fn augment(img: &FeatureMap, seed: u64) -> FeatureMap {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (dy, dx) = (rng.random_range(0..9usize) as isize - 4, rng.random_range(0..9usize) as isize - 4);
+    let flip = rng.random::<bool>();
+    let [c, h, w] = img.shape();
+    let mut out = FeatureMap::zeros(c, h, w);
+    for ch in 0..c {
+        let src = img.channel(ch);
+        let dst = out.channel_mut(ch);
+        for y in 0..h {
+            let sy = y as isize + dy;
+            if sy < 0 || sy >= h as isize {
+                continue;
+            }
+            for x in 0..w {
+                let xx = if flip { w - 1 - x } else { x };
+                let sx = xx as isize + dx;
+                if sx >= 0 && sx < w as isize {
+                    dst[y * w + x] = src[sy as usize * w + sx as usize];
+                }
+            }
+        }
+    }
+    out
+}
+
+fn mix(a: u64, b: u64) -> u64 {
+    (a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xD1B5_4A32_D192_ED03).rotate_left(29)
+}
+
+/// Loss and accuracy of the eval-mode model on a data set.
+pub fn evaluate(model: &mut MobileNetV2, data: &dyn Dataset, limit: Option<usize>, batch: usize) -> Result<(f64, f64)> {
+    model.refold();
+    let n = limit.unwrap_or(usize::MAX).min(data.len());
+    let (mut loss, mut correct) = (0.0f64, 0usize);
+    for start in (0..n).step_by(batch.max(1)) {
+        let end = (start + batch.max(1)).min(n);
+        let items = (start..end).map(|i| data.image(i)).collect::<Result<Vec<_>>>()?;
+        let labels: Vec<usize> = items.iter().map(|x| x.1).collect();
+        let b = Batch::new(items.into_iter().map(|x| x.0).collect())?;
+        let logits = model.forward(&b)?;
+        let (l, _, c) = super::ops::softmax_cross_entropy(&logits, &labels, 0.0);
+        loss += l * labels.len() as f64;
+        correct += c;
+    }
+    Ok((loss / n.max(1) as f64, correct as f64 / n.max(1) as f64))
+}
+
+/// Trains `model` as `cfg` says, writing checkpoints and metrics into `out`. With `resume`, continues
+/// from the checkpoint in `out` (which must have been written with the same configs).
+pub fn train(
+    model: &mut MobileNetV2,
+    cfg: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    progress: &mut dyn FnMut(TrainProgress),
+) -> Result<Vec<EpochMetrics>> {
+    cfg.optimizer.validate()?;
+    if cfg.batch == 0 || cfg.epochs == 0 {
+        return Err(Error::config("batch/epochs", format!("{}/{}", cfg.batch, cfg.epochs), "use at least 1 of each"));
+    }
+    let spec: DataSpec = cfg.data.parse()?;
+    let res = model.config().resolution;
+    let train_set = spec.open(Split::Train, res, cfg.seed)?;
+    let val_set = spec.open(Split::Val, res, cfg.seed)?;
+    if train_set.classes() > model.config().classes {
+        return Err(Error::config("classes", model.config().classes, format!("the data set has {} classes; pass --classes {}", train_set.classes(), train_set.classes())));
+    }
+    let sizes: Vec<usize> = params_mut(model).0.iter().map(|p| p.len()).collect();
+    let mut opt = Optimizer::new(cfg.optimizer.clone(), &sizes);
+    let mut metrics: Vec<EpochMetrics> = Vec::new();
+    let mut start_epoch = 0;
+    if resume {
+        let st: TrainState = serde_json::from_slice(&std::fs::read(out.join("train_state.json")).map_err(|e| Error::io(out.join("train_state.json"), e))?)
+            .map_err(|e| Error::file("train state", out.join("train_state.json"), e))?;
+        if &st.model != model.config() || st.train != *cfg {
+            return Err(Error::config("resume", out.display(), "the checkpoint was written with another model or training config; use the same flags or another --out"));
+        }
+        let wpath = out.join("weights.safetensors");
+        model.load_weights(&WeightsFile::read(&wpath)?, &wpath)?;
+        let opath = out.join("optimizer.safetensors");
+        let of = WeightsFile::read(&opath)?;
+        for (name, s) in param_names(model).iter().zip(&mut opt.state) {
+            let get = |k: String| of.tensors.get(&k).map(|t| t.data.clone()).ok_or_else(|| Error::MissingKey { key: k, path: opath.display().to_string(), expected: vec![] });
+            *s = ParamState { a: get(format!("{name}.a"))?, b: get(format!("{name}.b"))? };
+        }
+        opt.steps = st.optimizer_steps;
+        start_epoch = st.epochs_done;
+        metrics = st.metrics;
+    }
+    let n_train = cfg.train_limit.unwrap_or(usize::MAX).min(train_set.len());
+    let steps = n_train.div_ceil(cfg.batch);
+    let threads = rayon::current_num_threads();
+    for epoch in start_epoch..cfg.epochs {
+        let t0 = std::time::Instant::now();
+        let mut order: Vec<usize> = (0..n_train).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(mix(cfg.seed, epoch as u64 + 1)));
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        let mut lr = cfg.schedule.lr(cfg.optimizer.lr, epoch, 0.0);
+        for (s, chunk) in order.chunks(cfg.batch).enumerate() {
+            lr = cfg.schedule.lr(cfg.optimizer.lr, epoch, s as f64 / steps as f64);
+            let items = chunk
+                .iter()
+                .map(|&i| {
+                    let (img, label) = train_set.image(i)?;
+                    let img = if cfg.augment { augment(&img, mix(mix(cfg.seed, epoch as u64), i as u64)) } else { img };
+                    Ok((img, label))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let labels: Vec<usize> = items.iter().map(|x| x.1).collect();
+            let x = Act::from_batch(&Batch::new(items.into_iter().map(|x| x.0).collect())?);
+            let step_opts = StepOptions { label_smoothing: cfg.label_smoothing, dropout_seed: mix(mix(cfg.seed, epoch as u64), 1_000_000 + s as u64), threads };
+            let r = train_step(model, &x, &labels, step_opts);
+            if !r.loss.is_finite() {
+                return Err(Error::input(
+                    "training",
+                    format!("loss became {} at epoch {} step {}; the last good checkpoint (epoch {}) is in {}; lower --lr", r.loss, epoch + 1, s + 1, epoch, out.display()),
+                ));
+            }
+            let (params, decay) = params_mut(model);
+            opt.step(params, &grad_slices(&r.grads), &decay, lr);
+            loss_sum += r.loss * labels.len() as f64;
+            correct += r.correct;
+            seen += labels.len();
+            progress(TrainProgress { epoch, epochs: cfg.epochs, step: s + 1, steps, loss: loss_sum / seen as f64, acc: correct as f64 / seen as f64 });
+        }
+        let (val_loss, val_acc) = evaluate(model, val_set.as_ref(), cfg.val_limit, 256)?;
+        metrics.push(EpochMetrics {
+            epoch: epoch + 1,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_acc: correct as f64 / seen.max(1) as f64,
+            val_loss,
+            val_acc,
+            lr,
+            seconds: t0.elapsed().as_secs_f64(),
+        });
+        save_checkpoint(model, cfg, &opt, &metrics, epoch + 1, out)?;
+    }
+    Ok(metrics)
+}
+
+fn save_checkpoint(model: &MobileNetV2, cfg: &TrainConfig, opt: &Optimizer, metrics: &[EpochMetrics], epochs_done: usize, out: &Path) -> Result<()> {
+    model.save_safetensors(&out.join("weights.safetensors"))?;
+    let names = param_names(model);
+    let mut tensors: Vec<(String, Vec<usize>, &[f32])> = Vec::new();
+    for (name, s) in names.iter().zip(&opt.state) {
+        tensors.push((format!("{name}.a"), vec![s.a.len()], &s.a));
+        tensors.push((format!("{name}.b"), vec![s.b.len()], &s.b));
+    }
+    write_atomic(&out.join("optimizer.safetensors"), &serialize_tensors_as(tensors, "infoloss.optimizer", &cfg.optimizer)?)?;
+    let st = TrainState {
+        model: model.config().clone(),
+        train: cfg.clone(),
+        epochs_done,
+        optimizer_steps: opt.steps,
+        metrics: metrics.to_vec(),
+        infoloss_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    write_atomic(&out.join("train_state.json"), serde_json::to_string_pretty(&st).map_err(|e| Error::input("train state", e))?.as_bytes())?;
+    let meta = RunMeta::new("infoloss train", serde_json::json!({"model": model.config(), "train": cfg}));
+    Table::new()
+        .u64("epoch", metrics.iter().map(|m| m.epoch as u64).collect())
+        .f64("train_loss", metrics.iter().map(|m| m.train_loss).collect())
+        .f64("train_acc", metrics.iter().map(|m| m.train_acc).collect())
+        .f64("val_loss", metrics.iter().map(|m| m.val_loss).collect())
+        .f64("val_acc", metrics.iter().map(|m| m.val_acc).collect())
+        .f64("lr", metrics.iter().map(|m| m.lr).collect())
+        .write_csv(&out.join("metrics.csv"), &meta)?;
+    Table::new()
+        .u64("epoch", metrics.iter().map(|m| m.epoch as u64).collect())
+        .f64("seconds", metrics.iter().map(|m| m.seconds).collect())
+        .write_csv(&out.join("timing.csv"), &meta)
+}
