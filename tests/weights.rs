@@ -53,6 +53,12 @@ fn round_trip_preserves_every_tensor_and_the_config() {
     a.save_safetensors(&path).unwrap();
     let file = WeightsFile::read(&path).unwrap();
     assert_eq!(file.config.as_ref(), Some(&cfg));
+    // PyTorch's strict load_state_dict needs every BatchNorm's num_batches_tracked (an I64 scalar).
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let counter = st.tensor("features.3.conv.1.1.num_batches_tracked").unwrap();
+    assert_eq!((counter.dtype(), counter.shape()), (Dtype::I64, &[][..]));
+    assert_eq!(st.names().iter().filter(|n| n.ends_with("num_batches_tracked")).count(), a.conv_units().len());
     let mut b = MobileNetV2::new(&cfg).unwrap();
     b.load_weights(&file, &path).unwrap();
     assert_eq!(a, b);

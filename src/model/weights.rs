@@ -130,9 +130,11 @@ impl MobileNetV2 {
         Ok(m)
     }
 
-    /// Serialises to safetensors bytes (F32, torchvision names, config in `__metadata__`).
+    /// Serialises to safetensors bytes (F32, torchvision names, config in `__metadata__`), with
+    /// every BatchNorm's `num_batches_tracked` (I64, 0) so PyTorch's strict `load_state_dict` accepts it.
     pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
-        serialize_tensors(self.state_dict(), self.config())
+        let extra: Vec<String> = self.conv_units().into_iter().map(|(_, bn, _)| format!("{bn}.num_batches_tracked")).collect();
+        serialize_tensors_with_counters(self.state_dict(), &extra, CONFIG_METADATA_KEY, self.config())
     }
 
     /// Writes the weights atomically to `path`.
@@ -171,11 +173,23 @@ pub fn serialize_tensors<C: serde::Serialize>(tensors: Vec<(String, Vec<usize>, 
 
 /// [`serialize_tensors`] with the JSON under another metadata key (e.g. an optimizer's settings).
 pub fn serialize_tensors_as<C: serde::Serialize>(tensors: Vec<(String, Vec<usize>, &[f32])>, key: &str, config: &C) -> Result<Vec<u8>> {
+    serialize_tensors_with_counters(tensors, &[], key, config)
+}
+
+/// F32 tensors plus scalar I64 zero counters (BatchNorm's `num_batches_tracked`), config JSON under `key`.
+pub fn serialize_tensors_with_counters<C: serde::Serialize>(
+    tensors: Vec<(String, Vec<usize>, &[f32])>,
+    counters: &[String],
+    key: &str,
+    config: &C,
+) -> Result<Vec<u8>> {
     let raw: Vec<(String, Vec<usize>, Vec<u8>)> =
         tensors.into_iter().map(|(n, s, d)| (n, s, d.iter().flat_map(|v| v.to_le_bytes()).collect())).collect();
+    let zero = 0i64.to_le_bytes();
     let views = raw
         .iter()
         .map(|(n, s, b)| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)).map_err(|e| Error::input(format!("tensor {n}"), e)))
+        .chain(counters.iter().map(|n| TensorView::new(Dtype::I64, vec![], &zero).map(|v| (n.clone(), v)).map_err(|e| Error::input(format!("tensor {n}"), e))))
         .collect::<Result<Vec<_>>>()?;
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "pt".to_string());
