@@ -122,6 +122,7 @@ fn small_net(bottleneck: BottleneckActivation, shortcut: Shortcut) -> MobileNetV
         u.bn.beta = common::random_vec(u.out_channels(), 300 + k as u64).iter().map(|v| 0.2 * v).collect();
     }
     m.classifier.weight = DMatrix::from_vec(m.classifier.weight.nrows(), 4, common::random_vec(m.classifier.weight.len(), 9));
+    m.classifier.bias = vec![0.3, -0.2, 0.5, 0.1];
     m
 }
 
@@ -268,4 +269,32 @@ fn training_is_deterministic_and_resume_equals_an_uninterrupted_run() {
     assert_eq!(std::fs::read(a.join("metrics.csv")).unwrap(), std::fs::read(b.join("metrics.csv")).unwrap());
     assert_eq!(metrics.len(), 2);
     let _ = mb;
+}
+
+#[test]
+fn hooks_fire_in_training_mode_forward_passes() {
+    use infoloss::hooks::interventions::KeepChannels;
+    use infoloss::hooks::observers::SiteRecorder;
+    use infoloss::hooks::{catalogue, HookName, HookSet, NameFilter};
+    use infoloss::train::train_step_with_hooks;
+    let m = small_net(BottleneckActivation::Linear, Shortcut::Expansion);
+    let x = Act::from_batch(&random_batch(3, 32, 5).unwrap());
+    let labels = [1usize, 0, 2];
+    let opt = StepOptions { label_smoothing: 0.0, dropout_seed: 0, threads: 1 };
+    let mut hooks = HookSet::new();
+    let id = hooks.observe(NameFilter::All, SiteRecorder::default());
+    train_step_with_hooks(&mut m.clone(), &x, &labels, opt, &mut hooks);
+    let fired = &hooks.observer::<SiteRecorder>(id).unwrap().fired;
+    let sites: Vec<HookName> = catalogue(&m, 32).into_iter().map(|s| s.name).collect();
+    let image0: Vec<HookName> = fired.iter().filter(|(i, _)| *i == 0).map(|(_, n)| *n).collect();
+    assert_eq!(image0, sites);
+    assert_eq!(fired.len(), 3 * sites.len());
+    // Zeroing the pooled features leaves logits = classifier bias: loss = mean −log softmax(b)[label].
+    let mut hooks = HookSet::new();
+    hooks.intervene(NameFilter::Exact(HookName::Pool), KeepChannels { channels: vec![] });
+    let loss = train_step_with_hooks(&mut m.clone(), &x, &labels, opt, &mut hooks).loss;
+    let b: Vec<f64> = m.classifier.bias.iter().map(|&v| v as f64).collect();
+    let lz = b.iter().map(|v| v.exp()).sum::<f64>().ln();
+    let want = labels.iter().map(|&l| lz - b[l]).sum::<f64>() / 3.0;
+    assert!((loss - want).abs() < 1e-5, "{loss} vs {want}");
 }

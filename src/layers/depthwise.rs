@@ -100,34 +100,51 @@ impl Depthwise {
     }
 
     /// Backward of [`Depthwise::forward_plane`]: adds `∂L/∂x` into `dx` (`h × w`) and `∂L/∂w` into
-    /// `dfilt`, given `dy` (`oh × ow`) and the input plane `x`.
+    /// `dfilt`, given `dy` (`oh × ow`) and the input plane `x`. Works on zero-padded copies so the
+    /// inner loops have no bounds tests (`scratch` holds them).
     #[allow(clippy::too_many_arguments)]
-    pub fn backward_plane(&self, x: &[f32], h: usize, w: usize, filt: &[f32; 9], dy: &[f32], dx: &mut [f32], dfilt: &mut [f32; 9]) {
+    pub fn backward_plane(&self, x: &[f32], h: usize, w: usize, filt: &[f32; 9], dy: &[f32], dx: &mut [f32], dfilt: &mut [f32; 9], scratch: &mut Vec<f32>) {
         let g = Geometry::new(self, h, w);
-        let s = self.stride;
+        let (s, ph, pw, ow) = (self.stride, g.ph, g.pw, g.ow);
+        let plane = ph * pw;
+        if scratch.len() < 2 * plane {
+            scratch.resize(2 * plane, 0.0);
+        }
+        let (xp, dxp) = scratch[..2 * plane].split_at_mut(plane);
+        g.pad(x, xp);
+        dxp.fill(0.0);
         for oy in 0..g.oh {
+            let dyrow = &dy[oy * ow..(oy + 1) * ow];
             for ky in 0..DEPTHWISE_KERNEL {
-                let iy = (oy * s + ky) as isize - g.top as isize;
-                if iy < 0 || iy >= h as isize {
-                    continue;
-                }
-                let (xrow, dyrow) = (&x[iy as usize * w..(iy as usize + 1) * w], &dy[oy * g.ow..(oy + 1) * g.ow]);
-                let dxrow = &mut dx[iy as usize * w..(iy as usize + 1) * w];
+                let r = (oy * s + ky) * pw;
                 for kx in 0..DEPTHWISE_KERNEL {
                     let wv = filt[ky * 3 + kx];
-                    let mut acc = 0.0f32;
-                    for (ox, &gy) in dyrow.iter().enumerate() {
-                        let ix = (ox * s + kx) as isize - g.left as isize;
-                        if ix >= 0 && ix < w as isize {
-                            acc += gy * xrow[ix as usize];
-                            dxrow[ix as usize] += gy * wv;
+                    if s == 1 {
+                        let xs = &xp[r + kx..r + kx + ow];
+                        dfilt[ky * 3 + kx] += dot_f32(dyrow, xs);
+                        dxp[r + kx..r + kx + ow].iter_mut().zip(dyrow).for_each(|(d, &gy)| *d += gy * wv);
+                    } else {
+                        let mut acc = 0.0f32;
+                        for (ox, &gy) in dyrow.iter().enumerate() {
+                            let at = r + ox * s + kx;
+                            acc += gy * xp[at];
+                            dxp[at] += gy * wv;
                         }
+                        dfilt[ky * 3 + kx] += acc;
                     }
-                    dfilt[ky * 3 + kx] += acc;
                 }
             }
         }
+        for y in 0..h {
+            let src = &dxp[(g.top + y) * pw + g.left..][..w];
+            dx[y * w..(y + 1) * w].iter_mut().zip(src).for_each(|(d, v)| *d += v);
+        }
     }
+}
+
+#[inline]
+fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Padding and sizes of one depthwise application.

@@ -3,9 +3,14 @@
 //! through every layer and every shortcut placement. Gradients come back in the order of
 //! [`MobileNetV2::conv_units`] (weight, γ, β per unit), then the classifier.
 
+use std::sync::Arc;
+
 use nalgebra::DMatrix;
 
 use super::act::Act;
+use crate::hooks::catalogue::catalogue;
+use crate::hooks::hook_set::ImageHooks;
+use crate::hooks::{BlockPoint, HookName, HookSet, HookSink};
 use super::ops::*;
 use crate::layers::ConvBn;
 use crate::model::{MobileNetV2, Shortcut};
@@ -41,11 +46,40 @@ struct UnitTape {
     stats: BnStats,
 }
 
-fn unit_forward(u: &mut ConvBn, x: Act, threads: usize) -> (Act, UnitTape) {
+fn unit_forward(u: &mut ConvBn, x: Act, threads: usize, hooks: &mut TrainHooks, sites: (HookName, HookName)) -> (Act, UnitTape) {
     let z = conv_forward(&u.kind, &u.weight, &x, threads);
-    let (a, stats) = bn_train_forward(&mut u.bn, &z);
-    let y = act_forward(u.activation, &a);
+    let (mut a, stats) = bn_train_forward(&mut u.bn, &z);
+    hooks.fire(&sites.0, &mut a);
+    let mut y = act_forward(u.activation, &a);
+    hooks.fire(&sites.1, &mut y);
     (y, UnitTape { x, z, a, stats })
+}
+
+/// Hooks during a training step: per-image forks of a [`HookSet`] (as in inference), fired with
+/// per-image copies of the batched activations; what an intervention writes is copied back, and the
+/// backward pass treats it as the identity.
+pub(crate) struct TrainHooks {
+    forks: Vec<ImageHooks>,
+}
+
+impl TrainHooks {
+    fn none() -> Self {
+        TrainHooks { forks: Vec::new() }
+    }
+
+    fn fire(&mut self, name: &HookName, act: &mut Act) {
+        if self.forks.first().is_none_or(|f| !f.wants(name)) {
+            return;
+        }
+        let hw = act.hw();
+        for (i, fork) in self.forks.iter_mut().enumerate() {
+            let mut fm = act.image(i).expect("image shape");
+            fork.fire(name, i, &mut fm);
+            for c in 0..act.c {
+                act.data[(c * act.n + i) * hw..(c * act.n + i + 1) * hw].copy_from_slice(fm.channel(c));
+            }
+        }
+    }
 }
 
 fn unit_backward(u: &ConvBn, t: &UnitTape, dy: &Act, need_dx: bool, threads: usize) -> (UnitGrad, Option<Act>) {
@@ -67,7 +101,27 @@ pub struct StepOptions {
 /// Training-mode forward and backward on `x` with `labels`. Updates BatchNorm running statistics;
 /// does not change any parameter (the optimizer does).
 pub fn train_step(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: StepOptions) -> StepResult {
+    train_step_hooks(model, x, labels, opt, TrainHooks::none())
+}
+
+/// [`train_step`] with `hooks` attached to the training-mode forward pass: sites fire in catalogue
+/// order for every image, as in inference (`.pre` is the batch-statistics BN output).
+pub fn train_step_with_hooks(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: StepOptions, hooks: &mut HookSet) -> StepResult {
+    let routes = Arc::new(hooks.routes(&catalogue(model, model.config().resolution)));
+    let forks = (0..x.n).map(|_| hooks.fork(&routes)).collect();
+    let mut th = TrainHooks { forks };
+    let r = train_step_inner(model, x, labels, opt, &mut th);
+    hooks.join(th.forks);
+    r
+}
+
+fn train_step_hooks(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: StepOptions, mut hooks: TrainHooks) -> StepResult {
+    train_step_inner(model, x, labels, opt, &mut hooks)
+}
+
+fn train_step_inner(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: StepOptions, hooks: &mut TrainHooks) -> StepResult {
     let threads = opt.threads;
+    let indices: Vec<usize> = model.blocks.iter().map(|b| b.plan.index).collect();
     let info: Vec<(bool, bool, bool)> = model.blocks.iter().map(|b| (b.expand.is_some(), b.has_shortcut, b.has_wide_shortcut)).collect();
     let carry_wide = model.config().shortcut == Shortcut::Expansion;
     let dropout = model.config().dropout;
@@ -75,41 +129,53 @@ pub fn train_step(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: StepO
     let mut units: Vec<&mut ConvBn> = model.conv_units_mut().into_iter().map(|(_, _, u)| u).collect();
     let mut tapes: Vec<UnitTape> = Vec::with_capacity(units.len());
     let mut k = 0;
-    let step = |units: &mut Vec<&mut ConvBn>, tapes: &mut Vec<UnitTape>, k: &mut usize, x: Act| {
-        let (y, t) = unit_forward(units[*k], x, threads);
+    let step = |units: &mut Vec<&mut ConvBn>, tapes: &mut Vec<UnitTape>, k: &mut usize, x: Act, hooks: &mut TrainHooks, sites| {
+        let (y, t) = unit_forward(units[*k], x, threads, hooks, sites);
         tapes.push(t);
         *k += 1;
         y
     };
-    let mut cur = step(&mut units, &mut tapes, &mut k, x.clone());
+    let mut input = x.clone();
+    hooks.fire(&HookName::Input, &mut input);
+    let mut cur = step(&mut units, &mut tapes, &mut k, input, hooks, (HookName::StemPre, HookName::StemPost));
     let mut carry: Option<Act> = None;
-    for &(expand, shortcut, wide) in &info {
-        let x_in = cur;
-        let h = if expand { step(&mut units, &mut tapes, &mut k, x_in.clone()) } else { x_in.clone() };
-        let mut proj_in = step(&mut units, &mut tapes, &mut k, h);
+    for (&(expand, shortcut, wide), &i) in info.iter().zip(&indices) {
+        let site = |p| HookName::block(i, p);
+        let mut x_in = cur;
+        hooks.fire(&site(BlockPoint::In), &mut x_in);
+        let h = if expand { step(&mut units, &mut tapes, &mut k, x_in.clone(), hooks, (site(BlockPoint::ExpandPre), site(BlockPoint::ExpandPost))) } else { x_in.clone() };
+        let mut proj_in = step(&mut units, &mut tapes, &mut k, h, hooks, (site(BlockPoint::DepthwisePre), site(BlockPoint::DepthwisePost)));
         if wide {
             if let Some(c) = &carry {
                 proj_in.add_assign(c);
             }
+            hooks.fire(&site(BlockPoint::DepthwiseSum), &mut proj_in);
         }
         if carry_wide {
             carry = Some(proj_in.clone());
         }
-        let mut out = step(&mut units, &mut tapes, &mut k, proj_in);
+        let mut out = step(&mut units, &mut tapes, &mut k, proj_in, hooks, (site(BlockPoint::ProjectPre), site(BlockPoint::Project)));
         if shortcut {
             out.add_assign(&x_in);
         }
+        hooks.fire(&site(BlockPoint::Out), &mut out);
         cur = out;
     }
     let has_head = k < units.len();
-    let feats = if has_head { step(&mut units, &mut tapes, &mut k, cur) } else { cur };
-    let pooled = pool_forward(&feats);
+    let feats = if has_head { step(&mut units, &mut tapes, &mut k, cur, hooks, (HookName::HeadPre, HookName::HeadPost)) } else { cur };
+    let mut pooled = pool_forward(&feats);
+    hooks.fire(&HookName::Pool, &mut pooled);
     let mask = (dropout > 0.0).then(|| dropout_mask(pooled.n, pooled.c, dropout, opt.dropout_seed));
     let mut dropped = pooled.clone();
     if let Some(m) = &mask {
         dropped.data.iter_mut().zip(m).for_each(|(v, s)| *v *= s);
     }
-    let logits = linear_forward(&cls_w, &cls_b, &dropped);
+    let mut logits = linear_forward(&cls_w, &cls_b, &dropped);
+    if hooks.forks.first().is_some_and(|f| f.wants(&HookName::Logits)) {
+        let mut la = Act { n: logits.nrows(), c: logits.ncols(), h: 1, w: 1, data: logits.as_slice().to_vec() };
+        hooks.fire(&HookName::Logits, &mut la);
+        logits = DMatrix::from_vec(la.n, la.c, la.data);
+    }
     let (loss, dlogits, correct) = softmax_cross_entropy(&logits, labels, opt.label_smoothing);
 
     // Backward.

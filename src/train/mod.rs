@@ -8,4 +8,4 @@ pub mod optim;
 pub mod trainer;
 
 pub use act::Act;
-pub use engine::{train_step, Gradients, StepOptions, StepResult};
+pub use engine::{train_step, train_step_with_hooks, Gradients, StepOptions, StepResult};

@@ -85,11 +85,11 @@ pub fn conv_backward(kind: &ConvKind, w: &DMatrix<f32>, x: &Act, dz: &Act, need_
                 .par_chunks_mut(n * hw)
                 .zip(dw.as_mut_slice().par_chunks_mut(9))
                 .enumerate()
-                .for_each(|(c, (dxc, dwc))| {
+                .for_each_init(Vec::new, |scratch, (c, (dxc, dwc))| {
                     let filt: &[f32; 9] = w.as_slice()[c * 9..(c + 1) * 9].try_into().expect("3×3");
                     let mut df = [0.0f32; 9];
                     for i in 0..n {
-                        d.backward_plane(x.plane(c, i), x.h, x.w, filt, dz.plane(c, i), &mut dxc[i * hw..(i + 1) * hw], &mut df);
+                        d.backward_plane(x.plane(c, i), x.h, x.w, filt, dz.plane(c, i), &mut dxc[i * hw..(i + 1) * hw], &mut df, scratch);
                     }
                     dwc.copy_from_slice(&df);
                 });
@@ -178,14 +178,20 @@ pub fn act_forward(act: Activation, a: &Act) -> Act {
 
 /// `∂L/∂a = ∂L/∂y` where the activation is in its linear region (0 < a < 6 for ReLU6), else 0.
 pub fn act_backward(act: Activation, a: &Act, dy: &Act) -> Act {
-    let (lo, hi) = act.bounds();
     let mut da = dy.clone();
-    da.data.iter_mut().zip(&a.data).for_each(|(g, &v)| {
-        if !(v > lo && v < hi) {
-            *g = 0.0;
-        }
-    });
+    if act != Activation::Identity {
+        let (lo, hi) = act.bounds();
+        mask_linear_region(&mut da.data, &a.data, lo, hi);
+    }
     da
+}
+
+/// `g ← g` where `lo < a < hi`, else 0 (branch-free, vectorised at run time).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn mask_linear_region(g: &mut [f32], a: &[f32], lo: f32, hi: f32) {
+    for (g, &v) in g.iter_mut().zip(a) {
+        *g = if v > lo && v < hi { *g } else { 0.0 };
+    }
 }
 
 /// Global average pool: `(N × C)` as an Act with 1×1 spatial size.
