@@ -7,78 +7,14 @@ use gemm::Parallelism;
 /// `out (m×n) = a (m×k) · b (k×n)`; all three column-major and contiguous. `threads > 1` lets the
 /// product itself use that many rayon workers (used when a batch is too small to parallelise over).
 pub fn matmul(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, threads: usize) {
-    assert!(out.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "matmul: buffer too small");
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        out[..m * n].fill(0.0);
-        return;
-    }
-    let par = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
-    // SAFETY: the asserts above guarantee every index the strides reach lies inside the slices; the
-    // destination does not alias the inputs (distinct borrows).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            m as isize,
-            1,
-            false,
-            a.as_ptr(),
-            m as isize,
-            1,
-            b.as_ptr(),
-            k as isize,
-            1,
-            0.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
+    matmul_strided(out, m, n, k, (a, m, 1), (b, k, 1), false, threads);
 }
 
 /// `out (m×n) (+)= a (m×k) · B` where `B` is the k×n block starting at `b[0]` of a column-major matrix
 /// with column stride `b_col_stride` (a row slice of a larger weight). `accumulate` adds to `out`.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_rows_acc(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, b_col_stride: usize, accumulate: bool) {
-    assert!(out.len() >= m * n && a.len() >= m * k, "matmul_rows_acc: buffer too small");
-    assert!(n == 0 || k == 0 || b.len() >= (n - 1) * b_col_stride + k, "matmul_rows_acc: weight block out of range");
-    if m == 0 || n == 0 || k == 0 {
-        if !accumulate {
-            out[..m * n].fill(0.0);
-        }
-        return;
-    }
-    // SAFETY: the asserts bound every index the strides reach; `out` does not alias `a` or `b`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            m as isize,
-            1,
-            accumulate,
-            a.as_ptr(),
-            m as isize,
-            1,
-            b.as_ptr(),
-            b_col_stride as isize,
-            1,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
-    }
+    matmul_strided(out, m, n, k, (a, m, 1), (b, b_col_stride, 1), accumulate, 1);
 }
 
 /// General strided product `dst (m×n) (+)= lhs (m×k) · rhs (k×n)`: element (i, j) of a matrix with
