@@ -18,6 +18,15 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Keep freed large buffers in the heap instead of returning them to the kernel: the training
+    // engine allocates tensors of the same sizes every step, and fresh mmap'd pages cost page faults
+    // and zeroing each time (glibc only).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes glibc's allocator; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,
