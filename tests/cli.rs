@@ -196,3 +196,23 @@ fn bench_split_measures_falling_peaks() {
     assert!(peaks[0] > peaks[1] && peaks[1] > peaks[2], "{peaks:?}");
     assert!(out.join("split.csv").exists() && out.join("split_memory.png").exists());
 }
+
+#[test]
+fn train_and_eval_run_on_the_embedded_data() {
+    let out = tmp("train");
+    let o = out.to_str().unwrap();
+    let s = run_ok(&["train", "--width", "0.35", "--epochs", "1", "--batch", "16", "--train-limit", "32", "--val-limit", "16", "--out", o, "--quiet"]);
+    assert!(s.contains("epoch   1:"), "{s}");
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(csv.starts_with("epoch,train_loss,train_acc,val_loss,val_acc,lr\n1,"), "{csv}");
+    assert!(out.join("timing.csv").exists() && out.join("optimizer.safetensors").exists());
+    let w = out.join("weights.safetensors");
+    let s = run_ok(&["eval", "--weights", w.to_str().unwrap(), "--limit", "16"]);
+    assert!(s.contains("accuracy"), "{s}");
+    let e = run_err(&["train", "--optimizer", "lamb", "--epochs", "1"]);
+    assert!(e.contains("--optimizer") && e.contains("adamw"), "{e}");
+    let e = run_err(&["train", "--data", "imagenet:/x", "--epochs", "1"]);
+    assert!(e.contains("data") && e.contains("synthetic"), "{e}");
+    let e = run_err(&["train", "--data", "cifar:/nonexistent", "--epochs", "1"]);
+    assert!(e.contains("/nonexistent"), "{e}");
+}
