@@ -298,3 +298,28 @@ fn hooks_fire_in_training_mode_forward_passes() {
     let want = labels.iter().map(|&l| lz - b[l]).sum::<f64>() / 3.0;
     assert!((loss - want).abs() < 1e-5, "{loss} vs {want}");
 }
+
+#[test]
+fn gradients_do_not_depend_on_the_thread_count() {
+    let m = small_net(BottleneckActivation::Linear, Shortcut::Bottleneck);
+    let x = Act::from_batch(&random_batch(8, 32, 21).unwrap());
+    let labels = [0usize, 1, 2, 3, 0, 1, 2, 3];
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| train_step(&mut m.clone(), &x, &labels, StepOptions { label_smoothing: 0.0, dropout_seed: 1, threads }))
+    };
+    let (a, b, c) = (run(1), run(2), run(3));
+    assert!(a.grads == b.grads && a.grads == c.grads, "gradients changed with the thread count");
+    assert_eq!(a.loss.to_bits(), c.loss.to_bits());
+}
+
+#[test]
+fn a_non_finite_loss_stops_training_with_a_clear_message() {
+    use infoloss::train::trainer::{train, TrainConfig};
+    let mut m = MobileNetV2::seeded(&ModelConfig { width: 0.35, resolution: 32, classes: 10, ..Default::default() }, 0).unwrap();
+    m.classifier.bias[0] = f32::NAN;
+    let out = std::env::temp_dir().join(format!("infoloss-nan-{}", std::process::id()));
+    let cfg = TrainConfig { epochs: 1, batch: 16, train_limit: Some(32), val_limit: Some(16), ..Default::default() };
+    let e = train(&mut m, &cfg, &out, false, &mut |_| {}).unwrap_err().to_string();
+    assert!(e.contains("loss became NaN at epoch 1 step 1") && e.contains("lower --lr"), "{e}");
+}
