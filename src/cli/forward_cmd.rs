@@ -55,6 +55,6 @@ pub fn run(a: ForwardArgs) -> anyhow::Result<()> {
     let (n, k) = logits.shape();
     let row_major: Vec<f32> = (0..n).flat_map(|i| (0..k).map(move |j| (i, j))).map(|ij| logits[ij]).collect();
     write_npy(&a.output, &[n, k], &row_major)?;
-    println!("wrote {} logits ({n}×{k}) to {}", n * k, a.output.display());
+    println!("wrote {} logits ({n}×{k}) to {} ({} threads)", n * k, a.output.display(), super::threads());
     Ok(())
 }
