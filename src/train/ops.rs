@@ -78,7 +78,7 @@ pub fn conv_backward(kind: &ConvKind, w: &DMatrix<f32>, x: &Act, dz: &Act, need_
             (dw, dx)
         }
         ConvKind::Depthwise(d) => {
-            let (n, hw, ohw) = (x.n, x.hw(), dz.hw());
+            let (n, hw) = (x.n, x.hw());
             let mut dx = x.zeros_like();
             let mut dw = DMatrix::zeros(9, d.channels);
             dx.data
@@ -93,7 +93,7 @@ pub fn conv_backward(kind: &ConvKind, w: &DMatrix<f32>, x: &Act, dz: &Act, need_
                     }
                     dwc.copy_from_slice(&df);
                 });
-            let _ = ohw;
+
             (dw, need_dx.then_some(dx))
         }
         ConvKind::Full(conv) => {
