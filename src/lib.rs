@@ -7,6 +7,10 @@
 //! - [`layers`]: conv (im2col + GEMM), depthwise, pointwise, BatchNorm, activations, pool, linear.
 //! - [`model`]: Table 2 as data, the Table 1 block, variants as config, cost accounting, weights I/O.
 //! - [`hooks`]: named hook sites, observers, interventions, the activation cache.
+//! - [`analysis`]: Lemma 2, activation patterns, the spiral, Theorem 1, Jacobians, statistics.
+//! - [`train`]: backpropagation, optimizers, data sets' training loop. [`data`]: the data sets.
+//! - [`experiment`]: TOML experiment specs, the resumable sharded runner, summaries and verdicts.
+//! - [`report`]: CSV tables, plots, Markdown and notebook reports.
 //! - [`io`]: `.npy` and atomic writes. [`bench`]: the throughput benchmarks behind `infoloss bench`.
 //!
 //! The library never prints and never panics on user input; errors are [`Error`].
@@ -16,6 +20,7 @@ pub mod analysis;
 pub mod bench;
 pub mod data;
 pub mod error;
+pub mod experiment;
 pub mod hooks;
 pub mod io;
 pub mod layers;

@@ -67,24 +67,32 @@ pub fn random_expansion(n: usize, m: usize, seed: u64) -> Lemma2Layer {
     Lemma2Layer::new(nalgebra::DMatrix::from_fn(n, m, |_, _| normal.sample(&mut rng)), vec![0.0; m], None)
 }
 
+/// One seed of one (n, m) cell: `samples` fresh random expansion layers, each checked at one Gaussian
+/// input. Returns (invertible, trials).
+pub fn theory_trials(n: usize, m: usize, seed: u64, samples: usize, rank_eps: f64) -> (u64, u64) {
+    let stream = seed ^ ((n as u64) << 32) ^ ((m as u64) << 48);
+    let mut rng = StdRng::seed_from_u64(stream);
+    let mut invertible = 0u64;
+    for k in 0..samples {
+        let layer = random_expansion(n, m, stream.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(k as u64));
+        let x: Vec<f32> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+        let y: Vec<f32> = (0..m).map(|i| (0..n).map(|j| layer.bt[(j, i)] * x[j] as f64).sum::<f64>() as f32).collect();
+        invertible += lemma2_check(&layer, &x, &y, rank_eps).invertible() as u64;
+    }
+    (invertible, samples as u64)
+}
+
 /// Runs the sweep.
 pub fn theory_sweep(s: &TheorySettings) -> Vec<TheoryRow> {
     let mut rows = Vec::new();
     for &n in &s.n {
         for &t in &s.t {
             let m = hidden_width(n, t);
-            let mut invertible = 0u64;
-            let mut trials = 0u64;
+            let (mut invertible, mut trials) = (0u64, 0u64);
             for &seed in &s.seeds {
-                let stream = seed ^ ((n as u64) << 32) ^ ((m as u64) << 48);
-                let mut rng = StdRng::seed_from_u64(stream);
-                for k in 0..s.samples {
-                    let layer = random_expansion(n, m, stream.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(k as u64));
-                    let x: Vec<f32> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
-                    let y: Vec<f32> = (0..m).map(|i| (0..n).map(|j| layer.bt[(j, i)] * x[j] as f64).sum::<f64>() as f32).collect();
-                    invertible += lemma2_check(&layer, &x, &y, s.rank_eps).invertible() as u64;
-                    trials += 1;
-                }
+                let (i, k) = theory_trials(n, m, seed, s.samples, s.rank_eps);
+                invertible += i;
+                trials += k;
             }
             let (lo, hi) = wilson_interval(invertible, trials, s.confidence);
             rows.push(TheoryRow {

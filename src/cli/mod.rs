@@ -12,6 +12,7 @@ mod init_cmd;
 mod jacobian_cmd;
 mod memory_cmd;
 mod model_cmd;
+mod run_cmd;
 pub mod model_flags;
 
 use std::process::ExitCode;
@@ -31,6 +32,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run an experiment spec (experiments/*.toml): variants × seeds, statistics, verdicts, report
+    Run(run_cmd::RunArgs),
+    /// Combine the output folders of shards of one experiment and rebuild its report
+    Merge(run_cmd::MergeArgs),
     /// Per-layer table of shapes, parameters and MACs, with totals
     Model(model_cmd::ModelArgs),
     /// Write a seeded initialisation (torchvision's scheme) as safetensors
@@ -73,7 +78,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         rayon::ThreadPoolBuilder::new().num_threads(n).build_global()?;
     }
-    match cli.command {
+    let ok = match cli.command {
+        Command::Run(a) => return Ok(exit(run_cmd::run(a)?)),
+        Command::Merge(a) => return Ok(exit(run_cmd::merge_cmd(a)?)),
         Command::Model(a) => model_cmd::run(a),
         Command::Init(a) => init_cmd::run(a),
         Command::Forward(a) => forward_cmd::run(a),
@@ -87,6 +94,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(a) => train_cmd::run(a),
         Command::Eval(a) => train_cmd::eval(a),
         Command::Bench(b) => bench_cmd::run(b),
-    }?;
+    };
+    ok?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn exit(ok: bool) -> ExitCode {
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

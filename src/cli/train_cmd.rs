@@ -10,7 +10,8 @@ use super::forward_cmd::load_model;
 use super::model_flags::ModelFlags;
 use infoloss::data::{DataSpec, Split};
 use infoloss::model::ModelConfig;
-use infoloss::train::optim::{OptimizerConfig, OptimizerKind, Schedule};
+use infoloss::train::optim::OptimizerKind;
+use infoloss::train::settings::{ScheduleKind, TrainSettings};
 use infoloss::train::trainer::{evaluate, train, TrainConfig};
 use infoloss::MobileNetV2;
 
@@ -67,30 +68,24 @@ pub fn train_model_config(flags: &ModelFlags, data: &str) -> anyhow::Result<Mode
 }
 
 pub fn train_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
-    let kind: OptimizerKind = serde_json::from_value(serde_json::Value::String(a.optimizer.clone()))
+    let optimizer: OptimizerKind = serde_json::from_value(serde_json::Value::String(a.optimizer.clone()))
         .map_err(|_| anyhow::anyhow!("invalid --optimizer = {}: use rmsprop, sgd or adamw", a.optimizer))?;
-    let mut opt = OptimizerConfig::for_kind(kind);
-    if let Some(lr) = a.lr {
-        opt.lr = lr;
-    }
-    let schedule = match a.schedule.as_str() {
-        "exponential" => Schedule::Exponential { gamma: 0.98, warmup: a.warmup },
-        "step" => Schedule::Step { gamma: 0.1, every: (a.epochs / 3).max(1), warmup: a.warmup },
-        "cosine" => Schedule::Cosine { epochs: a.epochs, warmup: a.warmup },
-        s => anyhow::bail!("invalid --schedule = {s}: use exponential, step or cosine"),
-    };
-    Ok(TrainConfig {
-        data: a.data.clone(),
+    let schedule: ScheduleKind = serde_json::from_value(serde_json::Value::String(a.schedule.clone()))
+        .map_err(|_| anyhow::anyhow!("invalid --schedule = {}: use exponential, step or cosine", a.schedule))?;
+    let settings = TrainSettings {
         epochs: a.epochs,
         batch: a.batch,
-        optimizer: opt,
+        optimizer,
+        lr: a.lr,
+        weight_decay: None,
         schedule,
+        warmup: a.warmup,
         label_smoothing: a.label_smoothing,
         augment: !a.no_augment,
-        seed: a.seed,
         train_limit: a.train_limit,
         val_limit: a.val_limit,
-    })
+    };
+    Ok(settings.resolve(&a.data, a.seed)?)
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
@@ -128,6 +123,9 @@ pub struct EvalArgs {
     pub data: String,
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Also print the confusion matrix and per-class accuracy
+    #[arg(long)]
+    pub confusion: bool,
     #[command(flatten)]
     pub model: ModelFlags,
 }
@@ -136,7 +134,14 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let mut model = load_model(&a.weights, &a.model)?;
     let spec: DataSpec = a.data.parse()?;
     let data = spec.open(Split::Val, model.config().resolution, 0)?;
-    let (loss, acc) = evaluate(&mut model, data.as_ref(), a.limit, 256)?;
-    println!("{}: loss {loss:.4}, accuracy {acc:.4} ({} images)", data.describe(), a.limit.unwrap_or(usize::MAX).min(data.len()));
+    let e = evaluate(&mut model, data.as_ref(), a.limit, 256)?;
+    if a.confusion {
+        println!("confusion (rows: true class, columns: predicted):");
+        for (k, (row, acc)) in e.confusion.iter().zip(e.per_class_accuracy()).enumerate() {
+            let cells: Vec<String> = row.iter().map(|c| format!("{c:>5}")).collect();
+            println!("{k:>3} |{} | {acc:.3}", cells.join(""));
+        }
+    }
+    println!("{}: loss {:.4}, accuracy {:.4} ({} images)", data.describe(), e.loss, e.accuracy, a.limit.unwrap_or(usize::MAX).min(data.len()));
     Ok(())
 }

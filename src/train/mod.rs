@@ -1,10 +1,12 @@
 //! The training engine: batched activations ([`act`]), layer forward/backward ([`ops`]), a whole
-//! training step with backpropagation ([`engine`]).
+//! training step with backpropagation ([`engine`]), optimizers ([`optim`]), the user-facing settings
+//! ([`settings`]) and the epoch loop with checkpoints ([`trainer`]).
 
 pub mod act;
 pub mod engine;
 pub mod ops;
 pub mod optim;
+pub mod settings;
 pub mod trainer;
 
 pub use act::Act;

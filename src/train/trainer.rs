@@ -171,11 +171,29 @@ fn mix(a: u64, b: u64) -> u64 {
     (a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xD1B5_4A32_D192_ED03).rotate_left(29)
 }
 
-/// Loss and accuracy of the eval-mode model on a data set.
-pub fn evaluate(model: &mut MobileNetV2, data: &dyn Dataset, limit: Option<usize>, batch: usize) -> Result<(f64, f64)> {
+/// What [`evaluate`] measures: mean loss, accuracy and the confusion matrix
+/// (`confusion[true][predicted]`, counts).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    pub loss: f64,
+    pub accuracy: f64,
+    pub confusion: Vec<Vec<usize>>,
+}
+
+impl Evaluation {
+    /// Accuracy of each true class (NaN for a class with no images).
+    pub fn per_class_accuracy(&self) -> Vec<f64> {
+        self.confusion.iter().enumerate().map(|(k, row)| row[k] as f64 / row.iter().sum::<usize>() as f64).collect()
+    }
+}
+
+/// Loss, accuracy and confusion matrix of the eval-mode model on a data set.
+pub fn evaluate(model: &mut MobileNetV2, data: &dyn Dataset, limit: Option<usize>, batch: usize) -> Result<Evaluation> {
     model.refold();
     let n = limit.unwrap_or(usize::MAX).min(data.len());
+    let k = data.classes();
     let (mut loss, mut correct) = (0.0f64, 0usize);
+    let mut confusion = vec![vec![0usize; k]; k];
     for start in (0..n).step_by(batch.max(1)) {
         let end = (start + batch.max(1)).min(n);
         let items = (start..end).map(|i| data.image(i)).collect::<Result<Vec<_>>>()?;
@@ -185,8 +203,15 @@ pub fn evaluate(model: &mut MobileNetV2, data: &dyn Dataset, limit: Option<usize
         let (l, _, c) = super::ops::softmax_cross_entropy(&logits, &labels, 0.0);
         loss += l * labels.len() as f64;
         correct += c;
+        for (i, &y) in labels.iter().enumerate() {
+            let row = logits.row(i);
+            let pred = (0..row.len()).fold(0, |best, j| if row[j] > row[best] { j } else { best });
+            if y < k && pred < k {
+                confusion[y][pred] += 1;
+            }
+        }
     }
-    Ok((loss / n.max(1) as f64, correct as f64 / n.max(1) as f64))
+    Ok(Evaluation { loss: loss / n.max(1) as f64, accuracy: correct as f64 / n.max(1) as f64, confusion })
 }
 
 /// Trains `model` as `cfg` says, writing checkpoints and metrics into `out`. With `resume`, continues
@@ -267,7 +292,7 @@ pub fn train(
             seen += labels.len();
             progress(TrainProgress { epoch, epochs: cfg.epochs, step: s + 1, steps, loss: loss_sum / seen as f64, acc: correct as f64 / seen as f64 });
         }
-        let (val_loss, val_acc) = evaluate(model, val_set.as_ref(), cfg.val_limit, 256)?;
+        let Evaluation { loss: val_loss, accuracy: val_acc, .. } = evaluate(model, val_set.as_ref(), cfg.val_limit, 256)?;
         metrics.push(EpochMetrics {
             epoch: epoch + 1,
             train_loss: loss_sum / seen.max(1) as f64,

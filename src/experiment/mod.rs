@@ -1,0 +1,17 @@
+//! Reproducible experiments: a TOML spec ([`spec`]) of variants × seeds and the paper claims they
+//! test, resolved into typed setups ([`setup`]); runs keyed by a hash of their config ([`run`]),
+//! executed resumably, in shards and in parallel ([`runner`]); statistics and verdicts ([`summary`]);
+//! shard outputs combined ([`merge`]). Metric names live in one catalogue ([`metrics`]).
+
+pub mod merge;
+pub mod metrics;
+pub mod overrides;
+pub mod run;
+pub mod runner;
+pub mod setup;
+pub mod spec;
+pub mod summary;
+
+pub use merge::merge;
+pub use runner::{parse_shard, run_spec, RunOptions, RunOutcome, RunProgress};
+pub use spec::{Claim, Kind, Spec};

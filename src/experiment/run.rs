@@ -1,0 +1,271 @@
+//! One run: a variant's setup and a seed, keyed by a hash of both. Executing it writes its folder
+//! `runs/<key>/`: `run.json` (what it is), the training outputs (`metrics.csv`, checkpoints while it
+//! trains, so a killed run resumes at its last epoch), `patterns.csv`, and last, atomically,
+//! `result.json` — the only file that marks the run finished.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::metrics::metrics_of;
+use super::setup::{Setup, SpiralSetup, TheorySetup, TrainSetup};
+use crate::analysis::jacobian::block_jacobian;
+use crate::analysis::manifold::{spiral_run, SpiralSettings};
+use crate::analysis::patterns::{analyze, AnalyzeResult, AnalyzeSettings};
+use crate::analysis::theory::{theorem1_noncollapsed, theory_trials};
+use crate::data::{DataSpec, DatasetSource, Split};
+use crate::error::{Error, Result};
+use crate::io::atomic::write_atomic;
+use crate::model::block_setting::hidden_width;
+use crate::model::{MobileNetV2, Network};
+use crate::report::RunMeta;
+use crate::train::trainer::train;
+
+/// A planned run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunPlan {
+    pub key: String,
+    pub variant: String,
+    pub seed: u64,
+    pub setup: Setup,
+}
+
+impl RunPlan {
+    pub fn new(variant: &str, seed: u64, setup: &Setup) -> Self {
+        RunPlan { key: run_key(setup, seed), variant: variant.to_string(), seed, setup: setup.clone() }
+    }
+
+    /// Its folder under an experiment's output folder.
+    pub fn dir(&self, out: &Path) -> PathBuf {
+        out.join("runs").join(&self.key)
+    }
+}
+
+/// The first 16 hex digits of SHA-256 over the canonical JSON of (setup, seed). The variant's name is
+/// not part of it: renaming a variant does not redo its runs.
+pub fn run_key(setup: &Setup, seed: u64) -> String {
+    let json = serde_json::to_string(&serde_json::json!({ "setup": setup, "seed": seed })).unwrap_or_default();
+    let digest = Sha256::digest(json.as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Per-epoch training curve (from the trainer's metrics).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub val_loss: f64,
+    pub val_acc: f64,
+    pub lr: f64,
+}
+
+/// Activation pattern of one `.post` site (Fig. 7).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SitePattern {
+    pub site: String,
+    pub channels: usize,
+    pub threshold: usize,
+    pub positive_min: f64,
+    pub positive_mean: f64,
+    pub positive_max: f64,
+}
+
+/// What a finished run measured. NaN (a metric that does not apply, e.g. the Lemma-2 rate of a
+/// network without expansion layers) is stored as `null`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub key: String,
+    pub variant: String,
+    pub seed: u64,
+    pub metrics: Vec<(String, Option<f64>)>,
+    #[serde(default)]
+    pub curve: Vec<CurvePoint>,
+    #[serde(default)]
+    pub patterns: Vec<SitePattern>,
+    #[serde(default)]
+    pub init_patterns: Vec<SitePattern>,
+}
+
+impl RunResult {
+    /// The value of `metric` (NaN when absent or not applicable).
+    pub fn metric(&self, metric: &str) -> f64 {
+        self.metrics.iter().find(|(m, _)| m == metric).and_then(|(_, v)| *v).unwrap_or(f64::NAN)
+    }
+}
+
+/// The result of a finished run in `dir`, if it is finished (a `result.json` for this key).
+pub fn finished(plan: &RunPlan, out: &Path) -> Option<RunResult> {
+    let bytes = std::fs::read(plan.dir(out).join("result.json")).ok()?;
+    serde_json::from_slice::<RunResult>(&bytes).ok().filter(|r| r.key == plan.key)
+}
+
+/// Executes `plan` in its folder under `out` (resuming a half-trained run) and returns its result.
+/// `threads` is the worker's thread count (training is bit-identical for any count).
+pub fn execute(plan: &RunPlan, out: &Path) -> Result<RunResult> {
+    let dir = plan.dir(out);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let described = serde_json::to_string_pretty(plan).map_err(|e| Error::input("run", e))?;
+    write_atomic(&dir.join("run.json"), described.as_bytes())?;
+    let start = std::time::Instant::now();
+    let mut result = match &plan.setup {
+        Setup::Train(t) => execute_train(t, plan.seed, &dir)?,
+        Setup::Spiral(s) => execute_spiral(s, plan.seed),
+        Setup::Theory(t) => execute_theory(t, plan.seed),
+    };
+    result.key = plan.key.clone();
+    result.variant = plan.variant.clone();
+    result.seed = plan.seed;
+    // Order the metrics as the catalogue does.
+    let order = metrics_of(&plan.setup);
+    result.metrics.sort_by_key(|(m, _)| order.iter().position(|o| o == m).unwrap_or(usize::MAX));
+    let timing = serde_json::json!({ "seconds": start.elapsed().as_secs_f64(), "threads": rayon::current_num_threads() });
+    write_atomic(&dir.join("timing.json"), timing.to_string().as_bytes())?;
+    let text = serde_json::to_string_pretty(&result).map_err(|e| Error::input("run result", e))?;
+    write_atomic(&dir.join("result.json"), text.as_bytes())?;
+    if let Setup::Train(t) = &plan.setup {
+        // The checkpoint is no longer needed for resuming; keep the weights only on request.
+        let _ = std::fs::remove_file(dir.join("optimizer.safetensors"));
+        if !t.analysis.keep_weights {
+            let _ = std::fs::remove_file(dir.join("weights.safetensors"));
+        }
+    }
+    Ok(result)
+}
+
+fn metric(name: &str, v: f64) -> (String, Option<f64>) {
+    (name.to_string(), v.is_finite().then_some(v))
+}
+
+fn execute_train(t: &TrainSetup, seed: u64, dir: &Path) -> Result<RunResult> {
+    let cfg = t.train.resolve(&t.data, seed)?;
+    let mut metrics = Vec::new();
+    let mut result = RunResult { key: String::new(), variant: String::new(), seed, metrics: Vec::new(), curve: Vec::new(), patterns: Vec::new(), init_patterns: Vec::new() };
+    if t.analysis.at_init {
+        let init = MobileNetV2::seeded(&t.model, seed)?;
+        let (m, p) = analyse(init, t, seed, dir, "init_")?;
+        metrics.extend(m);
+        result.init_patterns = p;
+    }
+    let mut model = MobileNetV2::seeded(&t.model, seed)?;
+    // Resume a killed run from its last epoch when its whole checkpoint is there.
+    let resume = ["train_state.json", "weights.safetensors", "optimizer.safetensors"].iter().all(|f| dir.join(f).exists());
+    let epochs = train(&mut model, &cfg, dir, resume, &mut |_| {})?;
+    let last = epochs.last().ok_or_else(|| Error::input("training", "no epoch ran"))?;
+    let cost = model.cost(t.model.resolution);
+    metrics.extend([
+        metric("val_acc", last.val_acc),
+        metric("best_val_acc", epochs.iter().map(|e| e.val_acc).fold(f64::NAN, f64::max)),
+        metric("val_loss", last.val_loss),
+        metric("train_acc", last.train_acc),
+        metric("train_loss", last.train_loss),
+        metric("params", cost.params as f64),
+        metric("macs", cost.macs as f64),
+    ]);
+    result.curve = epochs.iter().map(|e| CurvePoint { epoch: e.epoch, train_loss: e.train_loss, train_acc: e.train_acc, val_loss: e.val_loss, val_acc: e.val_acc, lr: e.lr }).collect();
+    let (m, p) = analyse(model, t, seed, dir, "")?;
+    metrics.extend(m);
+    result.patterns = p;
+    result.metrics = metrics;
+    Ok(result)
+}
+
+/// The analyses of `t.analysis` on `model`, metrics named with `prefix`; writes
+/// `{prefix}patterns.csv` into `dir`.
+fn analyse(model: MobileNetV2, t: &TrainSetup, seed: u64, dir: &Path, prefix: &str) -> Result<(Vec<(String, Option<f64>)>, Vec<SitePattern>)> {
+    let a = &t.analysis;
+    let mut out = Vec::new();
+    let mut patterns = Vec::new();
+    let spec: DataSpec = t.data.parse()?;
+    let first_image = if a.jacobian { Some(spec.open(Split::Val, t.model.resolution, seed)?.image(0)?.0) } else { None };
+    let net = Network::Classifier(model);
+    if a.patterns || a.lemma2 {
+        let settings = AnalyzeSettings { lemma2: a.lemma2, ..Default::default() };
+        let mut source = DatasetSource::new(spec.open(Split::Val, t.model.resolution, seed)?, Some(a.images));
+        let r = analyze(&net, &mut source, &settings, &mut |_, _| {})?;
+        if a.patterns {
+            let (m, p) = pattern_metrics(&r);
+            out.extend(m.into_iter().map(|(k, v)| metric(&format!("{prefix}{k}"), v)));
+            patterns = p;
+            let meta = RunMeta::new("infoloss run", serde_json::json!({ "setup": t, "seed": seed, "at_init": !prefix.is_empty() }));
+            r.patterns_table().write_csv(&dir.join(format!("{prefix}patterns.csv")), &meta)?;
+        }
+        if a.lemma2 {
+            let l = r.lemma2.as_ref().map(|l| l.sites.values().fold((0u64, 0u64), |(i, p), s| (i + s.invertible, p + s.positions)));
+            let rate = l.map_or(f64::NAN, |(i, p)| if p == 0 { f64::NAN } else { i as f64 / p as f64 });
+            out.push(metric(&format!("{prefix}lemma2_rate"), rate));
+        }
+    }
+    if let (true, Some(image), Network::Classifier(model)) = (a.jacobian, first_image, &net) {
+        let mut sum = 0.0;
+        for b in &model.blocks {
+            let j = block_jacobian(model, b.plan.index, &image, a.jacobian_crop)?;
+            sum += j.rank as f64 / j.input_dim.min(j.output_dim).max(1) as f64;
+        }
+        out.push(metric(&format!("{prefix}jacobian_rank"), sum / model.blocks.len().max(1) as f64));
+    }
+    Ok((out, patterns))
+}
+
+/// Means over `.post` sites, and each site's positive-count summary.
+fn pattern_metrics(r: &AnalyzeResult) -> (Vec<(&'static str, f64)>, Vec<SitePattern>) {
+    let mut sites = Vec::new();
+    let (mut pos, mut below, mut dead) = (0.0, 0.0, 0.0);
+    for s in &r.sites {
+        let Some(a) = r.activity.sites.get(&s.name) else { continue };
+        let p = a.positive_stats();
+        pos += p.mean / s.channels as f64;
+        below += a.fraction_positive_below(s.threshold);
+        dead += a.dead_fraction();
+        sites.push(SitePattern { site: s.name.to_string(), channels: s.channels, threshold: s.threshold, positive_min: p.min as f64, positive_mean: p.mean, positive_max: p.max as f64 });
+    }
+    let k = sites.len().max(1) as f64;
+    (vec![("positive_fraction", pos / k), ("below_threshold", below / k), ("dead_fraction", dead / k)], sites)
+}
+
+fn execute_spiral(s: &SpiralSetup, seed: u64) -> RunResult {
+    let (row, _) = spiral_run(s.n, seed, &spiral_settings(s, seed));
+    RunResult {
+        key: String::new(),
+        variant: String::new(),
+        seed,
+        metrics: vec![
+            metric("invertible_fraction", row.invertible_fraction),
+            metric("theory_noncollapsed", row.theory_noncollapsed),
+            metric("collapsed_fraction", row.collapsed_fraction),
+            metric("pinv_error", row.pinv_error),
+            metric("pinv_shape_error", row.pinv_shape_error),
+        ],
+        curve: Vec::new(),
+        patterns: Vec::new(),
+        init_patterns: Vec::new(),
+    }
+}
+
+/// The spiral experiment's settings for one cell.
+pub fn spiral_settings(s: &SpiralSetup, seed: u64) -> SpiralSettings {
+    SpiralSettings {
+        dims: vec![s.n],
+        seeds: vec![seed],
+        points: s.points,
+        turns: s.turns,
+        collapse_ratio: s.collapse_ratio,
+        neighbour_window: s.neighbour_window,
+        rank_eps: s.rank_eps,
+    }
+}
+
+fn execute_theory(t: &TheorySetup, seed: u64) -> RunResult {
+    let m = hidden_width(t.n, t.t);
+    let (inv, trials) = theory_trials(t.n, m, seed, t.samples, t.rank_eps);
+    RunResult {
+        key: String::new(),
+        variant: String::new(),
+        seed,
+        metrics: vec![metric("empirical", inv as f64 / trials as f64), metric("theory", theorem1_noncollapsed(m as u64, t.n as u64))],
+        curve: Vec::new(),
+        patterns: Vec::new(),
+        init_patterns: Vec::new(),
+    }
+}

@@ -1,0 +1,161 @@
+//! Runs a spec: plans every (variant, seed) run, skips the finished ones (so an interrupted sweep
+//! resumes), keeps a deterministic shard, executes the rest on `jobs` workers (each with its share of
+//! the threads) and rebuilds the report from whatever runs are finished.
+//!
+//! Results do not depend on `jobs` or the thread count: every run is a pure function of its setup and
+//! seed (training is bit-identical across thread counts), and the report reads runs in plan order.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use super::run::{execute, finished, RunPlan, RunResult};
+use super::spec::{Kind, Spec};
+use super::summary::write_report;
+use crate::error::{Error, Result};
+use crate::io::atomic::write_atomic;
+
+/// How to run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunOptions {
+    /// The experiment's output folder (`notebooks-out/<name>` by default).
+    pub out: PathBuf,
+    /// `(k, n)`: run only the plan's runs with index ≡ k − 1 (mod n), k in 1..=n.
+    pub shard: Option<(usize, usize)>,
+    /// Runs executed at once.
+    pub jobs: usize,
+    /// Stop after starting this many runs (what an interruption leaves behind; for tests).
+    pub max_runs: Option<usize>,
+}
+
+/// Progress over runs, for a progress bar.
+#[derive(Clone, Debug)]
+pub struct RunProgress {
+    pub done: usize,
+    pub total: usize,
+    /// The run just finished (`part/variant seed k`).
+    pub label: String,
+}
+
+/// What a call did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunOutcome {
+    /// Keys of the runs executed now, in plan order.
+    pub executed: Vec<String>,
+    /// Keys of the runs found finished and skipped.
+    pub skipped: Vec<String>,
+    /// Runs outside this shard.
+    pub other_shards: usize,
+    /// `(key, error)` of failed runs; the others' results are kept.
+    pub failed: Vec<(String, String)>,
+    /// Report files written.
+    pub reports: Vec<PathBuf>,
+}
+
+/// Every run of a spec with the folder it belongs to (a suite's parts get sub-folders).
+pub fn plan(spec: &Spec, out: &Path) -> Vec<(PathBuf, RunPlan)> {
+    if spec.kind == Kind::Suite {
+        return spec.parts.iter().flat_map(|p| plan(p, &out.join(&p.name))).collect();
+    }
+    spec.variants.iter().flat_map(|v| spec.seeds.iter().map(move |&s| (out.to_path_buf(), RunPlan::new(&v.name, s, &v.setup)))).collect()
+}
+
+/// Parses `K/N` (1 ≤ K ≤ N).
+pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let bad = || Error::config("--shard", s, "write K/N with 1 ≤ K ≤ N, e.g. --shard 2/8 (SLURM: $((SLURM_ARRAY_TASK_ID+1))/$SLURM_ARRAY_TASK_COUNT)");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if k == 0 || n == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+/// Writes the spec files of `spec` (and its parts) into `out`: `spec.toml` (effective, after
+/// overrides) and `spec.resolved.json` (every variant's full config, seeds, overrides, provenance).
+pub fn write_spec_files(spec: &Spec, out: &Path) -> Result<()> {
+    write_atomic(&out.join("spec.toml"), spec.source.as_bytes())?;
+    let resolved = serde_json::json!({
+        "spec": spec,
+        "infoloss_version": crate::report::meta::VERSION,
+        "git_commit": crate::report::meta::GIT_COMMIT,
+    });
+    write_atomic(&out.join("spec.resolved.json"), serde_json::to_string_pretty(&resolved).map_err(|e| Error::input("spec", e))?.as_bytes())?;
+    for p in &spec.parts {
+        write_spec_files(p, &out.join(&p.name))?;
+    }
+    Ok(())
+}
+
+/// Runs `spec` as `opts` says; `progress` is called after every run.
+pub fn run_spec(spec: &Spec, opts: &RunOptions, progress: &(dyn Fn(RunProgress) + Sync)) -> Result<RunOutcome> {
+    if opts.jobs == 0 {
+        return Err(Error::config("--jobs", 0, "run at least 1 job at a time"));
+    }
+    check_out(spec, &opts.out)?;
+    write_spec_files(spec, &opts.out)?;
+    let all = plan(spec, &opts.out);
+    let mut outcome = RunOutcome::default();
+    let mut todo: Vec<(PathBuf, RunPlan)> = Vec::new();
+    for (i, (dir, p)) in all.iter().enumerate() {
+        if let Some((k, n)) = opts.shard {
+            if i % n != k - 1 {
+                outcome.other_shards += 1;
+                continue;
+            }
+        }
+        if finished(p, dir).is_some() {
+            outcome.skipped.push(p.key.clone());
+        } else {
+            todo.push((dir.clone(), p.clone()));
+        }
+    }
+    if let Some(max) = opts.max_runs {
+        todo.truncate(max);
+    }
+    let total = todo.len();
+    let jobs = opts.jobs.min(total.max(1));
+    let threads = (rayon::current_num_threads() / jobs).max(1);
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, std::result::Result<RunResult, String>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some((dir, p)) = todo.get(i) else { break };
+                    let r = match &pool {
+                        Ok(pool) => pool.install(|| execute(p, dir)).map_err(|e| e.to_string()),
+                        Err(e) => Err(format!("thread pool: {e}")),
+                    };
+                    results.lock().unwrap_or_else(|e| e.into_inner()).push((i, r));
+                    let label = format!("{} seed {}", p.variant, p.seed);
+                    progress(RunProgress { done: done.fetch_add(1, Ordering::SeqCst) + 1, total, label });
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.sort_by_key(|r| r.0);
+    for (i, r) in results {
+        match r {
+            Ok(_) => outcome.executed.push(todo[i].1.key.clone()),
+            Err(e) => outcome.failed.push((format!("{} ({} seed {})", todo[i].1.key, todo[i].1.variant, todo[i].1.seed), e)),
+        }
+    }
+    outcome.reports = write_report(spec, &opts.out)?;
+    Ok(outcome)
+}
+
+/// Refuses an output folder that holds another experiment's spec (different name or kind).
+fn check_out(spec: &Spec, out: &Path) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(out.join("spec.toml")) else { return Ok(()) };
+    let old: toml::Table = toml::from_str(&text).map_err(|e| Error::file("spec", out.join("spec.toml"), e))?;
+    let name = old.get("name").and_then(|v| v.as_str()).unwrap_or_default();
+    if name != spec.name {
+        return Err(Error::config("--out", out.display(), format!("it holds experiment '{name}', not '{}'; choose another folder", spec.name)));
+    }
+    Ok(())
+}

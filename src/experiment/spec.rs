@@ -1,0 +1,483 @@
+//! Experiment specs, parsed in two stages: the TOML text (with `--set key=value` overrides applied to
+//! it) → [`RawSpec`] (unknown keys rejected by serde) → a validated [`Spec`] whose every variant is a
+//! fully resolved, typed [`Setup`]. Every error names the key and the fix, and all of them surface
+//! before any compute.
+//!
+//! A spec is one experiment of a `kind` (`train`, `spiral`, `theory`) over a list of variants and
+//! seeds, with the paper claims it tests — or a `suite` of such specs (e.g. `quick.toml`), each part
+//! a spec file with its own overrides.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::metrics::{metric_available, metric_names};
+use super::overrides::{apply_overrides, format_value, Override};
+use super::setup::{Setup, SpiralSetup, TheorySetup, TrainSetup};
+use crate::analysis::stats::Direction;
+use crate::error::{Error, Result};
+
+/// What an experiment runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Train each variant × seed, then analyse the trained (and optionally initial) network.
+    Train,
+    /// Fig. 1: the spiral through a random embedding and ReLU.
+    Spiral,
+    /// Theorem 1 against random expansion layers.
+    Theory,
+    /// A list of other specs.
+    Suite,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Train => "train",
+            Kind::Spiral => "spiral",
+            Kind::Theory => "theory",
+            Kind::Suite => "suite",
+        }
+    }
+
+    /// The per-variant sections this kind accepts.
+    pub fn sections(self) -> &'static [&'static str] {
+        match self {
+            Kind::Train => &["model", "train", "analysis"],
+            Kind::Spiral => &["spiral"],
+            Kind::Theory => &["theory"],
+            Kind::Suite => &[],
+        }
+    }
+
+    /// Top-level keys this kind accepts besides the common ones.
+    fn own_keys(self) -> &'static [&'static str] {
+        match self {
+            Kind::Train => &["data", "model", "train", "analysis"],
+            Kind::Spiral => &["spiral"],
+            Kind::Theory => &["theory"],
+            Kind::Suite => &["parts"],
+        }
+    }
+}
+
+/// Keys a suite keeps for itself; [`PART_KEYS`] and each part's own sections go to the parts.
+const SUITE_KEYS: [&str; 3] = ["name", "description", "preliminary"];
+const PART_KEYS: [&str; 2] = ["seeds", "alpha"];
+/// Keys only some kinds have.
+const KIND_KEYS: [&str; 8] = ["data", "model", "train", "analysis", "spiral", "theory", "parts", "grid"];
+
+/// The spec as written (after overrides).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub kind: Kind,
+    #[serde(default)]
+    pub preliminary: bool,
+    pub seeds: Option<toml::Value>,
+    pub alpha: Option<f64>,
+    pub data: Option<String>,
+    pub model: Option<toml::Table>,
+    pub train: Option<toml::Table>,
+    pub analysis: Option<toml::Table>,
+    pub spiral: Option<toml::Table>,
+    pub theory: Option<toml::Table>,
+    pub grid: Option<toml::Table>,
+    #[serde(default)]
+    pub variants: Vec<RawVariant>,
+    #[serde(default)]
+    pub claims: Vec<Claim>,
+    #[serde(default)]
+    pub parts: Vec<RawPart>,
+}
+
+/// One `[[variants]]` entry: a name and overrides of the base sections.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVariant {
+    pub name: String,
+    pub model: Option<toml::Table>,
+    pub train: Option<toml::Table>,
+    pub analysis: Option<toml::Table>,
+    pub spiral: Option<toml::Table>,
+    pub theory: Option<toml::Table>,
+}
+
+/// One `[[parts]]` entry of a suite: a spec file (relative to the suite) and its overrides.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPart {
+    pub spec: String,
+    #[serde(default)]
+    pub set: Vec<String>,
+}
+
+/// A paper claim the experiment tests: `metric(a) > metric(b)` (or `<`, or against a constant).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Claim {
+    /// Short identifier (a column of `claims.csv`).
+    pub id: String,
+    /// The claim in words, with where the paper makes it.
+    pub statement: String,
+    pub metric: String,
+    /// The variant whose mean the paper says is greater (or less).
+    pub a: String,
+    /// The variant it is compared with…
+    pub b: Option<String>,
+    /// …or a constant.
+    pub value: Option<f64>,
+    #[serde(default)]
+    pub direction: Direction,
+}
+
+/// One variant, resolved.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Variant {
+    pub name: String,
+    pub setup: Setup,
+}
+
+/// A validated spec.
+#[derive(Clone, Debug, Serialize)]
+pub struct Spec {
+    pub name: String,
+    pub description: String,
+    pub kind: Kind,
+    pub preliminary: bool,
+    pub seeds: Vec<u64>,
+    /// Family-wise significance level of the claims (Holm).
+    pub alpha: f64,
+    pub variants: Vec<Variant>,
+    pub claims: Vec<Claim>,
+    /// Suite parts (empty otherwise).
+    pub parts: Vec<Spec>,
+    /// The `--set` overrides applied, in order.
+    pub overrides: Vec<String>,
+    /// The effective TOML (the file with the overrides applied).
+    #[serde(skip)]
+    pub source: String,
+}
+
+/// Default family-wise α.
+pub const DEFAULT_ALPHA: f64 = 0.05;
+
+impl Spec {
+    /// Reads and validates `path` with `overrides` (`key=value`, TOML values; bare strings allowed).
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Spec> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Spec::parse(&text, &base, overrides).map_err(|e| match e {
+            Error::Config { key, value, fix } => Error::Config { key: format!("{key} (in {})", path.display()), value, fix },
+            other => other,
+        })
+    }
+
+    /// Parses spec text; `base` resolves suite parts.
+    pub fn parse(text: &str, base: &Path, overrides: &[String]) -> Result<Spec> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| Error::config("spec", "TOML", format!("fix the syntax: {}", one_line(&e.to_string()))))?;
+        let parsed: Vec<Override> = overrides.iter().map(|s| s.parse()).collect::<Result<_>>()?;
+        let kind_name = table.get("kind").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        if kind_name == "suite" {
+            // Suite-level overrides are handed to the parts (see `resolve_suite`); only the suite's own
+            // keys apply here.
+            let own: Vec<Override> = parsed.iter().filter(|o| SUITE_KEYS.contains(&o.root())).cloned().collect();
+            apply_overrides(&mut table, &own)?;
+        } else {
+            apply_overrides(&mut table, &parsed)?;
+        }
+        let source = toml::to_string(&table).map_err(|e| Error::input("spec", e))?;
+        let raw: RawSpec = toml::Value::Table(table.clone()).try_into().map_err(|e: toml::de::Error| Error::config("spec", "keys", one_line(e.message())))?;
+        let mut spec = resolve(raw, base, &parsed)?;
+        spec.overrides = overrides.to_vec();
+        spec.source = source;
+        Ok(spec)
+    }
+
+    /// Number of runs (variants × seeds; for a suite, of all parts).
+    pub fn run_count(&self) -> usize {
+        if self.kind == Kind::Suite {
+            self.parts.iter().map(Spec::run_count).sum()
+        } else {
+            self.variants.len() * self.seeds.len()
+        }
+    }
+
+    /// The variant called `name`.
+    pub fn variant(&self, name: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn resolve(raw: RawSpec, base: &Path, overrides: &[Override]) -> Result<Spec> {
+    if raw.name.is_empty() || !raw.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(Error::config("name", format!("{:?}", raw.name), "use letters, digits, '_' or '-' (it names the output folder)"));
+    }
+    let alpha = raw.alpha.unwrap_or(DEFAULT_ALPHA);
+    if !(alpha > 0.0 && alpha < 1.0) {
+        return Err(Error::config("alpha", alpha, "use a significance level in (0, 1), e.g. 0.05"));
+    }
+    check_sections(&raw)?;
+    if raw.kind == Kind::Suite {
+        return resolve_suite(raw, base, overrides, alpha);
+    }
+    let seeds = parse_seeds(raw.seeds.as_ref())?;
+    let variants = resolve_variants(&raw)?;
+    check_claims(&raw, &variants)?;
+    Ok(Spec {
+        name: raw.name,
+        description: raw.description,
+        kind: raw.kind,
+        preliminary: raw.preliminary,
+        seeds,
+        alpha,
+        variants,
+        claims: raw.claims,
+        parts: Vec::new(),
+        overrides: Vec::new(),
+        source: String::new(),
+    })
+}
+
+/// Sections that do not belong to the kind are an error, not silently ignored.
+fn check_sections(raw: &RawSpec) -> Result<()> {
+    let present: [(&str, bool); 8] = [
+        ("data", raw.data.is_some()),
+        ("model", raw.model.is_some()),
+        ("train", raw.train.is_some()),
+        ("analysis", raw.analysis.is_some()),
+        ("spiral", raw.spiral.is_some()),
+        ("theory", raw.theory.is_some()),
+        ("parts", !raw.parts.is_empty()),
+        ("grid", raw.grid.is_some()),
+    ];
+    debug_assert_eq!(present.iter().map(|p| p.0).collect::<Vec<_>>(), KIND_KEYS);
+    let kind = raw.kind;
+    for (key, is) in present {
+        let allowed = kind.own_keys().contains(&key) || (key == "grid" && kind != Kind::Suite);
+        if is && !allowed {
+            return Err(Error::config(key, format!("a [{key}] in a {} spec", kind.as_str()), format!("remove it; a {} spec takes {}", kind.as_str(), kind.own_keys().join(", "))));
+        }
+    }
+    if kind == Kind::Suite {
+        if raw.parts.is_empty() {
+            return Err(Error::config("parts", "none", "list the specs of the suite as [[parts]] spec = \"file.toml\""));
+        }
+        if !raw.variants.is_empty() || !raw.claims.is_empty() || raw.seeds.is_some() {
+            return Err(Error::config("variants/claims/seeds", "in a suite", "put them in the part specs, or override them with a part's set = [\"seeds=0..3\"]"));
+        }
+    } else if kind == Kind::Train && raw.data.is_none() {
+        return Err(Error::config("data", "missing", "set data = \"synthetic\" (or cifar:DIR, mnist:DIR, folder:DIR)"));
+    }
+    Ok(())
+}
+
+fn resolve_suite(raw: RawSpec, base: &Path, overrides: &[Override], alpha: f64) -> Result<Spec> {
+    let mut parts = Vec::new();
+    let mut used = vec![false; overrides.len()];
+    for (k, part) in raw.parts.iter().enumerate() {
+        let path: PathBuf = base.join(&part.spec);
+        let text = std::fs::read_to_string(&path).map_err(|_| Error::config(format!("parts[{k}].spec"), &part.spec, format!("no readable spec at {}; give a path relative to the suite file", path.display())))?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| Error::config(format!("parts[{k}].spec"), &part.spec, format!("fix the TOML: {}", one_line(&e.to_string()))))?;
+        let kind: Kind = table.get("kind").cloned().and_then(|v| v.try_into().ok()).ok_or_else(|| Error::config(format!("parts[{k}].spec"), &part.spec, "the part has no valid kind"))?;
+        if kind == Kind::Suite {
+            return Err(Error::config(format!("parts[{k}].spec"), &part.spec, "a suite cannot contain a suite; list its parts directly"));
+        }
+        // Suite overrides go to the parts that have the key's section (seeds and data go everywhere
+        // they apply).
+        let mut set = part.set.clone();
+        for (i, o) in overrides.iter().enumerate() {
+            if PART_KEYS.contains(&o.root()) || kind.own_keys().contains(&o.root()) {
+                set.push(o.text.clone());
+                used[i] = true;
+            } else if SUITE_KEYS.contains(&o.root()) {
+                used[i] = true;
+            }
+        }
+        let part_base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut spec = Spec::parse(&text, &part_base, &set).map_err(|e| match e {
+            Error::Config { key, value, fix } => Error::Config { key: format!("{key} (in part {})", part.spec), value, fix },
+            other => other,
+        })?;
+        spec.preliminary |= raw.preliminary;
+        if parts.iter().any(|p: &Spec| p.name == spec.name) {
+            return Err(Error::config(format!("parts[{k}]"), &spec.name, "two parts have the same name; give one a set = [\"name=…\"]"));
+        }
+        parts.push(spec);
+    }
+    if let Some(i) = used.iter().position(|u| !u) {
+        return Err(Error::config("--set", &overrides[i].text, "no part of the suite has this key; check the section name (model., train., analysis., spiral., theory., data, seeds)"));
+    }
+    Ok(Spec {
+        name: raw.name,
+        description: raw.description,
+        kind: Kind::Suite,
+        preliminary: raw.preliminary,
+        seeds: Vec::new(),
+        alpha,
+        variants: Vec::new(),
+        claims: Vec::new(),
+        parts,
+        overrides: Vec::new(),
+        source: String::new(),
+    })
+}
+
+/// `seeds = [0, 1, 2]` or `seeds = "0..5"` (end exclusive); default `[0]`.
+pub fn parse_seeds(v: Option<&toml::Value>) -> Result<Vec<u64>> {
+    let bad = |v: &dyn std::fmt::Display| Error::config("seeds", v, "use a list of non-negative integers like [0, 1, 2] or a range like \"0..5\"");
+    let seeds: Vec<u64> = match v {
+        None => vec![0],
+        Some(toml::Value::String(s)) => {
+            let (a, b) = s.split_once("..").ok_or_else(|| bad(s))?;
+            let (a, b): (u64, u64) = (a.trim().parse().map_err(|_| bad(s))?, b.trim().parse().map_err(|_| bad(s))?);
+            (a..b).collect()
+        }
+        Some(toml::Value::Array(items)) => items.iter().map(|x| x.as_integer().filter(|&i| i >= 0).map(|i| i as u64).ok_or_else(|| bad(x))).collect::<Result<_>>()?,
+        Some(other) => return Err(bad(other)),
+    };
+    if seeds.is_empty() {
+        return Err(Error::config("seeds", "an empty list", "give at least one seed, e.g. \"0..5\""));
+    }
+    let mut sorted = seeds.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() != seeds.len() {
+        return Err(Error::config("seeds", format!("{seeds:?}"), "list each seed once"));
+    }
+    Ok(seeds)
+}
+
+/// Sections of a variant: the base sections with the variant's own tables merged over them.
+fn merged(base: &Option<toml::Table>, over: &Option<toml::Table>) -> toml::Table {
+    let mut t = base.clone().unwrap_or_default();
+    if let Some(o) = over {
+        for (k, v) in o {
+            t.insert(k.clone(), v.clone());
+        }
+    }
+    t
+}
+
+/// The grid: `"section.key" = [values…]`, expanded as a Cartesian product in key order.
+fn grid_points(raw: &RawSpec) -> Result<Vec<Vec<(String, String, toml::Value)>>> {
+    let mut points: Vec<Vec<(String, String, toml::Value)>> = vec![Vec::new()];
+    for (path, values) in raw.grid.iter().flatten() {
+        let (section, key) = path.split_once('.').ok_or_else(|| Error::config(format!("grid.{path}"), path, format!("name a section and key, e.g. \"{}.{path}\"", raw.kind.sections().first().unwrap_or(&"model"))))?;
+        if !raw.kind.sections().contains(&section) {
+            return Err(Error::config(format!("grid.{path}"), section, format!("a {} spec varies {}", raw.kind.as_str(), raw.kind.sections().join(", "))));
+        }
+        let list = values.as_array().filter(|a| !a.is_empty()).ok_or_else(|| Error::config(format!("grid.\"{path}\""), values, "give a non-empty list of values, e.g. [1, 2, 6]"))?;
+        points = points
+            .into_iter()
+            .flat_map(|p| list.iter().map(move |v| [p.clone(), vec![(section.to_string(), key.to_string(), v.clone())]].concat()))
+            .collect();
+    }
+    Ok(points)
+}
+
+fn resolve_variants(raw: &RawSpec) -> Result<Vec<Variant>> {
+    let explicit: Vec<Option<&RawVariant>> = if raw.variants.is_empty() { vec![None] } else { raw.variants.iter().map(Some).collect() };
+    let grid = grid_points(raw)?;
+    let mut out: Vec<Variant> = Vec::new();
+    for v in &explicit {
+        if let Some(v) = v {
+            for (section, present) in [("model", v.model.is_some()), ("train", v.train.is_some()), ("analysis", v.analysis.is_some()), ("spiral", v.spiral.is_some()), ("theory", v.theory.is_some())] {
+                if present && !raw.kind.sections().contains(&section) {
+                    return Err(Error::config(format!("variants.{}.{section}", v.name), section, format!("a {} spec's variants set {}", raw.kind.as_str(), raw.kind.sections().join(", "))));
+                }
+            }
+        }
+        for point in &grid {
+            let get = |section: &str, base: &Option<toml::Table>, over: Option<&Option<toml::Table>>| {
+                let mut t = merged(base, over.unwrap_or(&None));
+                for (s, k, val) in point {
+                    if s == section {
+                        t.insert(k.clone(), val.clone());
+                    }
+                }
+                t
+            };
+            let grid_name: Vec<String> = point.iter().map(|(_, k, val)| format!("{k}={}", format_value(val))).collect();
+            let name = match (v, grid_name.is_empty()) {
+                (Some(v), true) => v.name.clone(),
+                (Some(v), false) => format!("{},{}", v.name, grid_name.join(",")),
+                (None, false) => grid_name.join(","),
+                (None, true) => "default".to_string(),
+            };
+            let setup = match raw.kind {
+                Kind::Train => TrainSetup::resolve(
+                    raw.data.as_deref().unwrap_or_default(),
+                    get("model", &raw.model, v.map(|v| &v.model)),
+                    get("train", &raw.train, v.map(|v| &v.train)),
+                    get("analysis", &raw.analysis, v.map(|v| &v.analysis)),
+                )
+                .map(Setup::Train),
+                Kind::Spiral => SpiralSetup::resolve(get("spiral", &raw.spiral, v.map(|v| &v.spiral))).map(Setup::Spiral),
+                Kind::Theory => TheorySetup::resolve(get("theory", &raw.theory, v.map(|v| &v.theory))).map(Setup::Theory),
+                Kind::Suite => unreachable!("suites have no variants"),
+            }
+            .map_err(|e| match e {
+                Error::Config { key, value, fix } if name != "default" => Error::Config { key, value: format!("{value} (variant {name})"), fix },
+                other => other,
+            })?;
+            if let Some(prev) = out.iter().find(|p| p.name == name) {
+                return Err(Error::config("variants", &prev.name, "two variants have the same name; rename one"));
+            }
+            if let Some(prev) = out.iter().find(|p| p.setup == setup) {
+                return Err(Error::config("variants", format!("{} and {name}", prev.name), "the two variants resolve to the same config; change or drop one"));
+            }
+            out.push(Variant { name, setup });
+        }
+    }
+    Ok(out)
+}
+
+fn check_claims(raw: &RawSpec, variants: &[Variant]) -> Result<()> {
+    let names: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
+    let find = |key: String, name: &str| -> Result<&Variant> {
+        variants.iter().find(|v| v.name == name).ok_or_else(|| {
+            let best = names.iter().min_by_key(|n| strsim::levenshtein(n, name)).copied().unwrap_or_default();
+            Error::config(key, name, format!("name a variant of this spec (did you mean '{best}'? variants: {})", names.join(", ")))
+        })
+    };
+    let mut ids = Vec::new();
+    for (i, c) in raw.claims.iter().enumerate() {
+        let key = |f: &str| format!("claims[{i}].{f}");
+        if ids.contains(&c.id.as_str()) {
+            return Err(Error::config(key("id"), &c.id, "give each claim its own id"));
+        }
+        ids.push(&c.id);
+        let known = metric_names(raw.kind);
+        if !known.contains(&c.metric) {
+            return Err(Error::config(key("metric"), &c.metric, format!("use one of {}", known.join(", "))));
+        }
+        let mut groups = vec![find(key("a"), &c.a)?];
+        match (&c.b, c.value) {
+            (Some(b), None) => {
+                if *b == c.a {
+                    return Err(Error::config(key("b"), b, "compare two different variants"));
+                }
+                groups.push(find(key("b"), b)?);
+            }
+            (None, Some(v)) if v.is_finite() => {}
+            (None, Some(v)) => return Err(Error::config(key("value"), v, "use a finite number")),
+            _ => return Err(Error::config(key("b"), "both or neither of b and value", "give either b = \"variant\" or value = number")),
+        }
+        for g in groups {
+            if let Err(fix) = metric_available(&c.metric, &g.setup) {
+                return Err(Error::config(key("metric"), format!("{} for variant {}", c.metric, g.name), fix));
+            }
+        }
+    }
+    Ok(())
+}
+

@@ -1,0 +1,221 @@
+//! From finished runs to tables: per variant and metric the mean ± 95% Student-t interval over seeds
+//! (`summary.csv`), every run's metrics (`runs.csv`), training curves with intervals (`curves.csv`),
+//! and each claim's Welch test, Holm-adjusted p and verdict (`claims.csv`). Everything is read in plan
+//! order, so the tables are byte-identical however the runs were scheduled.
+
+use std::path::{Path, PathBuf};
+
+use super::metrics::metrics_of;
+use super::run::{finished, RunResult};
+use super::runner::plan;
+use super::spec::{Claim, Kind, Spec};
+use crate::analysis::stats::{mean_ci, verdicts, welch_test, welch_test_value, MeanCi, Verdict, WelchTest};
+use crate::error::Result;
+use crate::report::{RunMeta, Table};
+
+/// Confidence of every interval.
+pub const CONFIDENCE: f64 = 0.95;
+
+/// One (variant, metric) cell.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SummaryRow {
+    pub variant: String,
+    pub metric: String,
+    /// Seeds with a value (NaN values — not applicable — are left out).
+    pub ci: MeanCi,
+}
+
+/// One claim, tested.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimResult {
+    pub claim: Claim,
+    pub test: WelchTest,
+    pub p_holm: f64,
+    pub p_opposite_holm: f64,
+    pub verdict: Verdict,
+}
+
+/// Everything a report shows.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// Finished runs in plan order.
+    pub results: Vec<RunResult>,
+    pub expected: usize,
+    pub rows: Vec<SummaryRow>,
+    pub claims: Vec<ClaimResult>,
+}
+
+impl Summary {
+    /// All runs of the plan are finished.
+    pub fn complete(&self) -> bool {
+        self.results.len() == self.expected
+    }
+
+    /// The values of `metric` for `variant` over its finished seeds (NaN dropped), in seed order.
+    pub fn values(&self, variant: &str, metric: &str) -> Vec<f64> {
+        self.results.iter().filter(|r| r.variant == variant).map(|r| r.metric(metric)).filter(|v| v.is_finite()).collect()
+    }
+
+    /// The summary row of (variant, metric).
+    pub fn row(&self, variant: &str, metric: &str) -> Option<&SummaryRow> {
+        self.rows.iter().find(|r| r.variant == variant && r.metric == metric)
+    }
+}
+
+/// Reads the finished runs of a (non-suite) spec from `out` and computes the statistics.
+pub fn summarize(spec: &Spec, out: &Path) -> Summary {
+    let planned = plan(spec, out);
+    let results: Vec<RunResult> = planned.iter().filter_map(|(dir, p)| finished(p, dir)).collect();
+    let mut s = Summary { results, expected: planned.len(), rows: Vec::new(), claims: Vec::new() };
+    for v in &spec.variants {
+        for m in metrics_of(&v.setup) {
+            let ci = mean_ci(&s.values(&v.name, &m), CONFIDENCE);
+            s.rows.push(SummaryRow { variant: v.name.clone(), metric: m, ci });
+        }
+    }
+    let tests: Vec<WelchTest> = spec
+        .claims
+        .iter()
+        .map(|c| {
+            let a = s.values(&c.a, &c.metric);
+            match (&c.b, c.value) {
+                (Some(b), _) => welch_test(&a, &s.values(b, &c.metric), c.direction, CONFIDENCE),
+                (None, Some(v)) => welch_test_value(&a, v, c.direction, CONFIDENCE),
+                (None, None) => welch_test_value(&a, f64::NAN, c.direction, CONFIDENCE),
+            }
+        })
+        .collect();
+    let decided = verdicts(&tests, spec.alpha);
+    s.claims = spec
+        .claims
+        .iter()
+        .zip(tests)
+        .zip(decided)
+        .map(|((c, test), (verdict, p_holm, p_opposite_holm))| ClaimResult { claim: c.clone(), test, p_holm, p_opposite_holm, verdict })
+        .collect();
+    s
+}
+
+/// `summary.csv`.
+pub fn summary_table(s: &Summary) -> Table {
+    Table::new()
+        .str("variant", s.rows.iter().map(|r| r.variant.clone()).collect())
+        .str("metric", s.rows.iter().map(|r| r.metric.clone()).collect())
+        .u64("n", s.rows.iter().map(|r| r.ci.n as u64).collect())
+        .f64("mean", s.rows.iter().map(|r| r.ci.mean).collect())
+        .f64("std", s.rows.iter().map(|r| r.ci.std).collect())
+        .f64("ci95_lo", s.rows.iter().map(|r| r.ci.lo).collect())
+        .f64("ci95_hi", s.rows.iter().map(|r| r.ci.hi).collect())
+}
+
+/// `claims.csv`.
+pub fn claims_table(s: &Summary) -> Table {
+    let c = &s.claims;
+    Table::new()
+        .str("id", c.iter().map(|r| r.claim.id.clone()).collect())
+        .str("metric", c.iter().map(|r| r.claim.metric.clone()).collect())
+        .str("a", c.iter().map(|r| r.claim.a.clone()).collect())
+        .str("direction", c.iter().map(|r| format!("{:?}", r.claim.direction).to_lowercase()).collect())
+        .str("b", c.iter().map(|r| r.claim.b.clone().unwrap_or_else(|| format!("{}", r.claim.value.unwrap_or(f64::NAN)))).collect())
+        .u64("n_a", c.iter().map(|r| r.test.n_a as u64).collect())
+        .u64("n_b", c.iter().map(|r| r.test.n_b as u64).collect())
+        .f64("mean_a", c.iter().map(|r| r.test.mean_a).collect())
+        .f64("mean_b", c.iter().map(|r| r.test.mean_b).collect())
+        .f64("diff", c.iter().map(|r| r.test.diff).collect())
+        .f64("diff_ci95_lo", c.iter().map(|r| r.test.diff_lo).collect())
+        .f64("diff_ci95_hi", c.iter().map(|r| r.test.diff_hi).collect())
+        .f64("t", c.iter().map(|r| r.test.t).collect())
+        .f64("df", c.iter().map(|r| r.test.df).collect())
+        .f64("p_one_sided", c.iter().map(|r| r.test.p_claimed).collect())
+        .f64("p_holm", c.iter().map(|r| r.p_holm).collect())
+        .f64("p_opposite_holm", c.iter().map(|r| r.p_opposite_holm).collect())
+        .str("verdict", c.iter().map(|r| r.verdict.as_str().to_string()).collect())
+        .str("statement", c.iter().map(|r| r.claim.statement.clone()).collect())
+}
+
+/// `runs.csv`: one row per finished run, one column per metric (empty where not applicable).
+pub fn runs_table(spec: &Spec, s: &Summary) -> Table {
+    let mut metrics: Vec<String> = Vec::new();
+    for v in &spec.variants {
+        for m in metrics_of(&v.setup) {
+            if !metrics.contains(&m) {
+                metrics.push(m);
+            }
+        }
+    }
+    let mut t = Table::new()
+        .str("key", s.results.iter().map(|r| r.key.clone()).collect())
+        .str("variant", s.results.iter().map(|r| r.variant.clone()).collect())
+        .u64("seed", s.results.iter().map(|r| r.seed).collect());
+    for m in &metrics {
+        t = t.f64(m, s.results.iter().map(|r| r.metric(m)).collect());
+    }
+    t
+}
+
+/// `curves.csv`: per variant and epoch, mean and 95% interval of validation accuracy and training loss.
+pub fn curves_table(spec: &Spec, s: &Summary) -> Table {
+    let (mut variant, mut epoch, mut what, mut n, mut mean, mut lo, mut hi) = (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for v in &spec.variants {
+        let runs: Vec<&RunResult> = s.results.iter().filter(|r| r.variant == v.name).collect();
+        let epochs = runs.iter().map(|r| r.curve.len()).max().unwrap_or(0);
+        for (name, get) in [("val_acc", (|c: &super::run::CurvePoint| c.val_acc) as fn(&super::run::CurvePoint) -> f64), ("train_loss", |c| c.train_loss)] {
+            for e in 0..epochs {
+                let vals: Vec<f64> = runs.iter().filter_map(|r| r.curve.get(e)).map(get).collect();
+                let ci = mean_ci(&vals, CONFIDENCE);
+                variant.push(v.name.clone());
+                epoch.push(e as u64 + 1);
+                what.push(name.to_string());
+                n.push(ci.n as u64);
+                mean.push(ci.mean);
+                lo.push(ci.lo);
+                hi.push(ci.hi);
+            }
+        }
+    }
+    Table::new().str("variant", variant).u64("epoch", epoch).str("metric", what).u64("n", n).f64("mean", mean).f64("ci95_lo", lo).f64("ci95_hi", hi)
+}
+
+/// `timing.csv`: wall seconds per finished run (not reproducible, hence its own file).
+pub fn timing_table(spec: &Spec, out: &Path) -> Table {
+    let (mut key, mut variant, mut seed, mut secs, mut threads) = (vec![], vec![], vec![], vec![], vec![]);
+    for (dir, p) in plan(spec, out) {
+        let Ok(bytes) = std::fs::read(p.dir(&dir).join("timing.json")) else { continue };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
+        key.push(p.key.clone());
+        variant.push(p.variant.clone());
+        seed.push(p.seed);
+        secs.push(v["seconds"].as_f64().unwrap_or(f64::NAN));
+        threads.push(v["threads"].as_u64().unwrap_or(0));
+    }
+    Table::new().str("key", key).str("variant", variant).u64("seed", seed).f64("seconds", secs).u64("threads", threads)
+}
+
+/// Writes the tables, plots and reports of `spec` (a suite: of each part, then its index) from the
+/// finished runs in `out`.
+pub fn write_report(spec: &Spec, out: &Path) -> Result<Vec<PathBuf>> {
+    let meta = RunMeta::new("infoloss run", serde_json::json!({ "spec": spec.name, "overrides": spec.overrides }));
+    if spec.kind == Kind::Suite {
+        let mut files = Vec::new();
+        let mut parts = Vec::new();
+        for p in &spec.parts {
+            let dir = out.join(&p.name);
+            files.extend(write_report(p, &dir)?);
+            parts.push((p, summarize(p, &dir)));
+        }
+        files.extend(crate::report::experiment::write_suite_report(spec, &parts, out)?);
+        return Ok(files);
+    }
+    let s = summarize(spec, out);
+    let mut files = vec![out.join("summary.csv"), out.join("claims.csv"), out.join("runs.csv"), out.join("timing.csv")];
+    summary_table(&s).write_csv(&files[0], &meta)?;
+    claims_table(&s).write_csv(&files[1], &meta)?;
+    runs_table(spec, &s).write_csv(&files[2], &meta)?;
+    timing_table(spec, out).write_csv(&files[3], &meta)?;
+    if spec.kind == Kind::Train {
+        files.push(out.join("curves.csv"));
+        curves_table(spec, &s).write_csv(&files[4], &meta)?;
+    }
+    files.extend(crate::report::experiment::write_experiment_report(spec, &s, out)?);
+    Ok(files)
+}

@@ -1,0 +1,357 @@
+//! The report of an experiment run (`report.md` + `report.ipynb` + plots): provenance, the claims with
+//! their tests and verdicts, the per-variant summary, and the figures of its kind — training curves
+//! with 95% bands (Fig. 6), activation patterns (Fig. 7), sweeps over a numeric variant axis, spiral
+//! panels and rates (Fig. 1), Theorem 1 against experiment.
+
+use std::path::{Path, PathBuf};
+
+use super::document::Document;
+use super::plot::{Band, LineChart, PanelGrid, ScatterPanel, Series};
+use super::table::format_float;
+use crate::analysis::manifold::{spiral, spiral_run};
+use crate::analysis::stats::{mean_ci, MIN_SEEDS_FOR_VERDICT};
+use crate::error::Result;
+use crate::experiment::metrics::{metric_about, metrics_of};
+use crate::experiment::run::{spiral_settings, RunResult, SitePattern};
+use crate::experiment::setup::Setup;
+use crate::experiment::spec::{Kind, Spec};
+use crate::experiment::summary::{ClaimResult, Summary, CONFIDENCE};
+use crate::report::meta::{GIT_COMMIT, VERSION};
+
+/// `mean ± half-width` (or `n/a`).
+fn cell(s: &Summary, variant: &str, metric: &str) -> String {
+    match s.row(variant, metric) {
+        Some(r) if r.ci.n == 0 => "n/a".into(),
+        Some(r) if r.ci.n == 1 => format_float(r.ci.mean),
+        Some(r) => format!("{} ± {}", format_float(r.ci.mean), format_float((r.ci.hi - r.ci.mean).abs())),
+        None => "—".into(),
+    }
+}
+
+/// The claims table in Markdown.
+pub fn claims_markdown(claims: &[ClaimResult]) -> String {
+    let mut t = String::from("| claim | metric | tested | mean a | mean b | a − b [95% CI] | t (df) | p one-sided → Holm | verdict |\n|---|---|---|---|---|---|---|---|---|\n");
+    for c in claims {
+        let cmp = if c.claim.direction == crate::analysis::stats::Direction::Greater { ">" } else { "<" };
+        let b = c.claim.b.clone().unwrap_or_else(|| format_float(c.claim.value.unwrap_or(f64::NAN)));
+        let test = &c.test;
+        t.push_str(&format!(
+            "| {} — {} | {} | {} {cmp} {} (n = {}, {}) | {} | {} | {} [{}, {}] | {} ({}) | {} → {} | **{}** |\n",
+            c.claim.id,
+            c.claim.statement,
+            c.claim.metric,
+            c.claim.a,
+            b,
+            test.n_a,
+            test.n_b,
+            format_float(test.mean_a),
+            format_float(test.mean_b),
+            format_float(test.diff),
+            format_float(test.diff_lo),
+            format_float(test.diff_hi),
+            format_float(test.t),
+            format_float(test.df),
+            format_float(test.p_claimed),
+            format_float(c.p_holm),
+            c.verdict.as_str()
+        ));
+    }
+    t
+}
+
+fn rule(spec: &Spec, claims: usize) -> String {
+    format!(
+        "Each claim is a one-sided Welch t-test over seeds in the paper's direction; p-values are Holm-corrected across the {claims} claim(s) of this experiment at α = {}. \
+         **reproduced**: significant in the paper's direction; **contradicted**: significant the other way (Holm over the opposite one-sided p-values); \
+         **inconclusive**: neither, or fewer than {MIN_SEEDS_FOR_VERDICT} seeds in a group.{}",
+        spec.alpha,
+        if spec.preliminary { " This is a smoke-scale run: its verdicts are **preliminary**." } else { "" }
+    )
+}
+
+fn provenance(spec: &Spec, s: &Summary) -> String {
+    let mut p = format!(
+        "Kind `{}`; {} variant(s) × {} seed(s) ({}); **{} of {} runs finished**. infoloss {VERSION}, commit `{GIT_COMMIT}`.",
+        spec.kind.as_str(),
+        spec.variants.len(),
+        spec.seeds.len(),
+        seeds_text(&spec.seeds),
+        s.results.len(),
+        s.expected
+    );
+    if !spec.overrides.is_empty() {
+        p.push_str(&format!(" Overrides: `{}`.", spec.overrides.join("`, `")));
+    }
+    if !s.complete() {
+        p.push_str(" **Partial results**: rerun the same command to finish the missing runs (finished runs are kept), or `infoloss merge` the other shards.");
+    }
+    p.push_str(" The resolved spec is in `spec.resolved.json`.");
+    p
+}
+
+fn seeds_text(seeds: &[u64]) -> String {
+    let contiguous = seeds.windows(2).all(|w| w[1] == w[0] + 1);
+    match (seeds.first(), seeds.last()) {
+        (Some(a), Some(b)) if contiguous && seeds.len() > 2 => format!("{a}..{}", b + 1),
+        _ => seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// Writes the plots and both reports of one experiment.
+pub fn write_experiment_report(spec: &Spec, s: &Summary, out: &Path) -> Result<Vec<PathBuf>> {
+    let mut doc = Document::default();
+    let mut files = Vec::new();
+    doc.md(format!("# {}\n\n{}", spec.name, spec.description.trim()));
+    doc.md(provenance(spec, s));
+    if !spec.claims.is_empty() {
+        doc.md(format!("## Claims\n\n{}\n{}", claims_markdown(&s.claims), rule(spec, spec.claims.len())));
+    }
+    doc.md(format!("## Results (mean ± 95% Student-t half-width over seeds)\n\n{}", results_markdown(spec, s)));
+    let metrics = spec.variants.first().map(|v| metrics_of(&v.setup)).unwrap_or_default();
+    let glossary: Vec<String> = metrics.iter().map(|m| format!("- `{m}`: {}", metric_about(m))).collect();
+    doc.md(format!("Metrics:\n\n{}", glossary.join("\n")));
+    doc.md("## Figures");
+    let figures = match spec.kind {
+        Kind::Train => train_figures(spec, s, out)?,
+        Kind::Spiral => spiral_figures(spec, s, out)?,
+        Kind::Theory => theory_figures(spec, s, out)?,
+        Kind::Suite => Vec::new(),
+    };
+    for (stem, caption) in figures {
+        files.push(out.join(format!("{stem}.png")));
+        files.push(out.join(format!("{stem}.svg")));
+        doc.image(stem, caption);
+    }
+    doc.md("## Load the tables\n\n`summary.csv` (variant × metric: n, mean, std, 95% CI), `claims.csv` (tests and verdicts), `runs.csv` (every run), `timing.csv` (wall times), and for training experiments `curves.csv` and each run's `runs/<key>/metrics.csv`.");
+    doc.code(
+        "import pandas as pd\nsummary = pd.read_csv(\"summary.csv\")\nclaims = pd.read_csv(\"claims.csv\")\nruns = pd.read_csv(\"runs.csv\")\nprint(claims[[\"id\", \"diff\", \"p_holm\", \"verdict\"]])\nsummary.pivot(index=\"metric\", columns=\"variant\", values=\"mean\")",
+    );
+    files.extend(doc.write(out)?);
+    Ok(files)
+}
+
+/// Metric rows × variant columns.
+fn results_markdown(spec: &Spec, s: &Summary) -> String {
+    let mut metrics: Vec<String> = Vec::new();
+    for v in &spec.variants {
+        for m in metrics_of(&v.setup) {
+            if !metrics.contains(&m) {
+                metrics.push(m);
+            }
+        }
+    }
+    let mut t = format!("| metric | {} |\n|---|{}\n", spec.variants.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(" | "), "---|".repeat(spec.variants.len()));
+    for m in &metrics {
+        let cells: Vec<String> = spec.variants.iter().map(|v| cell(s, &v.name, m)).collect();
+        t.push_str(&format!("| {m} | {} |\n", cells.join(" | ")));
+    }
+    t
+}
+
+/// Mean and band over seeds of `f(run)` per x.
+fn band_of(xs: &[f64], values: impl Fn(usize) -> Vec<f64>, color: usize, name: &str) -> (Series, Band) {
+    let (mut pts, mut band) = (Vec::new(), Band { x: Vec::new(), lower: Vec::new(), upper: Vec::new(), color });
+    for (i, &x) in xs.iter().enumerate() {
+        let ci = mean_ci(&values(i), CONFIDENCE);
+        if ci.n == 0 {
+            continue;
+        }
+        pts.push((x, ci.mean));
+        band.x.push(x);
+        band.lower.push(if ci.lo.is_finite() { ci.lo } else { ci.mean });
+        band.upper.push(if ci.hi.is_finite() { ci.hi } else { ci.mean });
+    }
+    (Series::line(name, pts, color).with_markers(), band)
+}
+
+/// A numeric axis shared by all variants (`key=value` names with one key), e.g. the expansion sweep.
+fn numeric_axis(spec: &Spec) -> Option<(String, Vec<f64>)> {
+    let mut key = None;
+    let mut xs = Vec::new();
+    for v in &spec.variants {
+        let (k, val) = v.name.split_once('=')?;
+        if v.name.contains(',') || key.as_ref().is_some_and(|kk: &String| kk != k) {
+            return None;
+        }
+        key = Some(k.to_string());
+        xs.push(val.parse::<f64>().ok()?);
+    }
+    (spec.variants.len() > 1).then(|| (key.unwrap_or_default(), xs))
+}
+
+fn train_figures(spec: &Spec, s: &Summary, out: &Path) -> Result<Vec<(String, String)>> {
+    let mut figs = Vec::new();
+    let mut chart = LineChart::new(format!("{}: validation accuracy (mean and 95% band over seeds)", spec.name), "epoch", "validation accuracy");
+    for (k, v) in spec.variants.iter().enumerate() {
+        let runs: Vec<_> = s.results.iter().filter(|r| r.variant == v.name).collect();
+        let epochs = runs.iter().map(|r| r.curve.len()).max().unwrap_or(0);
+        let xs: Vec<f64> = (1..=epochs).map(|e| e as f64).collect();
+        let (line, band) = band_of(&xs, |e| runs.iter().filter_map(|r| r.curve.get(e)).map(|c| c.val_acc).collect(), k, &v.name);
+        chart.series.push(line);
+        chart.bands.push(band);
+    }
+    chart.write(&out.join("curves"))?;
+    figs.push(("curves".to_string(), "Validation accuracy per epoch, mean over seeds with 95% Student-t band (Fig. 6 style)".to_string()));
+    if let Some((key, xs)) = numeric_axis(spec) {
+        let metrics = metrics_of(&spec.variants[0].setup);
+        for m in ["val_acc", "lemma2_rate", "below_threshold"] {
+            if !metrics.iter().any(|x| x == m) {
+                continue;
+            }
+            let mut c = LineChart::new(format!("{}: {m} against {key} (mean and 95% band)", spec.name), key.clone(), m);
+            let (line, band) = band_of(&xs, |i| s.values(&spec.variants[i].name, m), 0, m);
+            c.series.push(line);
+            c.bands.push(band);
+            if metrics.iter().any(|x| x == &format!("init_{m}")) {
+                let (line, band) = band_of(&xs, |i| s.values(&spec.variants[i].name, &format!("init_{m}")), 1, &format!("{m} at initialisation"));
+                c.series.push(line.dashed());
+                c.bands.push(band);
+            }
+            let stem = format!("sweep_{m}");
+            c.write(&out.join(&stem))?;
+            figs.push((stem, format!("{m} against {key}; points with no applicable value (e.g. the Lemma-2 rate of t = 1) are left out")));
+        }
+    }
+    let with_patterns: Vec<_> = spec.variants.iter().filter(|v| matches!(&v.setup, Setup::Train(t) if t.analysis.patterns)).collect();
+    if !with_patterns.is_empty() {
+        let per_variant = with_patterns.len() <= 3;
+        let mut combined = LineChart::new(format!("{}: mean positive channels / channels at each .post site", spec.name), "layer (post-activation site, in order)", "fraction of channels");
+        combined.y_range = Some((0.0, 1.05));
+        for (k, v) in with_patterns.iter().enumerate() {
+            let runs: Vec<_> = s.results.iter().filter(|r| r.variant == v.name && !r.patterns.is_empty()).collect();
+            let Some(first) = runs.first() else { continue };
+            let sites = first.patterns.len();
+            let xs: Vec<f64> = (1..=sites).map(|i| i as f64).collect();
+            let runs = &runs;
+            let frac = |get: fn(&SitePattern) -> f64, init: bool| move |i: usize| site_fractions(runs, i, get, init);
+            let threshold: Vec<(f64, f64)> = first.patterns.iter().enumerate().map(|(i, p)| (i as f64 + 1.0, p.threshold as f64 / p.channels as f64)).collect();
+            if per_variant {
+                let mut c = LineChart::new(format!("{} — {}: active channels per position / channels (Fig. 7)", spec.name, v.name), "layer (post-activation site, in order)", "fraction of channels");
+                c.y_range = Some((0.0, 1.05));
+                for (name, get, color) in [("trained: min", (|p: &SitePattern| p.positive_min) as fn(&_) -> f64, 0), ("trained: mean", |p| p.positive_mean, 1), ("trained: max", |p| p.positive_max, 2)] {
+                    let (line, band) = band_of(&xs, frac(get, false), color, name);
+                    c.series.push(line);
+                    if name == "trained: mean" {
+                        c.bands.push(band);
+                    }
+                }
+                if !first.init_patterns.is_empty() {
+                    let (line, _) = band_of(&xs, frac(|p| p.positive_min, true), 4, "initialisation: min");
+                    c.series.push(line.dashed());
+                    let (line, _) = band_of(&xs, frac(|p| p.positive_mean, true), 5, "initialisation: mean");
+                    c.series.push(line.dashed());
+                }
+                c.series.push(Series::line("threshold n / channels", threshold, 3).dashed());
+                let stem = format!("patterns_{}", k + 1);
+                c.write(&out.join(&stem))?;
+                figs.push((stem, format!("Variant {}: positive channels per position at every .post site relative to the channel count, mean over seeds (band: 95% of the per-seed mean), against the invertibility threshold n (Fig. 7)", v.name)));
+            } else {
+                let (line, _) = band_of(&xs, frac(|p| p.positive_mean, false), k, &v.name);
+                combined.series.push(line);
+            }
+        }
+        if !per_variant {
+            combined.write(&out.join("patterns"))?;
+            figs.push(("patterns".into(), "Mean positive channels per position relative to the channel count at every .post site, per variant (Fig. 7 style)".into()));
+        }
+    }
+    Ok(figs)
+}
+
+/// `get(site i) / channels` over runs (trained or at initialisation).
+fn site_fractions(runs: &[&RunResult], i: usize, get: fn(&SitePattern) -> f64, init: bool) -> Vec<f64> {
+    runs.iter().filter_map(|r| if init { r.init_patterns.get(i) } else { r.patterns.get(i) }).map(|p| get(p) / p.channels as f64).collect()
+}
+
+fn spiral_figures(spec: &Spec, s: &Summary, out: &Path) -> Result<Vec<(String, String)>> {
+    let cells: Vec<_> = spec.variants.iter().filter_map(|v| if let Setup::Spiral(c) = &v.setup { Some((v.name.clone(), c.clone())) } else { None }).collect();
+    let xs: Vec<f64> = cells.iter().map(|(_, c)| c.n as f64).collect();
+    let mut rate = LineChart::new("Fig. 1: fraction of spiral points where ReLU(T x) is invertible (Lemma 2)", "embedding dimension n", "fraction");
+    rate.y_range = Some((0.0, 1.05));
+    let (line, band) = band_of(&xs, |i| s.values(&cells[i].0, "invertible_fraction"), 0, "empirical (mean, 95% band)");
+    rate.series.push(line);
+    rate.bands.push(band);
+    let (line, _) = band_of(&xs, |i| s.values(&cells[i].0, "collapsed_fraction"), 1, "collapsed onto another part");
+    rate.series.push(line);
+    rate.series.push(Series::line("Theorem 1: P(Bin(n, ½) ≥ 2)", cells.iter().map(|(_, c)| (c.n as f64, crate::analysis::theory::theorem1_noncollapsed(c.n as u64, 2))).collect(), 3).dashed());
+    rate.write(&out.join("spiral_rate"))?;
+    let mut err = LineChart::new("Fig. 1: reconstruction error of T⁺ ReLU(T x)", "embedding dimension n", "relative error");
+    for (k, (m, name)) in [("pinv_error", "‖T⁺ReLU(Tx) − x‖ / ‖x‖"), ("pinv_shape_error", "after the best scale (shape)")].iter().enumerate() {
+        let (line, band) = band_of(&xs, |i| s.values(&cells[i].0, m), k, name);
+        err.series.push(line);
+        err.bands.push(band);
+    }
+    err.write(&out.join("spiral_error"))?;
+    let seed = spec.seeds[0];
+    let mut grid = PanelGrid { title: format!("Fig. 1: spiral → T (n×2) → ReLU → T⁺ (seed {seed})"), panel_size: 220, ..Default::default() };
+    let colour = |k: usize, len: usize| k as f64 / (len.max(2) - 1) as f64;
+    if let Some((_, c)) = cells.first() {
+        let input = spiral(c.points, c.turns);
+        grid.panels.push(ScatterPanel { title: "input".into(), points: input.iter().enumerate().map(|(k, p)| (p[0], p[1], colour(k, input.len()))).collect() });
+    }
+    for (_, c) in &cells {
+        let (_, pts) = spiral_run(c.n, seed, &spiral_settings(c, seed));
+        grid.panels.push(ScatterPanel { title: format!("n = {}", c.n), points: pts.iter().enumerate().map(|(k, p)| (p[0], p[1], colour(k, pts.len()))).collect() });
+    }
+    grid.write(&out.join("spiral_panels"))?;
+    Ok(vec![
+        ("spiral_panels".into(), format!("The spiral projected back after the ReLU, coloured by position along it (seed {seed}; Fig. 1)")),
+        ("spiral_rate".into(), "Fraction of points where Lemma 2 holds, and of points collapsed onto a distant part of the spiral, against Theorem 1".into()),
+        ("spiral_error".into(), "Reconstruction error of the plain pseudo-inverse".into()),
+    ])
+}
+
+fn theory_figures(spec: &Spec, s: &Summary, out: &Path) -> Result<Vec<(String, String)>> {
+    let cells: Vec<_> = spec.variants.iter().filter_map(|v| if let Setup::Theory(c) = &v.setup { Some((v.name.clone(), c.clone())) } else { None }).collect();
+    let mut ns: Vec<usize> = cells.iter().map(|(_, c)| c.n).collect();
+    ns.sort_unstable();
+    ns.dedup();
+    let mut chart = LineChart::new("Theorem 1: P(Binomial(m, ½) ≥ n) vs the Lemma-2 rate of random expansion layers", "expansion ratio t (m = round(t·n))", "non-collapsed fraction");
+    chart.y_range = Some((0.0, 1.05));
+    for (k, n) in ns.iter().enumerate() {
+        let sel: Vec<_> = cells.iter().filter(|(_, c)| c.n == *n).collect();
+        let xs: Vec<f64> = sel.iter().map(|(_, c)| c.t).collect();
+        chart.series.push(Series::line(format!("theory n={n}"), sel.iter().map(|(name, c)| (c.t, s.row(name, "theory").map_or(f64::NAN, |r| r.ci.mean))).collect(), k));
+        let (line, band) = band_of(&xs, |i| s.values(&sel[i].0, "empirical"), k, &format!("empirical n={n}"));
+        chart.series.push(line.dashed());
+        chart.bands.push(band);
+    }
+    chart.write(&out.join("theory"))?;
+    Ok(vec![("theory".into(), "Theorem 1 (lines) against the measured Lemma-2 rate (dashed: mean over seeds, band: 95% Student-t)".into())])
+}
+
+/// The suite's index: every part's claims with verdicts and a link to its report.
+pub fn write_suite_report(spec: &Spec, parts: &[(&Spec, Summary)], out: &Path) -> Result<Vec<PathBuf>> {
+    let mut doc = Document::default();
+    doc.md(format!("# {}\n\n{}", spec.name, spec.description.trim()));
+    if spec.preliminary {
+        doc.md("This is a smoke-scale cut of the shipped experiments: its verdicts are **preliminary** (most groups have fewer seeds than a verdict needs).");
+    }
+    let mut t = String::from("| part | kind | runs finished | reproduced | contradicted | inconclusive |\n|---|---|---|---|---|---|\n");
+    for (p, s) in parts {
+        let count = |v: &str| s.claims.iter().filter(|c| c.verdict.as_str() == v).count();
+        t.push_str(&format!(
+            "| [{}]({}/report.md) | {} | {} / {} | {} | {} | {} |\n",
+            p.name,
+            p.name,
+            p.kind.as_str(),
+            s.results.len(),
+            s.expected,
+            count("reproduced"),
+            count("contradicted"),
+            count("inconclusive")
+        ));
+    }
+    doc.md(format!("infoloss {VERSION}, commit `{GIT_COMMIT}`.\n\n{t}"));
+    for (p, s) in parts {
+        doc.md(format!("## {}\n\n{}", p.name, p.description.trim()));
+        if !s.claims.is_empty() {
+            doc.md(claims_markdown(&s.claims));
+        }
+        doc.md(format!("Full report: [{0}/report.md]({0}/report.md) ([notebook]({0}/report.ipynb)).", p.name));
+    }
+    let loads: Vec<String> = parts.iter().map(|(p, _)| format!("claims[\"{0}\"] = pd.read_csv(\"{0}/claims.csv\")", p.name)).collect();
+    doc.md("## Load the tables");
+    doc.code(format!("import pandas as pd\nclaims = {{}}\n{}\npd.concat(claims, names=[\"part\"])[[\"id\", \"diff\", \"p_holm\", \"verdict\"]]", loads.join("\n")));
+    doc.write(out)
+}

@@ -1,0 +1,515 @@
+//! Experiment runner: every spec rejection, overrides, resume after an interruption, shard + merge,
+//! determinism across jobs and thread counts, the statistics against hand-computed values, the
+//! notebook's nbformat-4 structure, and the shipped specs.
+
+use std::path::{Path, PathBuf};
+
+use infoloss::analysis::stats::{holm, verdicts, welch_test, welch_test_value, Direction, Verdict};
+use infoloss::experiment::merge::merge;
+use infoloss::experiment::summary::summarize;
+use infoloss::experiment::{run_spec, Kind, RunOptions, Spec};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("infoloss-exp-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn parse(text: &str) -> infoloss::Result<Spec> {
+    Spec::parse(text, Path::new("."), &[])
+}
+
+/// The error text of a spec that must be rejected.
+fn rejected(text: &str) -> String {
+    match parse(text) {
+        Ok(_) => panic!("spec accepted:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn assert_mentions(err: &str, words: &[&str]) {
+    for w in words {
+        assert!(err.contains(w), "error {err:?} does not mention {w:?}");
+    }
+}
+
+/// A tiny training experiment: 2 variants × 2 seeds, seconds per run.
+const TINY: &str = r#"
+name = "tiny"
+kind = "train"
+seeds = [0, 1]
+data = "synthetic"
+[model]
+width = 0.1
+[train]
+epochs = 1
+batch = 32
+optimizer = "adamw"
+train-limit = 64
+val-limit = 32
+[analysis]
+images = 4
+lemma2 = true
+[grid]
+"model.bottleneck" = ["linear", "relu6"]
+[[claims]]
+id = "linear-beats-relu6"
+statement = "test"
+metric = "val_acc"
+a = "bottleneck=linear"
+b = "bottleneck=relu6"
+"#;
+
+const SPIRAL: &str = r#"
+name = "sp"
+kind = "spiral"
+seeds = "0..6"
+[spiral]
+points = 60
+[grid]
+"spiral.n" = [2, 15]
+[[claims]]
+id = "c"
+statement = "s"
+metric = "invertible_fraction"
+a = "n=15"
+b = "n=2"
+"#;
+
+// ---- spec validation: one test per rejection --------------------------------------------------
+
+#[test]
+fn rejects_unknown_top_level_key() {
+    let err = rejected(&TINY.replace("seeds = [0, 1]", "seeds = [0, 1]\nsead = 3"));
+    assert_mentions(&err, &["sead", "expected one of"]);
+}
+
+#[test]
+fn rejects_unknown_key_in_a_section() {
+    let err = rejected(&TINY.replace("width = 0.1", "widht = 0.1"));
+    assert_mentions(&err, &["model.widht", "an unknown key", "`width`"]);
+}
+
+#[test]
+fn rejects_a_section_of_another_kind() {
+    let err = rejected(&format!("{TINY}\n[spiral]\npoints = 5\n"));
+    assert_mentions(&err, &["spiral", "train spec takes"]);
+}
+
+#[test]
+fn rejects_train_spec_without_data() {
+    let err = rejected(&TINY.replace("data = \"synthetic\"", ""));
+    assert_mentions(&err, &["data", "synthetic"]);
+}
+
+#[test]
+fn rejects_bad_data_spec() {
+    let err = rejected(&TINY.replace("data = \"synthetic\"", "data = \"imagenet\""));
+    assert_mentions(&err, &["imagenet", "cifar:DIR"]);
+}
+
+#[test]
+fn rejects_bad_seeds() {
+    for bad in ["seeds = []", "seeds = \"5..2\"", "seeds = [0, -1]", "seeds = \"a..b\"", "seeds = [1, 1]", "seeds = 3"] {
+        let err = rejected(&TINY.replace("seeds = [0, 1]", bad));
+        assert_mentions(&err, &["seeds"]);
+    }
+}
+
+#[test]
+fn rejects_out_of_range_width() {
+    let err = rejected(&TINY.replace("width = 0.1", "width = 0.0"));
+    assert_mentions(&err, &["width", "(0, 10]"]);
+}
+
+#[test]
+fn rejects_zero_epochs() {
+    let err = rejected(&TINY.replace("epochs = 1", "epochs = 0"));
+    assert_mentions(&err, &["train", "epochs", "at least 1"]);
+}
+
+#[test]
+fn rejects_expansion_ratio_below_one_in_theory() {
+    let err = rejected("name = \"t\"\nkind = \"theory\"\n[theory]\nn = 8\nt = 0.5\n");
+    assert_mentions(&err, &["theory.t = 0.5", "from 1 to 64"]);
+}
+
+#[test]
+fn rejects_spiral_with_too_few_points() {
+    let err = rejected("name = \"s\"\nkind = \"spiral\"\n[spiral]\npoints = 1\n");
+    assert_mentions(&err, &["points", "at least 2"]);
+}
+
+#[test]
+fn rejects_grid_key_without_section() {
+    let err = rejected(&TINY.replace("\"model.bottleneck\" =", "\"bottleneck\" ="));
+    assert_mentions(&err, &["grid.bottleneck", "section and key"]);
+}
+
+#[test]
+fn rejects_grid_over_a_section_of_another_kind() {
+    let err = rejected(&TINY.replace("\"model.bottleneck\" =", "\"spiral.n\" ="));
+    assert_mentions(&err, &["grid.spiral.n", "model, train, analysis"]);
+}
+
+#[test]
+fn rejects_empty_grid_list() {
+    let err = rejected(&TINY.replace("[\"linear\", \"relu6\"]", "[]"));
+    assert_mentions(&err, &["non-empty list"]);
+}
+
+#[test]
+fn rejects_invalid_grid_value() {
+    let err = rejected(&TINY.replace("[\"linear\", \"relu6\"]", "[\"linear\", \"sigmoid\"]"));
+    assert_mentions(&err, &["bottleneck=sigmoid", "sigmoid"]);
+}
+
+#[test]
+fn rejects_claim_naming_an_unknown_variant() {
+    let err = rejected(&TINY.replace("b = \"bottleneck=relu6\"", "b = \"bottleneck=relu7\""));
+    assert_mentions(&err, &["claims[0].b", "relu7", "did you mean 'bottleneck=relu6'"]);
+}
+
+#[test]
+fn rejects_claim_with_unknown_metric() {
+    let err = rejected(&TINY.replace("metric = \"val_acc\"", "metric = \"accuracy\""));
+    assert_mentions(&err, &["claims[0].metric", "accuracy", "val_acc"]);
+}
+
+#[test]
+fn rejects_claim_on_a_metric_the_analyses_do_not_produce() {
+    let err = rejected(&TINY.replace("metric = \"val_acc\"", "metric = \"jacobian_rank\""));
+    assert_mentions(&err, &["jacobian_rank", "analysis.jacobian = true"]);
+    let err = rejected(&TINY.replace("metric = \"val_acc\"", "metric = \"init_lemma2_rate\""));
+    assert_mentions(&err, &["analysis.at-init = true"]);
+}
+
+#[test]
+fn rejects_claim_with_both_or_neither_comparison() {
+    let err = rejected(&TINY.replace("b = \"bottleneck=relu6\"", "b = \"bottleneck=relu6\"\nvalue = 0.5"));
+    assert_mentions(&err, &["claims[0].b", "either"]);
+    let err = rejected(&TINY.replace("b = \"bottleneck=relu6\"", ""));
+    assert_mentions(&err, &["claims[0].b", "either"]);
+}
+
+#[test]
+fn rejects_duplicate_claim_ids() {
+    let claim = &TINY[TINY.find("[[claims]]").unwrap()..];
+    let err = rejected(&format!("{TINY}{claim}"));
+    assert_mentions(&err, &["claims[1].id", "its own id"]);
+}
+
+#[test]
+fn rejects_variants_that_resolve_to_the_same_config() {
+    let text = "name = \"s\"\nkind = \"spiral\"\n[[variants]]\nname = \"a\"\nspiral = { n = 5 }\n[[variants]]\nname = \"b\"\nspiral = { n = 5, points = 600 }\n";
+    let err = rejected(text);
+    assert_mentions(&err, &["a and b", "same config"]);
+}
+
+#[test]
+fn rejects_duplicate_variant_names() {
+    let err = rejected(&TINY.replace("[\"linear\", \"relu6\"]", "[\"linear\", \"relu6\"]\n\"model.width\" = [0.1, 0.10]"));
+    assert_mentions(&err, &["bottleneck=linear,width=0.1", "same name"]);
+}
+
+#[test]
+fn rejects_a_variant_section_of_another_kind() {
+    let err = rejected(&format!("{SPIRAL}\n[[variants]]\nname = \"x\"\nmodel = {{ width = 1.0 }}\n"));
+    assert_mentions(&err, &["variants.x.model", "spiral"]);
+}
+
+#[test]
+fn rejects_lemma2_on_mobilenet_v1() {
+    let err = rejected(&TINY.replace("width = 0.1", "width = 0.25\narch = \"mobilenet_v1\""));
+    assert_mentions(&err, &["analysis.lemma2", "no expansion layers"]);
+}
+
+#[test]
+fn rejects_training_a_detector() {
+    let err = rejected(&TINY.replace("width = 0.1", "width = 0.1\narch = \"ssdlite_mobilenet_v2\"").replace("lemma2 = true", "lemma2 = false"));
+    assert_mentions(&err, &["model.arch", "classifiers"]);
+}
+
+#[test]
+fn rejects_expansion_together_with_stage_expansion() {
+    let err = rejected(&TINY.replace("width = 0.1", "width = 0.1\nexpansion = 4\nstage-expansion = [1, 6, 6, 6, 6, 6, 6]"));
+    assert_mentions(&err, &["expansion", "not both"]);
+}
+
+#[test]
+fn rejects_alpha_out_of_range() {
+    let err = rejected(&TINY.replace("seeds = [0, 1]", "seeds = [0, 1]\nalpha = 1.5"));
+    assert_mentions(&err, &["alpha", "(0, 1)"]);
+}
+
+#[test]
+fn rejects_a_bad_name() {
+    let err = rejected(&TINY.replace("name = \"tiny\"", "name = \"../x\""));
+    assert_mentions(&err, &["name", "output folder"]);
+}
+
+#[test]
+fn rejects_malformed_and_misspelt_overrides() {
+    let err = Spec::parse(TINY, Path::new("."), &["train.epochs".into()]).unwrap_err().to_string();
+    assert_mentions(&err, &["--set", "key=value"]);
+    let err = Spec::parse(TINY, Path::new("."), &["train.epoch=3".into()]).unwrap_err().to_string();
+    assert_mentions(&err, &["epoch", "epochs"]);
+}
+
+#[test]
+fn rejects_nested_suites_missing_parts_and_unused_overrides() {
+    let dir = tmp("suite-reject");
+    std::fs::write(dir.join("sp.toml"), SPIRAL).unwrap();
+    std::fs::write(dir.join("inner.toml"), "name = \"inner\"\nkind = \"suite\"\n[[parts]]\nspec = \"sp.toml\"\n").unwrap();
+    std::fs::write(dir.join("outer.toml"), "name = \"outer\"\nkind = \"suite\"\n[[parts]]\nspec = \"inner.toml\"\n").unwrap();
+    let err = Spec::load(&dir.join("outer.toml"), &[]).unwrap_err().to_string();
+    assert_mentions(&err, &["parts[0].spec", "cannot contain a suite"]);
+    std::fs::write(dir.join("missing.toml"), "name = \"m\"\nkind = \"suite\"\n[[parts]]\nspec = \"nope.toml\"\n").unwrap();
+    let err = Spec::load(&dir.join("missing.toml"), &[]).unwrap_err().to_string();
+    assert_mentions(&err, &["nope.toml", "relative to the suite"]);
+    let err = Spec::load(&dir.join("inner.toml"), &["train.epochs=2".into()]).unwrap_err().to_string();
+    assert_mentions(&err, &["train.epochs=2", "no part of the suite has this key"]);
+    // A suite-level override that does apply reaches the part.
+    let ok = Spec::load(&dir.join("inner.toml"), &["seeds=0..2".into()]).unwrap();
+    assert_eq!(ok.parts[0].seeds, vec![0, 1]);
+}
+
+// ---- overrides ----------------------------------------------------------------------------------
+
+#[test]
+fn overrides_change_the_spec_and_are_recorded() {
+    let spec = Spec::parse(TINY, Path::new("."), &["train.epochs=2".into(), "data=synthetic".into(), "seeds=\"3..5\"".into()]).unwrap();
+    assert_eq!(spec.seeds, vec![3, 4]);
+    let infoloss::experiment::setup::Setup::Train(t) = &spec.variants[0].setup else { panic!() };
+    assert_eq!(t.train.epochs, 2);
+    assert_eq!(spec.overrides.len(), 3);
+    assert!(spec.source.contains("epochs = 2"));
+}
+
+// ---- statistics against hand-computed values ----------------------------------------------------
+
+#[test]
+fn welch_test_matches_hand_computed_values() {
+    // a = 1..5: mean 3, s² = 2.5; b = a − 2.306: mean 0.694, s² = 2.5.
+    // se = √(2.5/5 + 2.5/5) = 1, t = 2.306, Welch df = (0.5 + 0.5)² / (0.25/4 + 0.25/4) = 8.
+    // Student-t tables: t(0.975, 8) = 2.306, so the one-sided p is 0.025 and the 95% CI of the
+    // difference is 2.306 ± 2.306·1 = [0, 4.612].
+    let a = [1.0, 2.0, 3.0, 4.0, 5.0];
+    let b: Vec<f64> = a.iter().map(|x| x - 2.306).collect();
+    let t = welch_test(&a, &b, Direction::Greater, 0.95);
+    assert!((t.t - 2.306).abs() < 1e-9 && (t.df - 8.0).abs() < 1e-9, "{t:?}");
+    assert!((t.p_claimed - 0.025).abs() < 2e-5, "{t:?}");
+    assert!((t.p_opposite - 0.975).abs() < 2e-5);
+    assert!(t.diff_lo.abs() < 1e-3 && (t.diff_hi - 4.612).abs() < 1e-3, "{t:?}");
+    // The other direction swaps the p-values.
+    let l = welch_test(&a, &b, Direction::Less, 0.95);
+    assert!((l.p_claimed - 0.975).abs() < 2e-5);
+    // One sample against a constant: mean 3, se = √(2.5/5) = 0.70711, t = (3 − 1)/0.70711 = 2.8284,
+    // df 4; t(0.975, 4) = 2.776 → CI 2 ± 1.963 and p just under 0.025 (table: t(0.98, 4) = 2.999).
+    let o = welch_test_value(&a, 1.0, Direction::Greater, 0.95);
+    assert!((o.t - 2.828_427).abs() < 1e-5 && o.df == 4.0);
+    assert!(o.p_claimed < 0.025 && o.p_claimed > 0.02, "{o:?}");
+    assert!((o.diff_lo - (2.0 - 2.776 * 0.707_107)).abs() < 2e-3);
+}
+
+#[test]
+fn holm_matches_hand_computed_values() {
+    // p = [0.01, 0.04, 0.03]: sorted 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 → max(0.06, 0.04) = 0.06.
+    let adj = holm(&[0.01, 0.04, 0.03]);
+    for (x, want) in adj.iter().zip([0.03, 0.06, 0.06]) {
+        assert!((x - want).abs() < 1e-12, "{adj:?}");
+    }
+    // Capped at 1; NaN is left out of the family.
+    let adj = holm(&[0.6, f64::NAN, 0.5]);
+    assert!((adj[0] - 1.0).abs() < 1e-12 && adj[1].is_nan() && (adj[2] - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn verdict_rule_needs_five_seeds_and_significance() {
+    let strong_a = [10.0, 11.0, 12.0, 10.5, 11.5];
+    let strong_b = [1.0, 2.0, 1.5, 2.5, 1.2];
+    let reproduced = welch_test(&strong_a, &strong_b, Direction::Greater, 0.95);
+    let contradicted = welch_test(&strong_b, &strong_a, Direction::Greater, 0.95);
+    let noisy = welch_test(&[1.0, 3.0, 2.0, 5.0, 0.0], &[2.0, 1.0, 4.0, 1.5, 2.5], Direction::Greater, 0.95);
+    let few = welch_test(&strong_a[..4], &strong_b[..4], Direction::Greater, 0.95);
+    let v: Vec<Verdict> = verdicts(&[reproduced, contradicted, noisy, few], 0.05).into_iter().map(|x| x.0).collect();
+    assert_eq!(v, vec![Verdict::Reproduced, Verdict::Contradicted, Verdict::Inconclusive, Verdict::Inconclusive]);
+}
+
+// ---- runs, resume, shards, determinism ---------------------------------------------------------
+
+fn opts(out: &Path) -> RunOptions {
+    RunOptions { out: out.to_path_buf(), shard: None, jobs: 1, max_runs: None }
+}
+
+fn read(p: PathBuf) -> Vec<u8> {
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The reproducible outputs of an experiment folder.
+fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    ["summary.csv", "claims.csv", "runs.csv", "curves.csv", "report.md"].iter().filter(|f| dir.join(f).exists()).map(|f| (f.to_string(), read(dir.join(f)))).collect()
+}
+
+#[test]
+fn interrupted_sweep_resumes_without_redoing_runs() {
+    let spec = parse(TINY).unwrap();
+    let full = tmp("resume-full");
+    let o = run_spec(&spec, &opts(&full), &|_| {}).unwrap();
+    assert_eq!((o.executed.len(), o.skipped.len()), (4, 0));
+    let part = tmp("resume-part");
+    // "Killed" after two runs; a third run left half-done (no result.json).
+    let first = run_spec(&spec, &RunOptions { max_runs: Some(3), ..opts(&part) }, &|_| {}).unwrap();
+    assert_eq!(first.executed.len(), 3);
+    let half = part.join("runs").join(&first.executed[2]);
+    std::fs::remove_file(half.join("result.json")).unwrap();
+    let summary = summarize(&spec, &part);
+    assert_eq!((summary.results.len(), summary.expected), (2, 4));
+    assert!(std::fs::read_to_string(part.join("report.md")).unwrap().contains("Partial results"));
+    let second = run_spec(&spec, &opts(&part), &|_| {}).unwrap();
+    assert!(second.failed.is_empty(), "{:?}", second.failed);
+    assert_eq!(second.skipped, first.executed[..2].to_vec(), "finished runs are not redone");
+    assert_eq!(second.executed.len(), 2);
+    assert_eq!(outputs(&part), outputs(&full));
+    // A third call does nothing.
+    let third = run_spec(&spec, &opts(&part), &|_| {}).unwrap();
+    assert_eq!((third.executed.len(), third.skipped.len()), (0, 4));
+}
+
+#[test]
+fn shards_merged_equal_an_unsharded_run() {
+    let spec = parse(TINY).unwrap();
+    let whole = tmp("shard-whole");
+    run_spec(&spec, &opts(&whole), &|_| {}).unwrap();
+    let (s1, s2, merged) = (tmp("shard-1"), tmp("shard-2"), tmp("shard-merged"));
+    let a = run_spec(&spec, &RunOptions { shard: Some((1, 2)), ..opts(&s1) }, &|_| {}).unwrap();
+    let b = run_spec(&spec, &RunOptions { shard: Some((2, 2)), ..opts(&s2) }, &|_| {}).unwrap();
+    assert_eq!((a.executed.len(), a.other_shards, b.executed.len()), (2, 2, 2));
+    assert!(a.executed.iter().all(|k| !b.executed.contains(k)), "shards are disjoint");
+    let m = merge(&[s1.clone(), s2.clone()], &merged).unwrap();
+    assert_eq!((m.copied, m.finished, m.expected), (4, 4, 4));
+    assert_eq!(outputs(&merged), outputs(&whole));
+    // Merging shards of a different experiment is refused.
+    let other = tmp("shard-other");
+    run_spec(&Spec::parse(TINY, Path::new("."), &["train.val-limit=16".into()]).unwrap(), &RunOptions { max_runs: Some(1), ..opts(&other) }, &|_| {}).unwrap();
+    let err = merge(&[s1, other], &tmp("shard-bad")).unwrap_err().to_string();
+    assert_mentions(&err, &["another spec"]);
+}
+
+#[test]
+fn results_do_not_depend_on_jobs_or_threads() {
+    let spec = parse(TINY).unwrap();
+    let one = tmp("jobs-1");
+    rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| run_spec(&spec, &opts(&one), &|_| {}).unwrap());
+    let two = tmp("jobs-2");
+    rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap().install(|| run_spec(&spec, &RunOptions { jobs: 2, ..opts(&two) }, &|_| {}).unwrap());
+    assert_eq!(outputs(&one), outputs(&two));
+    assert!(read(one.join("summary.csv")).starts_with(b"variant,metric,n,mean,std,ci95_lo,ci95_hi\n"));
+}
+
+#[test]
+fn expansion_one_reports_lemma2_as_not_applicable() {
+    let text = TINY.replace("\"model.bottleneck\" = [\"linear\", \"relu6\"]", "\"model.expansion\" = [1, 2]").replace("bottleneck=linear", "expansion=2").replace("bottleneck=relu6", "expansion=1");
+    let spec = parse(&text).unwrap();
+    let out = tmp("t1");
+    run_spec(&spec, &opts(&out), &|_| {}).unwrap();
+    let s = summarize(&spec, &out);
+    assert_eq!(s.row("expansion=1", "lemma2_rate").unwrap().ci.n, 0);
+    assert_eq!(s.row("expansion=2", "lemma2_rate").unwrap().ci.n, 2);
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.lines().any(|l| l.starts_with("| lemma2_rate | n/a |")), "{report}");
+}
+
+#[test]
+fn run_refuses_a_folder_of_another_experiment() {
+    let out = tmp("other-exp");
+    run_spec(&parse(SPIRAL).unwrap(), &opts(&out), &|_| {}).unwrap();
+    let err = run_spec(&parse(TINY).unwrap(), &opts(&out), &|_| {}).unwrap_err().to_string();
+    assert_mentions(&err, &["holds experiment 'sp'", "another folder"]);
+}
+
+#[test]
+fn spiral_experiment_matches_the_standalone_analysis() {
+    let spec = parse(SPIRAL).unwrap();
+    let out = tmp("spiral");
+    run_spec(&spec, &opts(&out), &|_| {}).unwrap();
+    let s = summarize(&spec, &out);
+    // Independent reference: the spiral analysis called directly for (n = 15, seed 3).
+    let settings = infoloss::analysis::manifold::SpiralSettings { dims: vec![15], seeds: vec![3], points: 60, ..Default::default() };
+    let (row, _) = infoloss::analysis::manifold::spiral_run(15, 3, &settings);
+    let run = s.results.iter().find(|r| r.variant == "n=15" && r.seed == 3).unwrap();
+    assert_eq!(run.metric("invertible_fraction"), row.invertible_fraction);
+    assert_eq!(s.claims[0].verdict, Verdict::Reproduced, "{:?}", s.claims[0]);
+}
+
+// ---- notebook ----------------------------------------------------------------------------------
+
+#[test]
+fn notebook_is_valid_nbformat_4_with_embedded_plots() {
+    let out = tmp("notebook");
+    run_spec(&parse(SPIRAL).unwrap(), &opts(&out), &|_| {}).unwrap();
+    let nb: serde_json::Value = serde_json::from_slice(&read(out.join("report.ipynb"))).unwrap();
+    assert_eq!(nb["nbformat"], 4);
+    assert!(nb["nbformat_minor"].as_u64().unwrap() >= 4);
+    assert!(nb["metadata"]["kernelspec"]["name"].is_string());
+    let cells = nb["cells"].as_array().unwrap();
+    let mut ids = std::collections::HashSet::new();
+    let (mut images, mut pandas, mut claims_table) = (0, false, false);
+    for c in cells {
+        let id = c["id"].as_str().unwrap();
+        assert!(!id.is_empty() && id.len() <= 64 && id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'));
+        assert!(ids.insert(id.to_string()), "duplicate cell id {id}");
+        assert!(c["metadata"].is_object());
+        let source: String = c["source"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+        match c["cell_type"].as_str().unwrap() {
+            "markdown" => {
+                assert!(c.get("outputs").is_none());
+                claims_table |= source.contains("| claim |") && source.contains("**reproduced**");
+            }
+            "code" => {
+                assert!(c["execution_count"].is_null());
+                pandas |= source.contains("pd.read_csv(\"summary.csv\")");
+                for o in c["outputs"].as_array().unwrap() {
+                    assert_eq!(o["output_type"], "display_data");
+                    let png = base64_decode(o["data"]["image/png"].as_str().unwrap());
+                    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+                    images += 1;
+                }
+            }
+            other => panic!("cell type {other}"),
+        }
+    }
+    assert_eq!(images, 3, "the three spiral figures are embedded");
+    assert!(pandas && claims_table);
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+// ---- shipped specs -------------------------------------------------------------------------------
+
+#[test]
+fn shipped_specs_all_validate() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let spec = Spec::load(&p, &[]).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            names.push(spec.name.clone());
+            if spec.kind != Kind::Suite {
+                assert!(!spec.claims.is_empty(), "{} tests no claim", spec.name);
+            }
+        }
+    }
+    names.sort();
+    for want in ["expansion_sweep", "fig1_spiral", "fig6a_bottleneck_activation", "fig6b_shortcut_placement", "fig7_activation_patterns", "quick", "theorem1_theory"] {
+        assert!(names.iter().any(|n| n == want), "missing experiments/{want}.toml");
+    }
+    let quick = Spec::load(&dir.join("quick.toml"), &[]).unwrap();
+    assert!(quick.preliminary);
+    assert_eq!(quick.parts.len(), 6, "quick cuts every shipped experiment");
+}
