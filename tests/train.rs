@@ -172,7 +172,10 @@ fn whole_network_gradient_matches_finite_differences() {
                     let target: &mut [f32] = if part == 0 { u.weight.as_mut_slice() } else { &mut u.bn.gamma[..] };
                     target.iter_mut().zip(&dir).for_each(|(w, d)| *w += (e * *d as f64 / norm) as f32);
                 });
-                assert!((fd - norm).abs() < 3e-2 * norm + 1e-4, "{shortcut:?} unit {unit} part {part}: directional fd {fd} vs |g| {norm}");
+                // Absolute floor: the f32 loss of this ~50-layer training-mode network carries rounding of
+                // ~1e-5 (it moves that much when only the kernels' summation order changes), which the
+                // central difference divides by 2·eps = 0.02.
+                assert!((fd - norm).abs() < 3e-2 * norm + 1e-3, "{shortcut:?} unit {unit} part {part}: directional fd {fd} vs |g| {norm}");
             }
         }
         let cw = g.classifier_weight.clone();
@@ -322,4 +325,49 @@ fn a_non_finite_loss_stops_training_with_a_clear_message() {
     let cfg = TrainConfig { epochs: 1, batch: 16, train_limit: Some(32), val_limit: Some(16), ..Default::default() };
     let e = train(&mut m, &cfg, &out, false, &mut |_| {}).unwrap_err().to_string();
     assert!(e.contains("loss became NaN at epoch 1 step 1") && e.contains("lower --lr"), "{e}");
+}
+
+/// The batched (stacked-plane) depthwise kernels against direct loops, for every padding, stride
+/// and a range of plane sizes down to 1×1.
+#[test]
+fn stacked_depthwise_planes_match_direct_loops() {
+    for (stride, padding) in [(1, Padding::Torch), (1, Padding::Tf), (2, Padding::Torch), (2, Padding::Tf)] {
+        let d = Depthwise { channels: 1, stride, padding };
+        for (h, w) in [(1, 1), (2, 2), (3, 5), (4, 4), (7, 6), (16, 16)] {
+            let n = 5;
+            let (oh, ow) = d.output_size(h, w);
+            let x = common::random_vec(n * h * w, (h * 31 + w) as u64);
+            let dy = common::random_vec(n * oh * ow, (h * 17 + w) as u64);
+            let filt: [f32; 9] = common::random_vec(9, 5).try_into().unwrap();
+            // Naive reference: direct loops over outputs and taps with explicit padding offsets.
+            let (top, left) = (padding.window(h, 3, stride).before as isize, padding.window(w, 3, stride).before as isize);
+            let (mut want, mut dx_want, mut df_want) = (vec![0.0f32; n * oh * ow], vec![0.0f32; n * h * w], [0.0f32; 9]);
+            for i in 0..n {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let g = dy[i * oh * ow + oy * ow + ox];
+                        for k in 0..9 {
+                            let (iy, ix) = ((oy * stride + k / 3) as isize - top, (ox * stride + k % 3) as isize - left);
+                            if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                                let at = i * h * w + iy as usize * w + ix as usize;
+                                want[i * oh * ow + oy * ow + ox] += filt[k] * x[at];
+                                dx_want[at] += g * filt[k];
+                                df_want[k] += g * x[at];
+                            }
+                        }
+                    }
+                }
+            }
+            let mut got = vec![0.0f32; n * oh * ow];
+            d.forward_planes(n, &x, h, w, &filt, &mut got, &mut Vec::new());
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-5, "forward {stride} {padding:?} {h}×{w}: {a} vs {b}");
+            }
+            let (mut dx_got, mut df_got) = (vec![0.0f32; n * h * w], [0.0f32; 9]);
+            d.backward_planes(n, &x, h, w, &filt, &dy, &mut dx_got, &mut df_got, &mut Vec::new());
+            for (a, b) in dx_got.iter().zip(&dx_want).chain(df_got.iter().zip(&df_want)) {
+                assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "backward {stride} {padding:?} {h}×{w}: {a} vs {b}");
+            }
+        }
+    }
 }

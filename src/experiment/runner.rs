@@ -52,12 +52,13 @@ pub struct RunOutcome {
     pub reports: Vec<PathBuf>,
 }
 
-/// Every run of a spec with the folder it belongs to (a suite's parts get sub-folders).
+/// Every run of a spec with the folder it belongs to (a suite's parts get sub-folders), seed by seed.
 pub fn plan(spec: &Spec, out: &Path) -> Vec<(PathBuf, RunPlan)> {
     if spec.kind == Kind::Suite {
         return spec.parts.iter().flat_map(|p| plan(p, &out.join(&p.name))).collect();
     }
-    spec.variants.iter().flat_map(|v| spec.seeds.iter().map(move |&s| (out.to_path_buf(), RunPlan::new(&v.name, s, &v.setup)))).collect()
+    // Seed-major: a sweep stopped early (or one shard) has every variant at its first seeds.
+    spec.seeds.iter().flat_map(|&s| spec.variants.iter().map(move |v| (out.to_path_buf(), RunPlan::new(&v.name, s, &v.setup)))).collect()
 }
 
 /// Parses `K/N` (1 ≤ K ≤ N).

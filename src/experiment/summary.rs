@@ -64,7 +64,10 @@ impl Summary {
 
 /// Reads the finished runs of a (non-suite) spec from `out` and computes the statistics.
 pub fn summarize(spec: &Spec, out: &Path) -> Summary {
-    let planned = plan(spec, out);
+    let mut planned = plan(spec, out);
+    // Tables list runs variant by variant, seeds in spec order.
+    let rank = |p: &super::run::RunPlan| (spec.variants.iter().position(|v| v.name == p.variant), spec.seeds.iter().position(|&s| s == p.seed));
+    planned.sort_by_key(|(_, p)| rank(p));
     let results: Vec<RunResult> = planned.iter().filter_map(|(dir, p)| finished(p, dir)).collect();
     let mut s = Summary { results, expected: planned.len(), rows: Vec::new(), claims: Vec::new() };
     for v in &spec.variants {

@@ -99,6 +99,85 @@ impl Depthwise {
         g.channel(src, dst, filt, 0.0, f32::NEG_INFINITY, f32::INFINITY, scratch);
     }
 
+    /// [`Depthwise::forward_plane`] for `n` images of one channel (planes back to back). At stride 1
+    /// the padded planes are stacked and the nine taps run as one long row over all of them (rows of
+    /// the tall output that straddle two images are computed and dropped).
+    pub fn forward_planes(&self, n: usize, src: &[f32], h: usize, w: usize, filt: &[f32; 9], dst: &mut [f32], scratch: &mut Vec<f32>) {
+        let g = Geometry::new(self, h, w);
+        let (hw, ohw) = (h * w, g.oh * g.ow);
+        if self.stride != 1 || g.ph != g.oh + 2 || g.pw != g.ow + 2 {
+            for i in 0..n {
+                self.forward_plane(&src[i * hw..(i + 1) * hw], h, w, filt, &mut dst[i * ohw..(i + 1) * ohw], scratch);
+            }
+            return;
+        }
+        let (pw, ow, plane) = (g.pw, g.ow, g.ph * g.pw);
+        let total = n * plane;
+        if scratch.len() < 2 * total {
+            scratch.resize(2 * total, 0.0);
+        }
+        let (xp, out) = scratch.split_at_mut(total);
+        for i in 0..n {
+            g.pad(&src[i * hw..(i + 1) * hw], &mut xp[i * plane..(i + 1) * plane]);
+        }
+        let len = total - 2 * pw - 2;
+        let t = |o: usize| &xp[o..];
+        let taps = [t(0), t(1), t(2), t(pw), t(pw + 1), t(pw + 2), t(2 * pw), t(2 * pw + 1), t(2 * pw + 2)];
+        dw_row(&mut out[..len], taps, filt, 0.0, f32::NEG_INFINITY, f32::INFINITY);
+        for i in 0..n {
+            for oy in 0..g.oh {
+                dst[i * ohw + oy * ow..i * ohw + (oy + 1) * ow].copy_from_slice(&out[i * plane + oy * pw..][..ow]);
+            }
+        }
+    }
+
+    /// [`Depthwise::backward_plane`] for `n` images of one channel (planes back to back in `x`, `dy`,
+    /// `dx`). At stride 1 the padded planes are stacked into one tall plane, so each of the nine taps
+    /// is a single long vector pass over all images (the zero rows and columns between images keep
+    /// them apart); small late-stage planes (4×4, 2×2) gain the most.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_planes(&self, n: usize, x: &[f32], h: usize, w: usize, filt: &[f32; 9], dy: &[f32], dx: &mut [f32], dfilt: &mut [f32; 9], scratch: &mut Vec<f32>) {
+        let g = Geometry::new(self, h, w);
+        let (hw, ohw) = (h * w, g.oh * g.ow);
+        if self.stride != 1 {
+            for i in 0..n {
+                self.backward_plane(&x[i * hw..(i + 1) * hw], h, w, filt, &dy[i * ohw..(i + 1) * ohw], &mut dx[i * hw..(i + 1) * hw], dfilt, scratch);
+            }
+            return;
+        }
+        let (pw, ow, plane) = (g.pw, g.ow, g.ph * g.pw);
+        let total = n * plane;
+        if scratch.len() < 3 * total {
+            scratch.resize(3 * total, 0.0);
+        }
+        let (xp, rest) = scratch.split_at_mut(total);
+        let (dxp, rest) = rest.split_at_mut(total);
+        let dyp = &mut rest[..total];
+        dxp.fill(0.0);
+        for i in 0..n {
+            g.pad(&x[i * hw..(i + 1) * hw], &mut xp[i * plane..(i + 1) * plane]);
+            let block = &mut dyp[i * plane..(i + 1) * plane];
+            for oy in 0..g.oh {
+                block[oy * pw..oy * pw + ow].copy_from_slice(&dy[i * ohw + oy * ow..i * ohw + (oy + 1) * ow]);
+                block[oy * pw + ow..(oy + 1) * pw].fill(0.0);
+            }
+            block[g.oh * pw..].fill(0.0);
+        }
+        for ky in 0..DEPTHWISE_KERNEL {
+            for kx in 0..DEPTHWISE_KERNEL {
+                let o = ky * pw + kx;
+                let len = total - o;
+                dfilt[ky * 3 + kx] += tap_backward(&dyp[..len], &xp[o..], &mut dxp[o..], filt[ky * 3 + kx]);
+            }
+        }
+        for i in 0..n {
+            for y in 0..h {
+                let src = &dxp[i * plane + (g.top + y) * pw + g.left..][..w];
+                dx[i * hw + y * w..i * hw + (y + 1) * w].iter_mut().zip(src).for_each(|(d, v)| *d += v);
+            }
+        }
+    }
+
     /// Backward of [`Depthwise::forward_plane`]: adds `∂L/∂x` into `dx` (`h × w`) and `∂L/∂w` into
     /// `dfilt`, given `dy` (`oh × ow`) and the input plane `x`. Works on zero-padded copies so the
     /// inner loops have no bounds tests (`scratch` holds them).
@@ -110,20 +189,36 @@ impl Depthwise {
         if scratch.len() < 2 * plane {
             scratch.resize(2 * plane, 0.0);
         }
-        let (xp, dxp) = scratch[..2 * plane].split_at_mut(plane);
+        if s == 1 && scratch.len() < 3 * plane {
+            scratch.resize(3 * plane, 0.0);
+        }
+        let (xp, rest) = scratch.split_at_mut(plane);
+        let (dxp, rest) = rest.split_at_mut(plane);
         g.pad(x, xp);
         dxp.fill(0.0);
-        for oy in 0..g.oh {
-            let dyrow = &dy[oy * ow..(oy + 1) * ow];
+        if s == 1 {
+            // dy laid out at the padded row pitch (zeros past each row's end), so every tap is one
+            // long fused dot + axpy over the whole plane instead of a short pass per output row; the
+            // zero columns add nothing, and the last tap's window stops at most pw − ow zeros early.
+            let dyp = &mut rest[..g.oh * pw];
+            for oy in 0..g.oh {
+                dyp[oy * pw..oy * pw + ow].copy_from_slice(&dy[oy * ow..(oy + 1) * ow]);
+                dyp[oy * pw + ow..(oy + 1) * pw].fill(0.0);
+            }
             for ky in 0..DEPTHWISE_KERNEL {
-                let r = (oy * s + ky) * pw;
                 for kx in 0..DEPTHWISE_KERNEL {
-                    let wv = filt[ky * 3 + kx];
-                    if s == 1 {
-                        let xs = &xp[r + kx..r + kx + ow];
-                        dfilt[ky * 3 + kx] += dot_f32(dyrow, xs);
-                        dxp[r + kx..r + kx + ow].iter_mut().zip(dyrow).for_each(|(d, &gy)| *d += gy * wv);
-                    } else {
+                    let o = ky * pw + kx;
+                    let len = dyp.len().min(plane - o);
+                    dfilt[ky * 3 + kx] += tap_backward(&dyp[..len], &xp[o..o + len], &mut dxp[o..o + len], filt[ky * 3 + kx]);
+                }
+            }
+        } else {
+            for oy in 0..g.oh {
+                let dyrow = &dy[oy * ow..(oy + 1) * ow];
+                for ky in 0..DEPTHWISE_KERNEL {
+                    let r = (oy * s + ky) * pw;
+                    for kx in 0..DEPTHWISE_KERNEL {
+                        let wv = filt[ky * 3 + kx];
                         let mut acc = 0.0f32;
                         for (ox, &gy) in dyrow.iter().enumerate() {
                             let at = r + ox * s + kx;
@@ -142,9 +237,31 @@ impl Depthwise {
     }
 }
 
-#[inline]
-fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+/// One tap of the depthwise backward: `dx += w·dy` and returns `Σ dy·x`, summed in 16 fixed lanes
+/// (then the lanes in order), so the result does not depend on the machine's vector width.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn tap_backward(dy: &[f32], x: &[f32], dx: &mut [f32], w: f32) -> f32 {
+    let n = dy.len();
+    let (x, dx) = (&x[..n], &mut dx[..n]);
+    let mut acc = [0.0f32; 16];
+    let (dyc, xc) = (dy.chunks_exact(16), x.chunks_exact(16));
+    let (dyr, xr) = (dyc.remainder(), xc.remainder());
+    let mut dxc = dx.chunks_exact_mut(16);
+    for ((d, xx), o) in dyc.zip(xc).zip(&mut dxc) {
+        let d: &[f32; 16] = d.try_into().expect("16 lanes");
+        let xx: &[f32; 16] = xx.try_into().expect("16 lanes");
+        let o: &mut [f32; 16] = o.try_into().expect("16 lanes");
+        for l in 0..16 {
+            acc[l] += d[l] * xx[l];
+            o[l] += d[l] * w;
+        }
+    }
+    let mut tail = 0.0f32;
+    for ((d, xx), o) in dyr.iter().zip(xr).zip(dxc.into_remainder()) {
+        tail += d * xx;
+        *o += d * w;
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Padding and sizes of one depthwise application.

@@ -69,9 +69,19 @@ fn rule(spec: &Spec, claims: usize) -> String {
     )
 }
 
-fn provenance(spec: &Spec, s: &Summary) -> String {
+/// The commit recorded when the runs were started (`spec.resolved.json`), if any.
+fn run_commit(out: &Path) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("spec.resolved.json")).ok()?).ok()?;
+    v["git_commit"].as_str().map(str::to_string)
+}
+
+fn provenance(spec: &Spec, s: &Summary, out: &Path) -> String {
+    let commit = match run_commit(out) {
+        Some(c) if c != GIT_COMMIT => format!("runs made at commit `{c}`, report built at `{GIT_COMMIT}`"),
+        _ => format!("commit `{GIT_COMMIT}`"),
+    };
     let mut p = format!(
-        "Kind `{}`; {} variant(s) × {} seed(s) ({}); **{} of {} runs finished**. infoloss {VERSION}, commit `{GIT_COMMIT}`.",
+        "Kind `{}`; {} variant(s) × {} seed(s) ({}); **{} of {} runs finished**. infoloss {VERSION}, {commit}.",
         spec.kind.as_str(),
         spec.variants.len(),
         spec.seeds.len(),
@@ -102,7 +112,7 @@ pub fn write_experiment_report(spec: &Spec, s: &Summary, out: &Path) -> Result<V
     let mut doc = Document::default();
     let mut files = Vec::new();
     doc.md(format!("# {}\n\n{}", spec.name, spec.description.trim()));
-    doc.md(provenance(spec, s));
+    doc.md(provenance(spec, s, out));
     if !spec.claims.is_empty() {
         doc.md(format!("## Claims\n\n{}\n{}", claims_markdown(&s.claims), rule(spec, spec.claims.len())));
     }

@@ -27,9 +27,7 @@ pub fn conv_forward(kind: &ConvKind, w: &DMatrix<f32>, x: &Act, threads: usize) 
             let (n, ohw) = (x.n, oh * ow);
             z.data.par_chunks_mut(n * ohw).enumerate().for_each_init(Vec::new, |scratch, (c, zc)| {
                 let filt: &[f32; 9] = w.as_slice()[c * 9..(c + 1) * 9].try_into().expect("3×3");
-                for i in 0..n {
-                    d.forward_plane(x.plane(c, i), x.h, x.w, filt, &mut zc[i * ohw..(i + 1) * ohw], scratch);
-                }
+                d.forward_planes(n, &x.data[c * n * x.hw()..(c + 1) * n * x.hw()], x.h, x.w, filt, zc, scratch);
             });
             z
         }
@@ -88,9 +86,8 @@ pub fn conv_backward(kind: &ConvKind, w: &DMatrix<f32>, x: &Act, dz: &Act, need_
                 .for_each_init(Vec::new, |scratch, (c, (dxc, dwc))| {
                     let filt: &[f32; 9] = w.as_slice()[c * 9..(c + 1) * 9].try_into().expect("3×3");
                     let mut df = [0.0f32; 9];
-                    for i in 0..n {
-                        d.backward_plane(x.plane(c, i), x.h, x.w, filt, dz.plane(c, i), &mut dxc[i * hw..(i + 1) * hw], &mut df, scratch);
-                    }
+                    let (xs, dys) = (&x.data[c * n * hw..(c + 1) * n * hw], &dz.data[c * n * dz.hw()..(c + 1) * n * dz.hw()]);
+                    d.backward_planes(n, xs, x.h, x.w, filt, dys, dxc, &mut df, scratch);
                     dwc.copy_from_slice(&df);
                 });
 
