@@ -216,3 +216,28 @@ fn train_and_eval_run_on_the_embedded_data() {
     let e = run_err(&["train", "--data", "cifar:/nonexistent", "--epochs", "1"]);
     assert!(e.contains("/nonexistent"), "{e}");
 }
+
+#[test]
+fn run_spec_then_shards_and_merge_from_the_command_line() {
+    let dir = tmp("run-cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("sp.toml");
+    std::fs::write(&spec, "name = \"sp\"\nkind = \"spiral\"\nseeds = \"0..5\"\n[spiral]\npoints = 50\n[grid]\n\"spiral.n\" = [2, 30]\n[[claims]]\nid = \"c\"\nstatement = \"s\"\nmetric = \"invertible_fraction\"\na = \"n=30\"\nb = \"n=2\"\n").unwrap();
+    let (whole, s1, s2, merged) = (dir.join("whole"), dir.join("s1"), dir.join("s2"), dir.join("merged"));
+    let s = |p: &PathBuf| p.display().to_string();
+    let out = run_ok(&["run", &s(&spec), "--out", &s(&whole), "--quiet"]);
+    assert!(out.contains("10 run(s) executed") && out.contains("reproduced"), "{out}");
+    let again = run_ok(&["run", &s(&spec), "--out", &s(&whole), "--quiet"]);
+    assert!(again.contains("0 run(s) executed, 10 already finished"), "{again}");
+    run_ok(&["run", &s(&spec), "--out", &s(&s1), "--shard", "1/2", "--jobs", "2", "--quiet"]);
+    run_ok(&["run", &s(&spec), "--out", &s(&s2), "--shard", "2/2", "--quiet"]);
+    let m = run_ok(&["merge", &s(&s1), &s(&s2), "--out", &s(&merged)]);
+    assert!(m.contains("10 of 10 runs finished"), "{m}");
+    for f in ["summary.csv", "claims.csv", "runs.csv"] {
+        assert_eq!(std::fs::read(whole.join(f)).unwrap(), std::fs::read(merged.join(f)).unwrap(), "{f}");
+    }
+    let err = run_err(&["run", &s(&spec), "--shard", "3/2"]);
+    assert!(err.contains("--shard") && err.contains("K/N") && err.lines().count() == 1, "{err}");
+    let err = run_err(&["run", &s(&spec), "--set", "spiral.pionts=5"]);
+    assert!(err.contains("spiral.pionts") && err.lines().count() == 1, "{err}");
+}
