@@ -506,10 +506,35 @@ fn shipped_specs_all_validate() {
         }
     }
     names.sort();
-    for want in ["expansion_sweep", "fig1_spiral", "fig6a_bottleneck_activation", "fig6b_shortcut_placement", "fig7_activation_patterns", "quick", "theorem1_theory"] {
+    for want in ["expansion_sweep", "fig1_spiral", "fig6a_bottleneck_activation", "fig6b_shortcut_placement", "fig7_activation_patterns", "memory_table3", "quick", "theorem1_theory"] {
         assert!(names.iter().any(|n| n == want), "missing experiments/{want}.toml");
     }
     let quick = Spec::load(&dir.join("quick.toml"), &[]).unwrap();
     assert!(quick.preliminary);
     assert_eq!(quick.parts.len(), 6, "quick cuts every shipped experiment");
+}
+
+#[test]
+fn memory_experiment_reproduces_table3_figures() {
+    let text = "name = \"m\"\nkind = \"memory\"\nseeds = [0]\n[[variants]]\nname = \"v2\"\nmemory = { arch = \"mobilenet_v2\" }\n[[variants]]\nname = \"v1\"\nmemory = { arch = \"mobilenet_v1\" }\n[[variants]]\nname = \"k3\"\nmemory = { splits = \"3\", resolution = 96, width = 0.35 }\n";
+    let spec = parse(text).unwrap();
+    let out = tmp("memory");
+    run_spec(&spec, &opts(&out), &|_| {}).unwrap();
+    let s = summarize(&spec, &out);
+    // Table 3 (16-bit, 224×224): MobileNetV2 fused 200,704 elements = 401,408 bytes (112·112·16),
+    // MobileNetV1 802,816 elements = 1,605,632 bytes (112·112·64).
+    assert_eq!(s.row("v2", "fused_max_tensor_bytes").unwrap().ci.mean, 401_408.0);
+    assert_eq!(s.row("v1", "fused_max_tensor_bytes").unwrap().ci.mean, 1_605_632.0);
+    assert_eq!(s.row("v2", "params").unwrap().ci.mean, 3_504_872.0);
+    // The split run computes the same logits; its peak heap needs the counting allocator of the binary.
+    assert!(s.row("k3", "max_abs_diff").unwrap().ci.mean < 1e-4);
+    assert_eq!(s.row("k3", "peak_heap_bytes").unwrap().ci.n, 0);
+}
+
+#[test]
+fn rejects_split_execution_of_mobilenet_v1() {
+    let err = rejected("name = \"m\"\nkind = \"memory\"\n[memory]\narch = \"mobilenet_v1\"\nsplits = \"2\"\n");
+    assert_mentions(&err, &["memory.splits", "MobileNetV2"]);
+    let err = rejected("name = \"m\"\nkind = \"memory\"\n[memory]\nsplits = \"0\"\n");
+    assert_mentions(&err, &["splits", "positive integers or C"]);
 }

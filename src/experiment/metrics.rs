@@ -44,6 +44,17 @@ pub const SPIRAL_METRICS: [MetricInfo; 5] = [
 pub const THEORY_METRICS: [MetricInfo; 2] =
     [m("empirical", "fraction of random expansion layers (one Gaussian input each) where Lemma 2 holds"), m("theory", "Theorem 1: P(Binomial(m, ½) ≥ n)")];
 
+pub const MEMORY_METRICS: [MetricInfo; 6] = [
+    m("params", "parameters"),
+    m("macs", "multiply-adds per image"),
+    m("max_tensor_bytes", "largest tensor materialised layer by layer (at bytes-per-element)"),
+    m("fused_max_tensor_bytes", "largest tensor materialised when each block is one fused op (§5.1) — Table 3's figure"),
+    m("fused_peak_bytes", "Eq. 2 for the fused schedule: the largest sum of one op's inputs and outputs"),
+    m("peak_heap_bytes", "measured peak live heap of one image's f32 forward run with `splits` (counting allocator; n/a without splits or outside the infoloss binary)"),
+];
+/// Appended for runs with `splits`.
+pub const SPLIT_DIFF_METRIC: MetricInfo = m("max_abs_diff", "largest |Δ logit| of the split forward against the plain forward");
+
 /// Every metric name a kind can report.
 pub fn metric_names(kind: Kind) -> Vec<String> {
     match kind {
@@ -55,6 +66,7 @@ pub fn metric_names(kind: Kind) -> Vec<String> {
         }
         Kind::Spiral => SPIRAL_METRICS.iter().map(|m| m.name.to_string()).collect(),
         Kind::Theory => THEORY_METRICS.iter().map(|m| m.name.to_string()).collect(),
+        Kind::Memory => MEMORY_METRICS.iter().chain([&SPLIT_DIFF_METRIC]).map(|m| m.name.to_string()).collect(),
         Kind::Suite => Vec::new(),
     }
 }
@@ -70,6 +82,8 @@ pub fn metric_about(name: &str) -> String {
         .chain([&JACOBIAN_METRIC])
         .chain(SPIRAL_METRICS.iter())
         .chain(THEORY_METRICS.iter())
+        .chain(MEMORY_METRICS.iter())
+        .chain([&SPLIT_DIFF_METRIC])
         .find(|m| m.name == base)
         .map_or("", |m| m.about);
     if init { format!("{about}, at initialisation") } else { about.to_string() }
@@ -98,6 +112,13 @@ pub fn metrics_of(setup: &Setup) -> Vec<String> {
         }
         Setup::Spiral(_) => SPIRAL_METRICS.iter().map(|m| m.name.to_string()).collect(),
         Setup::Theory(_) => THEORY_METRICS.iter().map(|m| m.name.to_string()).collect(),
+        Setup::Memory(s) => {
+            let mut v: Vec<String> = MEMORY_METRICS.iter().map(|m| m.name.to_string()).collect();
+            if s.splits.is_some() {
+                v.push(SPLIT_DIFF_METRIC.name.into());
+            }
+            v
+        }
     }
 }
 
@@ -116,6 +137,7 @@ pub fn metric_available(metric: &str, setup: &Setup) -> Result<(), String> {
         "positive_fraction" | "below_threshold" | "dead_fraction" => "set analysis.patterns = true".into(),
         "lemma2_rate" => "set analysis.lemma2 = true".into(),
         "jacobian_rank" => "set analysis.jacobian = true".into(),
+        "max_abs_diff" => "set memory.splits".into(),
         _ if metric.starts_with("init_") => "set analysis.at-init = true".into(),
         _ => "this variant does not produce it".into(),
     })

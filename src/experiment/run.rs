@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::metrics::metrics_of;
-use super::setup::{Setup, SpiralSetup, TheorySetup, TrainSetup};
+use super::setup::{MemorySetup, Setup, SpiralSetup, TheorySetup, TrainSetup};
 use crate::analysis::jacobian::block_jacobian;
 use crate::analysis::manifold::{spiral_run, SpiralSettings};
 use crate::analysis::patterns::{analyze, AnalyzeResult, AnalyzeSettings};
@@ -89,6 +89,11 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// A result with these metrics and nothing else (key and variant are filled in by [`execute`]).
+    fn with_metrics(seed: u64, metrics: Vec<(String, Option<f64>)>) -> Self {
+        RunResult { key: String::new(), variant: String::new(), seed, metrics, curve: Vec::new(), patterns: Vec::new(), init_patterns: Vec::new() }
+    }
+
     /// The value of `metric` (NaN when absent or not applicable).
     pub fn metric(&self, metric: &str) -> f64 {
         self.metrics.iter().find(|(m, _)| m == metric).and_then(|(_, v)| *v).unwrap_or(f64::NAN)
@@ -102,7 +107,7 @@ pub fn finished(plan: &RunPlan, out: &Path) -> Option<RunResult> {
 }
 
 /// Executes `plan` in its folder under `out` (resuming a half-trained run) and returns its result.
-/// `threads` is the worker's thread count (training is bit-identical for any count).
+/// Runs on the caller's rayon pool (training is bit-identical for any thread count).
 pub fn execute(plan: &RunPlan, out: &Path) -> Result<RunResult> {
     let dir = plan.dir(out);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -113,6 +118,7 @@ pub fn execute(plan: &RunPlan, out: &Path) -> Result<RunResult> {
         Setup::Train(t) => execute_train(t, plan.seed, &dir)?,
         Setup::Spiral(s) => execute_spiral(s, plan.seed),
         Setup::Theory(t) => execute_theory(t, plan.seed),
+        Setup::Memory(m) => execute_memory(m)?,
     };
     result.key = plan.key.clone();
     result.variant = plan.variant.clone();
@@ -141,7 +147,7 @@ fn metric(name: &str, v: f64) -> (String, Option<f64>) {
 fn execute_train(t: &TrainSetup, seed: u64, dir: &Path) -> Result<RunResult> {
     let cfg = t.train.resolve(&t.data, seed)?;
     let mut metrics = Vec::new();
-    let mut result = RunResult { key: String::new(), variant: String::new(), seed, metrics: Vec::new(), curve: Vec::new(), patterns: Vec::new(), init_patterns: Vec::new() };
+    let mut result = RunResult::with_metrics(seed, Vec::new());
     if t.analysis.at_init {
         let init = MobileNetV2::seeded(&t.model, seed)?;
         let (m, p) = analyse(init, t, seed, dir, "init_")?;
@@ -226,21 +232,16 @@ fn pattern_metrics(r: &AnalyzeResult) -> (Vec<(&'static str, f64)>, Vec<SitePatt
 
 fn execute_spiral(s: &SpiralSetup, seed: u64) -> RunResult {
     let (row, _) = spiral_run(s.n, seed, &spiral_settings(s, seed));
-    RunResult {
-        key: String::new(),
-        variant: String::new(),
+    RunResult::with_metrics(
         seed,
-        metrics: vec![
+        vec![
             metric("invertible_fraction", row.invertible_fraction),
             metric("theory_noncollapsed", row.theory_noncollapsed),
             metric("collapsed_fraction", row.collapsed_fraction),
             metric("pinv_error", row.pinv_error),
             metric("pinv_shape_error", row.pinv_shape_error),
         ],
-        curve: Vec::new(),
-        patterns: Vec::new(),
-        init_patterns: Vec::new(),
-    }
+    )
 }
 
 /// The spiral experiment's settings for one cell.
@@ -259,13 +260,36 @@ pub fn spiral_settings(s: &SpiralSetup, seed: u64) -> SpiralSettings {
 fn execute_theory(t: &TheorySetup, seed: u64) -> RunResult {
     let m = hidden_width(t.n, t.t);
     let (inv, trials) = theory_trials(t.n, m, seed, t.samples, t.rank_eps);
-    RunResult {
-        key: String::new(),
-        variant: String::new(),
-        seed,
-        metrics: vec![metric("empirical", inv as f64 / trials as f64), metric("theory", theorem1_noncollapsed(m as u64, t.n as u64))],
-        curve: Vec::new(),
-        patterns: Vec::new(),
-        init_patterns: Vec::new(),
+    RunResult::with_metrics(seed, vec![metric("empirical", inv as f64 / trials as f64), metric("theory", theorem1_noncollapsed(m as u64, t.n as u64))])
+}
+
+/// Memory runs measure the process-wide heap, so they never overlap each other.
+static MEMORY_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn execute_memory(m: &MemorySetup) -> Result<RunResult> {
+    use crate::analysis::memory::account;
+    let config = m.model();
+    let model = MobileNetV2::new(&config)?;
+    let cost = model.cost(m.resolution);
+    let plain = account(&model, m.resolution, false, m.bytes_per_element);
+    let fused = account(&model, m.resolution, true, m.bytes_per_element);
+    let mut metrics = vec![
+        metric("params", cost.params as f64),
+        metric("macs", cost.macs as f64),
+        metric("max_tensor_bytes", plain.max_tensor_bytes as f64),
+        metric("fused_max_tensor_bytes", fused.max_tensor_bytes as f64),
+        metric("fused_peak_bytes", fused.peak_bytes as f64),
+    ];
+    match &m.splits {
+        None => metrics.push(metric("peak_heap_bytes", f64::NAN)),
+        Some(k) => {
+            let _guard = MEMORY_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+            let splits: Vec<crate::model::split::Splits> = if k == "unsplit" { Vec::new() } else { vec![k.parse()?] };
+            let rows = crate::bench::bench_split(&config, &splits, 1)?;
+            let row = rows.last().ok_or_else(|| Error::input("split benchmark", "no rows"))?;
+            metrics.push(metric("peak_heap_bytes", row.peak_bytes.map_or(f64::NAN, |b| b as f64)));
+            metrics.push(metric("max_abs_diff", row.max_abs_diff as f64));
+        }
     }
+    Ok(RunResult::with_metrics(0, metrics))
 }

@@ -17,6 +17,7 @@ pub enum Setup {
     Train(TrainSetup),
     Spiral(SpiralSetup),
     Theory(TheorySetup),
+    Memory(MemorySetup),
 }
 
 /// Analyses run on each trained network (and, with `at-init`, on the network at initialisation),
@@ -164,6 +165,52 @@ impl TheorySetup {
         }
         if s.samples == 0 {
             return Err(Error::config("theory.samples", 0, "draw at least 1 layer per seed"));
+        }
+        Ok(s)
+    }
+}
+
+/// A `memory` cell (Table 3, §5.1): a network's materialised-memory accounting and, with `splits`,
+/// the measured peak heap of one image's forward pass run that way (`unsplit`, `1`…`k`, or `C` — one
+/// channel per split; MobileNetV2 only).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+pub struct MemorySetup {
+    pub arch: Arch,
+    pub width: f64,
+    pub resolution: usize,
+    pub bytes_per_element: usize,
+    pub splits: Option<String>,
+}
+
+impl Default for MemorySetup {
+    fn default() -> Self {
+        MemorySetup { arch: Arch::MobilenetV2, width: 1.0, resolution: 224, bytes_per_element: 2, splits: None }
+    }
+}
+
+impl MemorySetup {
+    /// The model config (1000 classes, as in Table 3).
+    pub fn model(&self) -> ModelConfig {
+        ModelConfig { arch: self.arch, width: self.width, resolution: self.resolution, ..Default::default() }
+    }
+
+    pub fn resolve(table: toml::Table) -> Result<MemorySetup> {
+        let s: MemorySetup = section(table, "memory")?;
+        s.model().validate().map_err(|e| prefix(e, "memory"))?;
+        if s.arch.is_detector() {
+            return Err(Error::config("memory.arch", format!("{:?}", s.arch), "use mobilenet_v2 or mobilenet_v1 (Table 3's networks)"));
+        }
+        if !(1..=8).contains(&s.bytes_per_element) {
+            return Err(Error::config("memory.bytes-per-element", s.bytes_per_element, "use 1 to 8 bytes (2 for Table 3's 16-bit figures)"));
+        }
+        if let Some(k) = &s.splits {
+            if s.arch != Arch::MobilenetV2 {
+                return Err(Error::config("memory.splits", k, "split execution is MobileNetV2's (§5.1); drop splits for other networks"));
+            }
+            if k != "unsplit" {
+                k.parse::<crate::model::split::Splits>().map_err(|e| prefix(e, "memory"))?;
+            }
         }
         Ok(s)
     }

@@ -3,7 +3,7 @@
 //! fully resolved, typed [`Setup`]. Every error names the key and the fix, and all of them surface
 //! before any compute.
 //!
-//! A spec is one experiment of a `kind` (`train`, `spiral`, `theory`) over a list of variants and
+//! A spec is one experiment of a `kind` (`train`, `spiral`, `theory`, `memory`) over a list of variants and
 //! seeds, with the paper claims it tests — or a `suite` of such specs (e.g. `quick.toml`), each part
 //! a spec file with its own overrides.
 
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::metrics::{metric_available, metric_names};
 use super::overrides::{apply_overrides, format_value, Override};
-use super::setup::{Setup, SpiralSetup, TheorySetup, TrainSetup};
+use super::setup::{MemorySetup, Setup, SpiralSetup, TheorySetup, TrainSetup};
 use crate::analysis::stats::Direction;
 use crate::error::{Error, Result};
 
@@ -27,6 +27,8 @@ pub enum Kind {
     Spiral,
     /// Theorem 1 against random expansion layers.
     Theory,
+    /// Table 3 and §5.1: materialised memory, and the measured peak heap of split execution.
+    Memory,
     /// A list of other specs.
     Suite,
 }
@@ -37,6 +39,7 @@ impl Kind {
             Kind::Train => "train",
             Kind::Spiral => "spiral",
             Kind::Theory => "theory",
+            Kind::Memory => "memory",
             Kind::Suite => "suite",
         }
     }
@@ -47,6 +50,7 @@ impl Kind {
             Kind::Train => &["model", "train", "analysis"],
             Kind::Spiral => &["spiral"],
             Kind::Theory => &["theory"],
+            Kind::Memory => &["memory"],
             Kind::Suite => &[],
         }
     }
@@ -57,6 +61,7 @@ impl Kind {
             Kind::Train => &["data", "model", "train", "analysis"],
             Kind::Spiral => &["spiral"],
             Kind::Theory => &["theory"],
+            Kind::Memory => &["memory"],
             Kind::Suite => &["parts"],
         }
     }
@@ -66,7 +71,7 @@ impl Kind {
 const SUITE_KEYS: [&str; 3] = ["name", "description", "preliminary"];
 const PART_KEYS: [&str; 2] = ["seeds", "alpha"];
 /// Keys only some kinds have.
-const KIND_KEYS: [&str; 8] = ["data", "model", "train", "analysis", "spiral", "theory", "parts", "grid"];
+const KIND_KEYS: [&str; 9] = ["data", "model", "train", "analysis", "spiral", "theory", "memory", "parts", "grid"];
 
 /// The spec as written (after overrides).
 #[derive(Clone, Debug, Deserialize)]
@@ -86,6 +91,7 @@ pub struct RawSpec {
     pub analysis: Option<toml::Table>,
     pub spiral: Option<toml::Table>,
     pub theory: Option<toml::Table>,
+    pub memory: Option<toml::Table>,
     pub grid: Option<toml::Table>,
     #[serde(default)]
     pub variants: Vec<RawVariant>,
@@ -105,6 +111,7 @@ pub struct RawVariant {
     pub analysis: Option<toml::Table>,
     pub spiral: Option<toml::Table>,
     pub theory: Option<toml::Table>,
+    pub memory: Option<toml::Table>,
 }
 
 /// One `[[parts]]` entry of a suite: a spec file (relative to the suite) and its overrides.
@@ -249,13 +256,14 @@ fn resolve(raw: RawSpec, base: &Path, overrides: &[Override]) -> Result<Spec> {
 
 /// Sections that do not belong to the kind are an error, not silently ignored.
 fn check_sections(raw: &RawSpec) -> Result<()> {
-    let present: [(&str, bool); 8] = [
+    let present: [(&str, bool); 9] = [
         ("data", raw.data.is_some()),
         ("model", raw.model.is_some()),
         ("train", raw.train.is_some()),
         ("analysis", raw.analysis.is_some()),
         ("spiral", raw.spiral.is_some()),
         ("theory", raw.theory.is_some()),
+        ("memory", raw.memory.is_some()),
         ("parts", !raw.parts.is_empty()),
         ("grid", raw.grid.is_some()),
     ];
@@ -390,7 +398,7 @@ fn resolve_variants(raw: &RawSpec) -> Result<Vec<Variant>> {
     let mut out: Vec<Variant> = Vec::new();
     for v in &explicit {
         if let Some(v) = v {
-            for (section, present) in [("model", v.model.is_some()), ("train", v.train.is_some()), ("analysis", v.analysis.is_some()), ("spiral", v.spiral.is_some()), ("theory", v.theory.is_some())] {
+            for (section, present) in [("model", v.model.is_some()), ("train", v.train.is_some()), ("analysis", v.analysis.is_some()), ("spiral", v.spiral.is_some()), ("theory", v.theory.is_some()), ("memory", v.memory.is_some())] {
                 if present && !raw.kind.sections().contains(&section) {
                     return Err(Error::config(format!("variants.{}.{section}", v.name), section, format!("a {} spec's variants set {}", raw.kind.as_str(), raw.kind.sections().join(", "))));
                 }
@@ -423,6 +431,7 @@ fn resolve_variants(raw: &RawSpec) -> Result<Vec<Variant>> {
                 .map(Setup::Train),
                 Kind::Spiral => SpiralSetup::resolve(get("spiral", &raw.spiral, v.map(|v| &v.spiral))).map(Setup::Spiral),
                 Kind::Theory => TheorySetup::resolve(get("theory", &raw.theory, v.map(|v| &v.theory))).map(Setup::Theory),
+                Kind::Memory => MemorySetup::resolve(get("memory", &raw.memory, v.map(|v| &v.memory))).map(Setup::Memory),
                 Kind::Suite => unreachable!("suites have no variants"),
             }
             .map_err(|e| match e {

@@ -125,6 +125,7 @@ pub fn write_experiment_report(spec: &Spec, s: &Summary, out: &Path) -> Result<V
         Kind::Train => train_figures(spec, s, out)?,
         Kind::Spiral => spiral_figures(spec, s, out)?,
         Kind::Theory => theory_figures(spec, s, out)?,
+        Kind::Memory => memory_figures(spec, s, out)?,
         Kind::Suite => Vec::new(),
     };
     for (stem, caption) in figures {
@@ -328,6 +329,30 @@ fn theory_figures(spec: &Spec, s: &Summary, out: &Path) -> Result<Vec<(String, S
     }
     chart.write(&out.join("theory"))?;
     Ok(vec![("theory".into(), "Theorem 1 (lines) against the measured Lemma-2 rate (dashed: mean over seeds, band: 95% Student-t)".into())])
+}
+
+/// Table 3 as a chart (largest materialised tensor per network, layer by layer and fused) and the
+/// measured peak heap of split execution (§5.1) per variant that has `splits`.
+fn memory_figures(spec: &Spec, s: &Summary, out: &Path) -> Result<Vec<(String, String)>> {
+    let mut figs = Vec::new();
+    let kb = |v: &str, m: &str| s.row(v, m).map_or(f64::NAN, |r| r.ci.mean / 1024.0);
+    let split: Vec<_> = spec.variants.iter().filter(|v| matches!(&v.setup, Setup::Memory(m) if m.splits.is_some())).collect();
+    let table: Vec<_> = spec.variants.iter().filter(|v| matches!(&v.setup, Setup::Memory(m) if m.splits.is_none())).collect();
+    if !table.is_empty() {
+        let mut c = LineChart::new("Table 3: largest materialised tensor (KiB) per network", table.iter().enumerate().map(|(i, v)| format!("{}={}", i + 1, v.name)).collect::<Vec<_>>().join(", "), "KiB");
+        let xs = |i: usize| i as f64 + 1.0;
+        c.series.push(Series::line("layer by layer", table.iter().enumerate().map(|(i, v)| (xs(i), kb(&v.name, "max_tensor_bytes"))).collect(), 0).with_markers());
+        c.series.push(Series::line("fused blocks (§5.1)", table.iter().enumerate().map(|(i, v)| (xs(i), kb(&v.name, "fused_max_tensor_bytes"))).collect(), 1).with_markers());
+        c.write(&out.join("table3"))?;
+        figs.push(("table3".into(), "Largest materialised tensor per network, layer by layer and with fused blocks (Table 3)".into()));
+    }
+    if !split.is_empty() {
+        let mut c = LineChart::new("§5.1: measured peak heap of one image's forward, by split", split.iter().enumerate().map(|(i, v)| format!("{}={}", i + 1, v.name)).collect::<Vec<_>>().join(", "), "MiB");
+        c.series.push(Series::line("peak live heap", split.iter().enumerate().map(|(i, v)| (i as f64 + 1.0, kb(&v.name, "peak_heap_bytes") / 1024.0)).collect(), 0).with_markers());
+        c.write(&out.join("split_memory"))?;
+        figs.push(("split_memory".into(), "Peak live heap (f32, batch 1, one thread) of the plain and the split forward passes (§5.1)".into()));
+    }
+    Ok(figs)
 }
 
 /// The suite's index: every part's claims with verdicts and a link to its report.
