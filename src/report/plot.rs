@@ -143,6 +143,8 @@ impl Drawable for LineChart {
             .map_err(|x| e(&x))?;
         chart
             .configure_mesh()
+            // Major grid lines only: the minor ones tripled the size of the SVG and PNG files.
+            .max_light_lines(0)
             .x_desc(&self.x_label)
             .y_desc(&self.y_label)
             .label_style((FONT, 13))
