@@ -36,8 +36,9 @@ pub enum Error {
     #[error("unknown hook '{name}'{suggestion}; see `infoloss hooks`")]
     UnknownHook { name: String, suggestion: String },
 
-    #[error("I/O error on {path}: {source}")]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    /// The cause is part of the message (not a `source`), so an error chain prints it once.
+    #[error("I/O error on {path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
 }
 
 impl Error {
@@ -57,6 +58,6 @@ impl Error {
     }
 
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io { path: path.into(), cause: source }
     }
 }

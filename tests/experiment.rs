@@ -538,3 +538,16 @@ fn rejects_split_execution_of_mobilenet_v1() {
     let err = rejected("name = \"m\"\nkind = \"memory\"\n[memory]\nsplits = \"0\"\n");
     assert_mentions(&err, &["splits", "positive integers or C"]);
 }
+
+#[test]
+fn rejects_a_missing_spec_file() {
+    let err = Spec::load(Path::new("no/such/spec.toml"), &[]).unwrap_err().to_string();
+    assert_mentions(&err, &["no/such/spec.toml", "experiments/quick.toml"]);
+}
+
+#[test]
+fn rejects_toml_syntax_errors() {
+    let err = rejected("name = \"x\"\nkind = \n");
+    assert_mentions(&err, &["spec", "fix the syntax"]);
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

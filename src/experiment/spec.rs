@@ -176,7 +176,7 @@ pub const DEFAULT_ALPHA: f64 = 0.05;
 impl Spec {
     /// Reads and validates `path` with `overrides` (`key=value`, TOML values; bare strings allowed).
     pub fn load(path: &Path, overrides: &[String]) -> Result<Spec> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::config("spec", path.display(), format!("cannot read it ({e}); give a spec file such as experiments/quick.toml")))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Spec::parse(&text, &base, overrides).map_err(|e| match e {
             Error::Config { key, value, fix } => Error::Config { key: format!("{key} (in {})", path.display()), value, fix },
