@@ -75,7 +75,7 @@ impl Synthetic {
 }
 
 /// Whether the point (u, v) in the shape's rotated frame lies inside shape `label` of radius `r`.
-fn shape_contains(label: usize, u: f32, v: f32, r: f32) -> bool {
+pub fn shape_contains(label: usize, u: f32, v: f32, r: f32) -> bool {
     let d = (u * u + v * v).sqrt();
     let w = 0.22 * r;
     match label {
