@@ -551,3 +551,22 @@ fn rejects_toml_syntax_errors() {
     assert_mentions(&err, &["spec", "fix the syntax"]);
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn a_failing_run_is_reported_and_the_others_are_kept() {
+    // One variant diverges (SGD at lr 1e300 makes the loss NaN); the other finishes normally.
+    let text = TINY
+        .replace("\"model.bottleneck\" = [\"linear\", \"relu6\"]", "\"train.lr\" = [0.001, 1e300]")
+        .replace("optimizer = \"adamw\"", "optimizer = \"sgd\"")
+        .replace("bottleneck=linear", "lr=0.001")
+        .replace("bottleneck=relu6", "lr=1e300");
+    let spec = parse(&text).unwrap();
+    let out = tmp("failing");
+    let o = run_spec(&spec, &RunOptions { jobs: 2, ..opts(&out) }, &|_| {}).unwrap();
+    assert_eq!(o.executed.len(), 2, "{o:?}");
+    assert_eq!(o.failed.len(), 2, "{o:?}");
+    assert!(o.failed.iter().all(|(run, e)| run.contains("lr=1e300") && e.contains("loss became")), "{o:?}");
+    let s = summarize(&spec, &out);
+    assert_eq!((s.results.len(), s.expected), (2, 4));
+    assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("Partial results"));
+}

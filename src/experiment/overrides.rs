@@ -60,6 +60,7 @@ pub fn format_value(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
         toml::Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        toml::Value::Float(f) if *f != 0.0 && (f.abs() >= 1e15 || f.abs() < 1e-4) => format!("{f:e}"),
         toml::Value::Array(a) => a.iter().map(format_value).collect::<Vec<_>>().join("-"),
         other => other.to_string(),
     }
