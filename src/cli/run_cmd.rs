@@ -72,6 +72,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<bool> {
         if outcome.other_shards > 0 { format!(", {} in other shards", outcome.other_shards) } else { String::new() },
         if outcome.failed.is_empty() { String::new() } else { format!(", {} FAILED", outcome.failed.len()) }
     );
+    if !outcome.skipped.is_empty() {
+        println!("(finished runs in {} are reused, not recomputed; give another --out to run them afresh)", out.display());
+    }
     for p in &parts {
         let dir = if spec.kind == Kind::Suite { out.join(&p.name) } else { out.clone() };
         print_claims(p, &dir);
