@@ -570,3 +570,13 @@ fn a_failing_run_is_reported_and_the_others_are_kept() {
     assert_eq!((s.results.len(), s.expected), (2, 4));
     assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("Partial results"));
 }
+
+#[test]
+fn merge_keeps_the_record_of_overrides() {
+    let spec = Spec::parse(SPIRAL, Path::new("."), &["spiral.points=40".into()]).unwrap();
+    let (a, b) = (tmp("ovr-a"), tmp("ovr-b"));
+    run_spec(&spec, &opts(&a), &|_| {}).unwrap();
+    merge(std::slice::from_ref(&a), &b).unwrap();
+    assert_eq!(outputs(&a), outputs(&b));
+    assert!(std::fs::read_to_string(b.join("report.md")).unwrap().contains("Overrides: `spiral.points=40`"));
+}

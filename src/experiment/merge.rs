@@ -27,11 +27,14 @@ pub fn load_output_spec(dir: &Path) -> Result<Spec> {
     let path = dir.join("spec.toml");
     let text = std::fs::read_to_string(&path).map_err(|_| Error::config("merge folder", dir.display(), "it has no spec.toml; give folders written by `infoloss run`"))?;
     let table: toml::Table = toml::from_str(&text).map_err(|e| Error::file("spec", &path, e))?;
-    if table.get("kind").and_then(|k| k.as_str()) != Some("suite") {
-        return Spec::parse(&text, dir, &[]);
-    }
     let resolved = dir.join("spec.resolved.json");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&resolved).map_err(|e| Error::io(&resolved, e))?).map_err(|e| Error::file("resolved spec", &resolved, e))?;
+    if table.get("kind").and_then(|k| k.as_str()) != Some("suite") {
+        // spec.toml already has the overrides applied; keep their record for the report.
+        let mut spec = Spec::parse(&text, dir, &[])?;
+        spec.overrides = json["spec"]["overrides"].as_array().into_iter().flatten().filter_map(|o| o.as_str().map(str::to_string)).collect();
+        return Ok(spec);
+    }
     let names: Vec<String> = json["spec"]["parts"].as_array().into_iter().flatten().filter_map(|p| p["name"].as_str().map(str::to_string)).collect();
     let parts = names.iter().map(|n| load_output_spec(&dir.join(n))).collect::<Result<Vec<_>>>()?;
     let get = |k: &str| table.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
