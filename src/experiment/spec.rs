@@ -7,13 +7,13 @@
 //! seeds, with the paper claims it tests — or a `suite` of such specs (e.g. `quick.toml`), each part
 //! a spec file with its own overrides.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{metric_available, metric_names};
-use super::overrides::{apply_overrides, format_value, Override};
-use super::setup::{MemorySetup, Setup, SpiralSetup, TheorySetup, TrainSetup};
+use super::overrides::{apply_overrides, Override};
+use super::setup::Setup;
 use crate::analysis::stats::Direction;
 use crate::error::{Error, Result};
 
@@ -56,7 +56,7 @@ impl Kind {
     }
 
     /// Top-level keys this kind accepts besides the common ones.
-    fn own_keys(self) -> &'static [&'static str] {
+    pub(super) fn own_keys(self) -> &'static [&'static str] {
         match self {
             Kind::Train => &["data", "model", "train", "analysis"],
             Kind::Spiral => &["spiral"],
@@ -68,8 +68,8 @@ impl Kind {
 }
 
 /// Keys a suite keeps for itself; [`PART_KEYS`] and each part's own sections go to the parts.
-const SUITE_KEYS: [&str; 3] = ["name", "description", "preliminary"];
-const PART_KEYS: [&str; 2] = ["seeds", "alpha"];
+pub(super) const SUITE_KEYS: [&str; 3] = ["name", "description", "preliminary"];
+pub(super) const PART_KEYS: [&str; 2] = ["seeds", "alpha"];
 /// Keys only some kinds have.
 const KIND_KEYS: [&str; 9] = ["data", "model", "train", "analysis", "spiral", "theory", "memory", "parts", "grid"];
 
@@ -220,7 +220,7 @@ impl Spec {
     }
 }
 
-fn one_line(s: &str) -> String {
+pub(super) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -234,10 +234,10 @@ fn resolve(raw: RawSpec, base: &Path, overrides: &[Override]) -> Result<Spec> {
     }
     check_sections(&raw)?;
     if raw.kind == Kind::Suite {
-        return resolve_suite(raw, base, overrides, alpha);
+        return super::suite::resolve_suite(raw, base, overrides, alpha);
     }
     let seeds = parse_seeds(raw.seeds.as_ref())?;
-    let variants = resolve_variants(&raw)?;
+    let variants = super::variants::resolve_variants(&raw)?;
     check_claims(&raw, &variants)?;
     Ok(Spec {
         name: raw.name,
@@ -288,57 +288,6 @@ fn check_sections(raw: &RawSpec) -> Result<()> {
     Ok(())
 }
 
-fn resolve_suite(raw: RawSpec, base: &Path, overrides: &[Override], alpha: f64) -> Result<Spec> {
-    let mut parts = Vec::new();
-    let mut used = vec![false; overrides.len()];
-    for (k, part) in raw.parts.iter().enumerate() {
-        let path: PathBuf = base.join(&part.spec);
-        let text = std::fs::read_to_string(&path).map_err(|_| Error::config(format!("parts[{k}].spec"), &part.spec, format!("no readable spec at {}; give a path relative to the suite file", path.display())))?;
-        let table: toml::Table = toml::from_str(&text).map_err(|e| Error::config(format!("parts[{k}].spec"), &part.spec, format!("fix the TOML: {}", one_line(&e.to_string()))))?;
-        let kind: Kind = table.get("kind").cloned().and_then(|v| v.try_into().ok()).ok_or_else(|| Error::config(format!("parts[{k}].spec"), &part.spec, "the part has no valid kind"))?;
-        if kind == Kind::Suite {
-            return Err(Error::config(format!("parts[{k}].spec"), &part.spec, "a suite cannot contain a suite; list its parts directly"));
-        }
-        // Suite overrides go to the parts that have the key's section (seeds and data go everywhere
-        // they apply).
-        let mut set = part.set.clone();
-        for (i, o) in overrides.iter().enumerate() {
-            if PART_KEYS.contains(&o.root()) || kind.own_keys().contains(&o.root()) {
-                set.push(o.text.clone());
-                used[i] = true;
-            } else if SUITE_KEYS.contains(&o.root()) {
-                used[i] = true;
-            }
-        }
-        let part_base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut spec = Spec::parse(&text, &part_base, &set).map_err(|e| match e {
-            Error::Config { key, value, fix } => Error::Config { key: format!("{key} (in part {})", part.spec), value, fix },
-            other => other,
-        })?;
-        spec.preliminary |= raw.preliminary;
-        if parts.iter().any(|p: &Spec| p.name == spec.name) {
-            return Err(Error::config(format!("parts[{k}]"), &spec.name, "two parts have the same name; give one a set = [\"name=…\"]"));
-        }
-        parts.push(spec);
-    }
-    if let Some(i) = used.iter().position(|u| !u) {
-        return Err(Error::config("--set", &overrides[i].text, "no part of the suite has this key; check the section name (model., train., analysis., spiral., theory., data, seeds)"));
-    }
-    Ok(Spec {
-        name: raw.name,
-        description: raw.description,
-        kind: Kind::Suite,
-        preliminary: raw.preliminary,
-        seeds: Vec::new(),
-        alpha,
-        variants: Vec::new(),
-        claims: Vec::new(),
-        parts,
-        overrides: Vec::new(),
-        source: String::new(),
-    })
-}
-
 /// `seeds = [0, 1, 2]` or `seeds = "0..5"` (end exclusive); default `[0]`.
 pub fn parse_seeds(v: Option<&toml::Value>) -> Result<Vec<u64>> {
     let bad = |v: &dyn std::fmt::Display| Error::config("seeds", v, "use a list of non-negative integers like [0, 1, 2] or a range like \"0..5\"");
@@ -362,92 +311,6 @@ pub fn parse_seeds(v: Option<&toml::Value>) -> Result<Vec<u64>> {
         return Err(Error::config("seeds", format!("{seeds:?}"), "list each seed once"));
     }
     Ok(seeds)
-}
-
-/// Sections of a variant: the base sections with the variant's own tables merged over them.
-fn merged(base: &Option<toml::Table>, over: &Option<toml::Table>) -> toml::Table {
-    let mut t = base.clone().unwrap_or_default();
-    if let Some(o) = over {
-        for (k, v) in o {
-            t.insert(k.clone(), v.clone());
-        }
-    }
-    t
-}
-
-/// The grid: `"section.key" = [values…]`, expanded as a Cartesian product in key order.
-fn grid_points(raw: &RawSpec) -> Result<Vec<Vec<(String, String, toml::Value)>>> {
-    let mut points: Vec<Vec<(String, String, toml::Value)>> = vec![Vec::new()];
-    for (path, values) in raw.grid.iter().flatten() {
-        let (section, key) = path.split_once('.').ok_or_else(|| Error::config(format!("grid.{path}"), path, format!("name a section and key, e.g. \"{}.{path}\"", raw.kind.sections().first().unwrap_or(&"model"))))?;
-        if !raw.kind.sections().contains(&section) {
-            return Err(Error::config(format!("grid.{path}"), section, format!("a {} spec varies {}", raw.kind.as_str(), raw.kind.sections().join(", "))));
-        }
-        let list = values.as_array().filter(|a| !a.is_empty()).ok_or_else(|| Error::config(format!("grid.\"{path}\""), values, "give a non-empty list of values, e.g. [1, 2, 6]"))?;
-        points = points
-            .into_iter()
-            .flat_map(|p| list.iter().map(move |v| [p.clone(), vec![(section.to_string(), key.to_string(), v.clone())]].concat()))
-            .collect();
-    }
-    Ok(points)
-}
-
-fn resolve_variants(raw: &RawSpec) -> Result<Vec<Variant>> {
-    let explicit: Vec<Option<&RawVariant>> = if raw.variants.is_empty() { vec![None] } else { raw.variants.iter().map(Some).collect() };
-    let grid = grid_points(raw)?;
-    let mut out: Vec<Variant> = Vec::new();
-    for v in &explicit {
-        if let Some(v) = v {
-            for (section, present) in [("model", v.model.is_some()), ("train", v.train.is_some()), ("analysis", v.analysis.is_some()), ("spiral", v.spiral.is_some()), ("theory", v.theory.is_some()), ("memory", v.memory.is_some())] {
-                if present && !raw.kind.sections().contains(&section) {
-                    return Err(Error::config(format!("variants.{}.{section}", v.name), section, format!("a {} spec's variants set {}", raw.kind.as_str(), raw.kind.sections().join(", "))));
-                }
-            }
-        }
-        for point in &grid {
-            let get = |section: &str, base: &Option<toml::Table>, over: Option<&Option<toml::Table>>| {
-                let mut t = merged(base, over.unwrap_or(&None));
-                for (s, k, val) in point {
-                    if s == section {
-                        t.insert(k.clone(), val.clone());
-                    }
-                }
-                t
-            };
-            let grid_name: Vec<String> = point.iter().map(|(_, k, val)| format!("{k}={}", format_value(val))).collect();
-            let name = match (v, grid_name.is_empty()) {
-                (Some(v), true) => v.name.clone(),
-                (Some(v), false) => format!("{},{}", v.name, grid_name.join(",")),
-                (None, false) => grid_name.join(","),
-                (None, true) => "default".to_string(),
-            };
-            let setup = match raw.kind {
-                Kind::Train => TrainSetup::resolve(
-                    raw.data.as_deref().unwrap_or_default(),
-                    get("model", &raw.model, v.map(|v| &v.model)),
-                    get("train", &raw.train, v.map(|v| &v.train)),
-                    get("analysis", &raw.analysis, v.map(|v| &v.analysis)),
-                )
-                .map(Setup::Train),
-                Kind::Spiral => SpiralSetup::resolve(get("spiral", &raw.spiral, v.map(|v| &v.spiral))).map(Setup::Spiral),
-                Kind::Theory => TheorySetup::resolve(get("theory", &raw.theory, v.map(|v| &v.theory))).map(Setup::Theory),
-                Kind::Memory => MemorySetup::resolve(get("memory", &raw.memory, v.map(|v| &v.memory))).map(Setup::Memory),
-                Kind::Suite => unreachable!("suites have no variants"),
-            }
-            .map_err(|e| match e {
-                Error::Config { key, value, fix } if name != "default" => Error::Config { key, value: format!("{value} (variant {name})"), fix },
-                other => other,
-            })?;
-            if let Some(prev) = out.iter().find(|p| p.name == name) {
-                return Err(Error::config("variants", &prev.name, "two variants have the same name; rename one"));
-            }
-            if let Some(prev) = out.iter().find(|p| p.setup == setup) {
-                return Err(Error::config("variants", format!("{} and {name}", prev.name), "the two variants resolve to the same config; change or drop one"));
-            }
-            out.push(Variant { name, setup });
-        }
-    }
-    Ok(out)
 }
 
 fn check_claims(raw: &RawSpec, variants: &[Variant]) -> Result<()> {
