@@ -62,7 +62,7 @@ pub struct AnalyzeTiming {
     pub overhead: f64,
 }
 
-/// Times the plain forward and the forward with a [`ChannelActivity`] observer on all `.post` sites,
+/// Times the plain forward and the forward with a [`ChannelActivity`](crate::hooks::observers::ChannelActivity) observer on all `.post` sites,
 /// interleaved so both see the same machine load.
 pub fn bench_analyze(config: &ModelConfig, batch: usize, iters: usize) -> Result<AnalyzeTiming> {
     use crate::hooks::{observers::ChannelActivity, HookSet, NameFilter};

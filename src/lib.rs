@@ -11,7 +11,7 @@
 //! - [`train`]: backpropagation, optimizers, data sets' training loop. [`data`]: the data sets.
 //! - [`experiment`]: TOML experiment specs, the resumable sharded runner, summaries and verdicts.
 //! - [`report`]: CSV tables, plots, Markdown and notebook reports.
-//! - [`io`]: `.npy` and atomic writes. [`bench`]: the throughput benchmarks behind `infoloss bench`.
+//! - [`io`]: `.npy` and atomic writes. [`bench`](mod@bench): the throughput benchmarks behind `infoloss bench`.
 //!
 //! The library never prints and never panics on user input; errors are [`Error`].
 

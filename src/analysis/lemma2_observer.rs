@@ -1,4 +1,4 @@
-//! An observer that runs [`lemma2_check`] at every position of every expansion layer during a
+//! An observer that runs [`lemma2_check`](super::invertibility::lemma2_check) at every position of every expansion layer during a
 //! forward pass: it keeps the block input (`blocks.{i}.in`) and checks each position when the
 //! expansion's pre-activation (`blocks.{i}.expand.pre`) fires.
 

@@ -1,7 +1,7 @@
 //! Reproducible experiments: a TOML spec ([`spec`], with `--set` [`overrides`]) of variants × seeds
 //! and the paper claims they test, resolved into typed setups ([`setup`], [`variants`]; suites in
 //! [`suite`]); runs keyed by a hash of their config ([`run`]), executed resumably, in shards and in
-//! parallel ([`runner`]); statistics and verdicts ([`summary`]); shard outputs combined ([`merge`]).
+//! parallel ([`runner`]); statistics and verdicts ([`summary`]); shard outputs combined ([`merge`](mod@merge)).
 //! Metric names live in one catalogue ([`metrics`]).
 
 pub mod merge;

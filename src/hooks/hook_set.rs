@@ -3,7 +3,7 @@
 //!
 //! Two verbs: an [`Observer`] sees `&FeatureMap` and never changes it; an [`Intervention`] gets
 //! `&mut FeatureMap` and may replace the activation. At each site, hooks fire in the order they were
-//! attached; sites fire in catalogue order ([`crate::hooks::catalogue`]).
+//! attached; sites fire in catalogue order ([`catalogue`](mod@crate::hooks::catalogue)).
 //!
 //! **Parallel batches.** Images run in parallel, so each image gets its own *fork* of every hook (same
 //! settings, empty results); after the pass the forks are *joined* back in image order. Results are

@@ -1,5 +1,5 @@
 //! Instrumentation hooks, TransformerLens-style: named sites inside the forward pass
-//! ([`hook_name`], [`catalogue`]), filters ([`filter`]), hooks scoped to one call with two verbs —
+//! ([`hook_name`], [`catalogue`](mod@catalogue)), filters ([`filter`]), hooks scoped to one call with two verbs —
 //! observe and intervene ([`hook_set`]) — built-in observers ([`observers`]) and interventions
 //! ([`interventions`]), and the activation cache ([`activation_cache`]).
 //!
