@@ -20,7 +20,7 @@ use crate::io::atomic::write_atomic;
 use crate::model::block_setting::hidden_width;
 use crate::model::{MobileNetV2, Network};
 use crate::report::RunMeta;
-use crate::train::trainer::train;
+use crate::train::trainer::{train, EpochMetrics};
 
 /// A planned run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -50,7 +50,8 @@ pub fn run_key(setup: &Setup, seed: u64) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
-/// Per-epoch training curve (from the trainer's metrics).
+/// Per-epoch training curve: the trainer's [`EpochMetrics`] without the wall time, so a run's result
+/// holds only what is reproducible.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CurvePoint {
     pub epoch: usize,
@@ -59,6 +60,12 @@ pub struct CurvePoint {
     pub val_loss: f64,
     pub val_acc: f64,
     pub lr: f64,
+}
+
+impl From<&EpochMetrics> for CurvePoint {
+    fn from(e: &EpochMetrics) -> Self {
+        CurvePoint { epoch: e.epoch, train_loss: e.train_loss, train_acc: e.train_acc, val_loss: e.val_loss, val_acc: e.val_acc, lr: e.lr }
+    }
 }
 
 /// Activation pattern of one `.post` site (Fig. 7).
@@ -169,7 +176,7 @@ fn execute_train(t: &TrainSetup, seed: u64, dir: &Path) -> Result<RunResult> {
         metric("params", cost.params as f64),
         metric("macs", cost.macs as f64),
     ]);
-    result.curve = epochs.iter().map(|e| CurvePoint { epoch: e.epoch, train_loss: e.train_loss, train_acc: e.train_acc, val_loss: e.val_loss, val_acc: e.val_acc, lr: e.lr }).collect();
+    result.curve = epochs.iter().map(CurvePoint::from).collect();
     let (m, p) = analyse(model, t, seed, dir, "")?;
     metrics.extend(m);
     result.patterns = p;
