@@ -15,8 +15,8 @@ pub enum Error {
     #[error("shape mismatch for {key}: expected {expected:?}, found {found:?}")]
     ShapeMismatch { key: String, expected: Vec<usize>, found: Vec<usize> },
 
-    #[error("missing tensor {key} in {path} (expected shape {expected:?}); is this a torchvision mobilenet_v2 state_dict for this config?")]
-    MissingKey { key: String, path: String, expected: Vec<usize> },
+    #[error("missing tensor {key} in {path} (expected shape {expected:?}); {hint}")]
+    MissingKey { key: String, path: String, expected: Vec<usize>, hint: String },
 
     #[error("unexpected tensor {key} in {path}: the config has no such parameter (check --width/--expansion/--shortcut or the architecture)")]
     UnexpectedKey { key: String, path: String },

@@ -45,7 +45,7 @@ impl FeatureMap {
 
     /// Map from a CHW buffer (PyTorch order for one image).
     pub fn from_chw(channels: usize, height: usize, width: usize, chw: Vec<f32>) -> Result<Self> {
-        if chw.len() != channels * height * width {
+        if channels.checked_mul(height).and_then(|v| v.checked_mul(width)) != Some(chw.len()) {
             return Err(Error::input(
                 "feature map",
                 format!("buffer of {} values does not hold {channels}×{height}×{width}", chw.len()),
@@ -55,10 +55,21 @@ impl FeatureMap {
     }
 
     /// Map from a positions × channels matrix.
-    pub fn from_matrix(height: usize, width: usize, data: DMatrix<f32>) -> Self {
-        assert_eq!(data.nrows(), height * width, "FeatureMap::from_matrix: rows must be height·width");
+    ///
+    /// # Errors
+    /// The matrix does not have `height · width` rows.
+    pub fn from_matrix(height: usize, width: usize, data: DMatrix<f32>) -> Result<Self> {
+        if height.checked_mul(width) != Some(data.nrows()) {
+            return Err(Error::input("feature map", format!("a matrix of {} rows cannot be a {height}×{width} map (rows must be height·width)", data.nrows())));
+        }
         let channels = data.ncols();
-        FeatureMap { channels, height, width, data: data.data.into() }
+        Ok(FeatureMap { channels, height, width, data: data.data.into() })
+    }
+
+    /// The first non-finite value as `(channel, y, x, value)`, if any.
+    pub fn first_non_finite(&self) -> Option<(usize, usize, usize, f32)> {
+        let p = self.positions().max(1);
+        self.data.iter().position(|v| !v.is_finite()).map(|i| (i / p, (i % p) / self.width.max(1), i % self.width.max(1), self.data[i]))
     }
 
     pub fn channels(&self) -> usize {
@@ -140,8 +151,13 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Batch from feature maps that all share one shape.
+    /// Batch from feature maps that all share one shape and hold only finite values (NaN or ∞ would
+    /// pass a ReLU6 as 0 or 6 and give plausible-looking but meaningless outputs).
+    ///
+    /// # Errors
+    /// Images of different shapes, or a non-finite value (named by image, channel and position).
     pub fn new(images: Vec<FeatureMap>) -> Result<Self> {
+        check_finite(&images)?;
         if let Some(first) = images.first() {
             if let Some((i, m)) = images.iter().enumerate().find(|(_, m)| m.shape() != first.shape()) {
                 return Err(Error::input(
@@ -156,13 +172,14 @@ impl Batch {
     /// Batch from an NCHW buffer.
     pub fn from_nchw(shape: [usize; 4], data: &[f32]) -> Result<Self> {
         let [n, c, h, w] = shape;
-        if data.len() != n * c * h * w {
+        if n.checked_mul(c).and_then(|v| v.checked_mul(h)).and_then(|v| v.checked_mul(w)) != Some(data.len()) {
             return Err(Error::input("batch", format!("{} values do not fill NCHW shape {shape:?}", data.len())));
         }
         let per = c * h * w;
         let images = (0..n)
             .map(|i| FeatureMap::from_chw(c, h, w, data[i * per..(i + 1) * per].to_vec()))
             .collect::<Result<Vec<_>>>()?;
+        check_finite(&images)?;
         Ok(Batch { images })
     }
 
@@ -193,4 +210,17 @@ impl Batch {
     pub fn into_images(self) -> Vec<FeatureMap> {
         self.images
     }
+}
+
+/// Rejects the first non-finite input value, naming where it is.
+fn check_finite(images: &[FeatureMap]) -> Result<()> {
+    for (i, m) in images.iter().enumerate() {
+        if let Some((c, y, x, v)) = m.first_non_finite() {
+            return Err(Error::input(
+                "batch",
+                format!("image {i} holds the non-finite value {v} at channel {c}, row {y}, column {x}; clean the input (e.g. np.nan_to_num) before running the network"),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -38,13 +38,13 @@ fn lemma2_on_matrices_of_known_rank() {
     let x = [0.3f32, 0.2, 0.1];
     let y = |s: &[usize]| -> Vec<f32> { (0..5).map(|i| if s.contains(&i) { 1.0 } else { -1.0 }).collect() };
     // S = {0, 3, 4}: three rows but rank 2 → fails by rank.
-    let v = lemma2_check_set(&l, &[0, 3, 4], &x, &y(&[0, 3, 4]), RANK_EPS);
+    let v = lemma2_check_set(&l, &[0, 3, 4], &x, &y(&[0, 3, 4]), RANK_EPS).unwrap();
     assert!(v.enough_active && !v.full_rank && !v.invertible());
     // S = {0, 1, 2, 3}: rank 3 → invertible.
-    let v = lemma2_check_set(&l, &[0, 1, 2, 3], &x, &y(&[0, 1, 2, 3]), RANK_EPS);
+    let v = lemma2_check_set(&l, &[0, 1, 2, 3], &x, &y(&[0, 1, 2, 3]), RANK_EPS).unwrap();
     assert!(v.invertible());
     // S = {0, 1}: too few rows.
-    let v = lemma2_check_set(&l, &[0, 1], &x, &y(&[0, 1]), RANK_EPS);
+    let v = lemma2_check_set(&l, &[0, 1], &x, &y(&[0, 1]), RANK_EPS).unwrap();
     assert!(!v.enough_active && !v.invertible());
     // The active set is the linear region of ReLU6: 0 < y < 6.
     assert_eq!(l.active_set(&[0.5, 0.0, 6.0, 5.99, -1.0]), vec![0, 3]);
@@ -60,7 +60,7 @@ fn lemma2_agrees_with_svd_rank_at_the_tolerance_edge() {
         let s = factor * tol;
         let rows = vec![vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 0.0], vec![0.0, 0.0, s], vec![0.0, 0.0, 0.0]];
         let l = layer(&rows);
-        let v = lemma2_check_set(&l, &[0, 1, 2, 3], &[0.1, 0.1, 0.1], &[1.0, 1.0, 1.0, 1.0], RANK_EPS);
+        let v = lemma2_check_set(&l, &[0, 1, 2, 3], &[0.1, 0.1, 0.1], &[1.0, 1.0, 1.0, 1.0], RANK_EPS).unwrap();
         let reference = numerical_rank(&DMatrix::from_fn(4, 3, |r, c| rows[r][c]), RANK_EPS) == n;
         assert_eq!(v.full_rank, reference, "factor {factor}");
         assert_eq!(v.full_rank, expect_full, "factor {factor}");
@@ -78,7 +78,7 @@ fn lemma2_reconstruction_is_exact_where_invertible_and_fails_where_not() {
     for seed in 0..50 {
         let x: Vec<f32> = common::random_vec(n, 100 + seed);
         let y: Vec<f32> = (0..m).map(|i| ((0..n).map(|j| rows[i][j] * x[j] as f64).sum::<f64>() + l.bias[i]) as f32).collect();
-        let v = lemma2_check(&l, &x, &y, RANK_EPS);
+        let v = lemma2_check(&l, &x, &y, RANK_EPS).unwrap();
         if v.invertible() {
             invertible += 1;
             assert!(v.reconstruction_error < 1e-5, "error {}", v.reconstruction_error);
@@ -89,7 +89,7 @@ fn lemma2_reconstruction_is_exact_where_invertible_and_fails_where_not() {
     let deficient = layer(&[vec![1.0, 0.0, 0.0], vec![2.0, 0.0, 0.0], vec![0.0, 1.0, 0.0], vec![0.0, 3.0, 0.0]]);
     let x = [0.4f32, -0.3, 0.5];
     let y: Vec<f32> = (0..4).map(|i| (0..3).map(|j| deficient.bt[(j, i)] * x[j] as f64).sum::<f64>() as f32).collect();
-    let v = lemma2_check_set(&deficient, &[0, 1, 2, 3], &x, &y, RANK_EPS);
+    let v = lemma2_check_set(&deficient, &[0, 1, 2, 3], &x, &y, RANK_EPS).unwrap();
     assert!(!v.full_rank && v.reconstruction_error > 0.5, "{v:?}");
 }
 
@@ -183,7 +183,7 @@ fn lemma2_observer_matches_a_per_position_loop_and_reconstructs_within_bound() {
         for q in 0..x.positions() {
             let xv: Vec<f32> = (0..x.channels()).map(|c| x.channel(c)[q]).collect();
             let yv: Vec<f32> = (0..y.channels()).map(|c| y.channel(c)[q]).collect();
-            let v = lemma2_check(&layer, &xv, &yv, RANK_EPS);
+            let v = lemma2_check(&layer, &xv, &yv, RANK_EPS).unwrap();
             pos += 1;
             inv += v.invertible() as u64;
             cnt += (!v.enough_active) as u64;

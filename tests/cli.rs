@@ -205,7 +205,7 @@ fn train_and_eval_run_on_the_embedded_data() {
     assert!(s.contains("epoch   1:"), "{s}");
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     assert!(csv.starts_with("epoch,train_loss,train_acc,val_loss,val_acc,lr\n1,"), "{csv}");
-    assert!(out.join("timing.csv").exists() && out.join("optimizer.safetensors").exists());
+    assert!(out.join("timing.csv").exists() && out.join("checkpoint.json").exists() && out.join("ckpt-0001/optimizer.safetensors").exists());
     let w = out.join("weights.safetensors");
     let s = run_ok(&["eval", "--weights", w.to_str().unwrap(), "--limit", "16"]);
     assert!(s.contains("accuracy"), "{s}");

@@ -256,17 +256,10 @@ fn training_is_deterministic_and_resume_equals_an_uninterrupted_run() {
     run(&b, 1, false, &mut mb);
     let mut resumed = MobileNetV2::seeded(&model_cfg, 0).unwrap();
     let cfg_full = TrainConfig { epochs: 2, ..cfg.clone() };
-    // Resuming needs the same config: the first leg is rewritten as a 2-epoch run interrupted after one.
+    // The first leg: the 2-epoch run interrupted after one epoch, as a kill would leave it.
     let _ = std::fs::remove_dir_all(&b);
     let mut first = MobileNetV2::seeded(&model_cfg, 0).unwrap();
-    let mut stop_after_one = cfg_full.clone();
-    stop_after_one.epochs = 1;
-    train(&mut first, &stop_after_one, &b, false, &mut |_| {}).unwrap();
-    // Patch the saved state's epoch budget to the full run's, as an interrupted run would have it.
-    let state_path = b.join("train_state.json");
-    let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
-    state["train"]["epochs"] = serde_json::json!(2);
-    std::fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
+    infoloss::train::trainer::train_until(&mut first, &cfg_full, &b, false, Some(1), &mut |_| {}).unwrap();
     let metrics = train(&mut resumed, &cfg_full, &b, true, &mut |_| {}).unwrap();
     assert!(resumed == ma, "resumed run differs from the uninterrupted one");
     assert_eq!(std::fs::read(a.join("metrics.csv")).unwrap(), std::fs::read(b.join("metrics.csv")).unwrap());

@@ -97,7 +97,8 @@ pub struct Lemma2Verdict {
     pub tolerance: f64,
     /// ‖x̂ − x‖ / ‖x‖ of `x̂ = B_S⁺ (y_S − b_S)` (NaN when |S| < n or x = 0).
     pub reconstruction_error: f64,
-    /// Whether the exact SVD had to decide (near the tolerance or Cholesky failed).
+    /// Whether the exact SVD decided: every position the Cholesky tests could not certify full rank
+    /// (near the tolerance, or rank-deficient).
     pub exact_svd: bool,
 }
 
@@ -112,16 +113,52 @@ impl Lemma2Verdict {
     }
 }
 
+/// Largest rank-tolerance factor accepted: with ε ≥ 1/max(|S|, n) the tolerance reaches σ_max and no
+/// position can be full rank, so a larger value is a typo, not an experiment.
+pub const MAX_RANK_EPS: f64 = 1e-2;
+
+/// Checks a rank-tolerance factor ε: finite and in (0, [`MAX_RANK_EPS`]].
+///
+/// # Errors
+/// A non-finite, non-positive or too large value, named with the fix.
+pub fn check_rank_eps(eps: f64) -> crate::Result<()> {
+    if eps.is_finite() && eps > 0.0 && eps <= MAX_RANK_EPS {
+        Ok(())
+    } else {
+        Err(crate::Error::config("rank-eps", eps, format!("use a tolerance factor in (0, {MAX_RANK_EPS}]; the default {RANK_EPS:e} is f32's machine epsilon, as NumPy's matrix_rank")))
+    }
+}
+
 /// Lemma 2 at one position: `x` the layer input (n values), `y` the pre-activation `B x + b` as the
 /// network computed it (m values), `eps` the rank tolerance factor ([`RANK_EPS`]).
-pub fn lemma2_check(layer: &Lemma2Layer, x: &[f32], y: &[f32], eps: f64) -> Lemma2Verdict {
+///
+/// # Errors
+/// Lengths that do not match the layer, non-finite values, a bad `eps`.
+pub fn lemma2_check(layer: &Lemma2Layer, x: &[f32], y: &[f32], eps: f64) -> crate::Result<Lemma2Verdict> {
     let s = layer.active_set(y);
     lemma2_check_set(layer, &s, x, y, eps)
 }
 
-/// [`lemma2_check`] for a given active set.
-pub fn lemma2_check_set(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f32], eps: f64) -> Lemma2Verdict {
-    lemma2_check_with(layer, s, x, y, eps, &mut Lemma2Scratch::default())
+/// [`lemma2_check`] for a given active set (strictly increasing indices below m).
+///
+/// # Errors
+/// As [`lemma2_check`], and an active set with an index out of range or out of order.
+pub fn lemma2_check_set(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f32], eps: f64) -> crate::Result<Lemma2Verdict> {
+    let bad = |what: &str, why: String| crate::Error::input(format!("Lemma 2 {what}"), why);
+    check_rank_eps(eps)?;
+    if layer.bias.len() != layer.m() {
+        return Err(bad("layer", format!("has {} bias values for m = {} rows", layer.bias.len(), layer.m())));
+    }
+    if x.len() != layer.n() || y.len() != layer.m() {
+        return Err(bad("position", format!("x has {} values and y {}; the layer needs n = {} and m = {}", x.len(), y.len(), layer.n(), layer.m())));
+    }
+    if let Some(v) = x.iter().chain(y).find(|v| !v.is_finite()) {
+        return Err(bad("position", format!("holds the non-finite value {v}")));
+    }
+    if s.windows(2).any(|w| w[0] >= w[1]) || s.last().is_some_and(|&i| i >= layer.m()) {
+        return Err(bad("active set", format!("{s:?} is not a strictly increasing list of row indices below m = {}", layer.m())));
+    }
+    Ok(lemma2_verdict(layer, s, x, y, eps, &mut Lemma2Scratch::default()))
 }
 
 /// Warm starts carried from one position to the next (neighbouring positions have similar Gram
@@ -132,8 +169,9 @@ pub struct Lemma2Scratch {
     bottom: Option<DVector<f64>>,
 }
 
-/// [`lemma2_check_set`] with warm starts from `scratch`.
-pub fn lemma2_check_with(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f32], eps: f64, scratch: &mut Lemma2Scratch) -> Lemma2Verdict {
+/// [`lemma2_check_set`] with warm starts from `scratch`, for callers that built `s`, `x` and `y` from
+/// the layer itself (lengths and indices are not checked again).
+pub(crate) fn lemma2_verdict(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f32], eps: f64, scratch: &mut Lemma2Scratch) -> Lemma2Verdict {
     let n = layer.n();
     let k = s.len();
     let tol_factor = k.max(n) as f64 * eps;
@@ -172,7 +210,7 @@ pub fn lemma2_check_with(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f32],
             let tau = (sigma_max * tol_factor).powi(2) * (1.0 + BORDERLINE_MARGIN);
             match shifted(tau) {
                 Some(ch) => (ch, tau, sigma_max),
-                None => return svd_verdict(layer, s, &xs, y, tol_factor, shifted(tau * (1.0 - BORDERLINE_MARGIN) / (1.0 + BORDERLINE_MARGIN)).is_some()),
+                None => return svd_verdict(layer, s, &xs, y, tol_factor),
             }
         }
     };
@@ -205,11 +243,9 @@ pub fn lemma2_check_with(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f32],
 }
 
 /// The exact path: SVD of B_S decides rank (as `matrix_rank`) and gives the min-norm reconstruction.
-/// `borderline` records whether the Cholesky tests left the verdict open.
-fn svd_verdict(layer: &Lemma2Layer, s: &[usize], xs: &[f64], y: &[f32], tol_factor: f64, borderline: bool) -> Lemma2Verdict {
+/// Reached by the positions within the margin of the tolerance and by the rank-deficient ones.
+fn svd_verdict(layer: &Lemma2Layer, s: &[usize], xs: &[f64], y: &[f32], tol_factor: f64) -> Lemma2Verdict {
     let (n, k) = (layer.n(), s.len());
-    let decided_by_svd = borderline;
-    // Borderline: decide with the exact SVD of B_S, as matrix_rank does.
     let bs = rows(layer, s);
     let svd = bs.clone().svd(true, true);
     let sv = &svd.singular_values;
@@ -227,7 +263,7 @@ fn svd_verdict(layer: &Lemma2Layer, s: &[usize], xs: &[f64], y: &[f32], tol_fact
         sigma_max: smax,
         tolerance: tol,
         reconstruction_error: rel_error(xhat.as_slice(), xs),
-        exact_svd: decided_by_svd,
+        exact_svd: true,
     }
 }
 

@@ -117,6 +117,10 @@ pub fn block_jacobian_matrix(block: &InvertedResidual, x: &FeatureMap, carry: Op
     DMatrix::from_fn(output_dim, input_dim, |r, col| cols[col][r])
 }
 
+/// Largest crop side accepted: at 32 × 32 positions and 96 channels the Jacobian already has 9.7e9
+/// entries.
+pub const MAX_CROP: usize = 32;
+
 /// A `size × size` crop at the centre of a map (smaller maps are taken whole).
 pub fn centre_crop(fm: &FeatureMap, size: usize) -> FeatureMap {
     let [c, h, w] = fm.shape();
@@ -134,7 +138,13 @@ pub fn centre_crop(fm: &FeatureMap, size: usize) -> FeatureMap {
 }
 
 /// The Jacobian of block `index` at a centre crop of its input when the model runs on `image`.
+///
+/// # Errors
+/// A block index out of range, a crop outside 1..=[`MAX_CROP`], an image the model cannot run.
 pub fn block_jacobian(model: &MobileNetV2, index: usize, image: &FeatureMap, crop: usize) -> Result<BlockJacobian> {
+    if !(1..=MAX_CROP).contains(&crop) {
+        return Err(crate::Error::config("crop", crop, format!("use a crop of 1 to {MAX_CROP} positions per side (the Jacobian has (crop²·channels)² entries)")));
+    }
     let k = model
         .blocks
         .iter()

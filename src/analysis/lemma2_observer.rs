@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::invertibility::{lemma2_check_with, Lemma2Layer, Lemma2Scratch};
+use super::invertibility::{lemma2_verdict, Lemma2Layer, Lemma2Scratch};
 use crate::hooks::{BlockPoint, HookName, NameFilter, Observer};
 use crate::model::MobileNetV2;
 use crate::tensor::FeatureMap;
@@ -135,7 +135,7 @@ impl Observer for Lemma2Observer {
                     for (c, v) in yv.iter_mut().enumerate() {
                         *v = fm.as_slice()[c * p + q];
                     }
-                    let v = lemma2_check_with(layer, &layer.active_set(&yv), &xv, &yv, self.eps, &mut scratch);
+                    let v = lemma2_verdict(layer, &layer.active_set(&yv), &xv, &yv, self.eps, &mut scratch);
                     stats.positions += 1;
                     stats.active_total += v.active as u64;
                     stats.exact_svd += v.exact_svd as u64;

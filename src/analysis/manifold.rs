@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
 
-use super::invertibility::{lemma2_check, Lemma2Layer};
+use super::invertibility::{lemma2_verdict, Lemma2Layer, Lemma2Scratch};
 use super::stats::mean_ci;
 use super::theory::theorem1_noncollapsed;
 use crate::report::Table;
@@ -43,6 +43,33 @@ impl Default for SpiralSettings {
             neighbour_window: 5,
             rank_eps: super::invertibility::RANK_EPS,
         }
+    }
+}
+
+impl SpiralSettings {
+    /// Checks every value against its documented range: dims 1..=4096, points 2..=100000, turns in
+    /// (0, 100], collapse ratio in (0, 1], at least one seed, rank-eps as [`super::invertibility::check_rank_eps`].
+    ///
+    /// # Errors
+    /// The first value out of range, named with the fix.
+    pub fn validate(&self) -> crate::Result<()> {
+        use crate::Error;
+        if self.dims.is_empty() || self.dims.iter().any(|&n| !(1..=4096).contains(&n)) {
+            return Err(Error::config("dims", format!("{:?}", self.dims), "give embedding dimensions n from 1 to 4096, e.g. 2,3,5,15,30"));
+        }
+        if !(2..=100_000).contains(&self.points) {
+            return Err(Error::config("points", self.points, "use 2 to 100000 points on the spiral"));
+        }
+        if !(self.turns.is_finite() && self.turns > 0.0 && self.turns <= 100.0) {
+            return Err(Error::config("turns", self.turns, "use a number of turns in (0, 100]"));
+        }
+        if !(self.collapse_ratio.is_finite() && self.collapse_ratio > 0.0 && self.collapse_ratio <= 1.0) {
+            return Err(Error::config("collapse-ratio", self.collapse_ratio, "use a ratio in (0, 1], e.g. 0.05"));
+        }
+        if self.seeds.is_empty() {
+            return Err(Error::config("seeds", "an empty list", "give at least one seed"));
+        }
+        super::invertibility::check_rank_eps(self.rank_eps)
     }
 }
 
@@ -98,7 +125,7 @@ pub fn spiral_run(n: usize, seed: u64, s: &SpiralSettings) -> (SpiralRow, Vec<[f
         pinv_err += (&back - &xv).norm() / norm;
         let xf = [x[0] as f32, x[1] as f32];
         let zf: Vec<f32> = z.iter().map(|&v| v as f32).collect();
-        let v = lemma2_check(&layer, &xf, &zf, s.rank_eps);
+        let v = lemma2_verdict(&layer, &layer.active_set(&zf), &xf, &zf, s.rank_eps, &mut Lemma2Scratch::default());
         if v.invertible() {
             invertible += 1;
             l2_err += v.reconstruction_error;

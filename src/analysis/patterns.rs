@@ -53,6 +53,7 @@ pub fn analyze(
     if settings.batch == 0 {
         return Err(Error::config("batch", 0, "use at least 1 image per batch"));
     }
+    super::invertibility::check_rank_eps(settings.rank_eps)?;
     let cap = model.config().activation.activation().cap();
     let sites: Vec<HookSite> = model.sites(model.config().resolution).into_iter().filter(|s| s.activated).collect();
     let filter = NameFilter::activated_sites(&sites);

@@ -14,7 +14,7 @@ use rand_distr::{Distribution, Normal, StandardNormal};
 use serde::Serialize;
 use statrs::distribution::{Binomial, DiscreteCDF};
 
-use super::invertibility::{lemma2_check, Lemma2Layer};
+use super::invertibility::{lemma2_verdict, Lemma2Layer, Lemma2Scratch};
 use super::stats::wilson_interval;
 use crate::model::block_setting::hidden_width;
 use crate::report::Table;
@@ -44,6 +44,34 @@ pub struct TheorySettings {
     pub samples: usize,
     pub rank_eps: f64,
     pub confidence: f64,
+}
+
+impl TheorySettings {
+    /// Checks every value against its documented range: n 1..=1024, t in [1, 64], samples
+    /// 1..=1000000, at least one seed, confidence in (0, 1), rank-eps as
+    /// [`super::invertibility::check_rank_eps`].
+    ///
+    /// # Errors
+    /// The first value out of range, named with the fix.
+    pub fn validate(&self) -> crate::Result<()> {
+        use crate::Error;
+        if self.n.is_empty() || self.n.iter().any(|&n| !(1..=1024).contains(&n)) {
+            return Err(Error::config("n", format!("{:?}", self.n), "give input widths from 1 to 1024, e.g. 8,16,32"));
+        }
+        if self.t.is_empty() || self.t.iter().any(|&t| !(t.is_finite() && (1.0..=64.0).contains(&t))) {
+            return Err(Error::config("t", format!("{:?}", self.t), "give expansion ratios from 1 to 64, e.g. 1,2,6"));
+        }
+        if !(1..=1_000_000).contains(&self.samples) {
+            return Err(Error::config("samples", self.samples, "use 1 to 1000000 random layers per seed; with 0 there is no rate to report"));
+        }
+        if self.seeds.is_empty() {
+            return Err(Error::config("seeds", "an empty list", "give at least one seed"));
+        }
+        if !(self.confidence > 0.0 && self.confidence < 1.0) {
+            return Err(Error::config("confidence", self.confidence, "use a level in (0, 1), e.g. 0.95"));
+        }
+        super::invertibility::check_rank_eps(self.rank_eps)
+    }
 }
 
 /// One (n, t) cell of the sweep.
@@ -77,7 +105,7 @@ pub fn theory_trials(n: usize, m: usize, seed: u64, samples: usize, rank_eps: f6
         let layer = random_expansion(n, m, stream.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(k as u64));
         let x: Vec<f32> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
         let y: Vec<f32> = (0..m).map(|i| (0..n).map(|j| layer.bt[(j, i)] * x[j] as f64).sum::<f64>() as f32).collect();
-        invertible += lemma2_check(&layer, &x, &y, rank_eps).invertible() as u64;
+        invertible += lemma2_verdict(&layer, &layer.active_set(&y), &x, &y, rank_eps, &mut Lemma2Scratch::default()).invertible() as u64;
     }
     (invertible, samples as u64)
 }

@@ -59,6 +59,10 @@ pub struct AnalyzeArgs {
 }
 
 pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
+    if let Some(eps) = a.rank_eps {
+        infoloss::analysis::invertibility::check_rank_eps(eps)?;
+    }
+    infoloss::io::atomic::ensure_writable_dir(&a.out)?;
     let (model, weights_desc) = match &a.weights {
         Some(w) => (load_network(w, &a.model)?, format!("weights:{}", w.display())),
         None => {

@@ -9,6 +9,7 @@ use infoloss::analysis::manifold::{spiral_experiment, SpiralSettings};
 use infoloss::analysis::stats::mean_ci;
 use infoloss::analysis::theory::{theory_sweep, TheorySettings};
 use infoloss::analysis::RANK_EPS;
+use infoloss::io::atomic::ensure_writable_dir;
 use infoloss::report::figures::{write_spiral, write_theory};
 use infoloss::report::RunMeta;
 
@@ -28,10 +29,9 @@ pub struct SpiralArgs {
 }
 
 pub fn spiral(a: SpiralArgs) -> anyhow::Result<()> {
-    if a.dims.iter().any(|&n| n < 1) || a.points < 2 {
-        anyhow::bail!("invalid --dims/--points: every n must be ≥ 1 and --points ≥ 2");
-    }
     let s = SpiralSettings { dims: a.dims.clone(), seeds: a.seeds.clone(), points: a.points, ..Default::default() };
+    s.validate()?;
+    ensure_writable_dir(&a.out)?;
     let (rows, panels) = spiral_experiment(&s);
     let meta = RunMeta::new("infoloss spiral", &s);
     let files = write_spiral(&rows, &panels, &s, &a.out, &meta)?;
@@ -67,10 +67,9 @@ pub struct TheoryArgs {
 }
 
 pub fn theory(a: TheoryArgs) -> anyhow::Result<()> {
-    if a.n.iter().any(|&n| n == 0) || a.t.iter().any(|&t| !(t >= 1.0)) {
-        anyhow::bail!("invalid --n/--t: every n must be ≥ 1 and every t ≥ 1");
-    }
     let s = TheorySettings { n: a.n, t: a.t, seeds: a.seeds, samples: a.samples, rank_eps: RANK_EPS, confidence: 0.95 };
+    s.validate()?;
+    ensure_writable_dir(&a.out)?;
     let rows = theory_sweep(&s);
     let meta = RunMeta::new("infoloss theory", &s);
     let files = write_theory(&rows, &a.out, &meta)?;

@@ -48,6 +48,7 @@ pub fn load_network(weights: &std::path::Path, flags: &ModelFlags) -> anyhow::Re
 }
 
 pub fn run(a: ForwardArgs) -> anyhow::Result<()> {
+    infoloss::io::atomic::ensure_writable_parent(&a.output)?;
     let model = load_model(&a.weights, &a.model)?;
     let (shape, data) = read_nchw(&a.input)?;
     let batch = Batch::from_nchw(shape, &data)?;

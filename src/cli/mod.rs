@@ -66,6 +66,9 @@ pub enum Command {
     Bench(bench_cmd::BenchCommand),
 }
 
+/// Most worker threads `--threads` accepts (far above any core count this tool is run on).
+pub const MAX_THREADS: usize = 1024;
+
 /// Threads in use (after `--threads` has been applied).
 pub fn threads() -> usize {
     rayon::current_num_threads()
@@ -73,8 +76,8 @@ pub fn threads() -> usize {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(n) = cli.threads {
-        if n == 0 {
-            anyhow::bail!("invalid --threads = 0: use at least 1 (default: all cores)");
+        if !(1..=MAX_THREADS).contains(&n) {
+            anyhow::bail!("invalid --threads = {n}: use 1 to {MAX_THREADS} (default: all cores)");
         }
         rayon::ThreadPoolBuilder::new().num_threads(n).build_global()?;
     }

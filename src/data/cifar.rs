@@ -62,6 +62,9 @@ impl Dataset for Cifar {
     fn len(&self) -> usize {
         self.labels.len()
     }
+    fn native_resolution(&self) -> Option<usize> {
+        Some(32)
+    }
     fn classes(&self) -> usize {
         self.classes
     }

@@ -16,6 +16,11 @@ pub trait Dataset: Send + Sync {
         self.len() == 0
     }
     fn classes(&self) -> usize;
+    /// The side of every image when the set has a fixed size (32 for CIFAR, padded MNIST and the
+    /// synthetic shapes); `None` when images are resized to the requested resolution (folders).
+    fn native_resolution(&self) -> Option<usize> {
+        None
+    }
     /// Image `i` and its label.
     fn image(&self, i: usize) -> Result<(FeatureMap, usize)>;
     fn describe(&self) -> String;

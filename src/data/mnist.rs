@@ -59,7 +59,11 @@ impl Mnist {
             return Err(Error::file("MNIST labels", &lp, format!("wrong magic number (expected {LABELS_MAGIC}); is this an idx1-ubyte label file?")));
         }
         let (n, rows, cols) = (be32(&img, 4) as usize, be32(&img, 8) as usize, be32(&img, 12) as usize);
-        if img.len() != 16 + n * rows * cols {
+        if rows == 0 || cols == 0 {
+            return Err(Error::file("MNIST images", &ip, format!("header declares {rows}×{cols} images; an image needs at least 1×1 pixels")));
+        }
+        let expected = n.checked_mul(rows).and_then(|v| v.checked_mul(cols)).and_then(|v| v.checked_add(16));
+        if expected != Some(img.len()) {
             return Err(Error::file("MNIST images", &ip, format!("header says {n} images of {rows}×{cols} but the file holds {} bytes (truncated?)", img.len())));
         }
         let nl = be32(&lab, 4) as usize;
@@ -79,6 +83,9 @@ impl Mnist {
 impl Dataset for Mnist {
     fn len(&self) -> usize {
         self.labels.len()
+    }
+    fn native_resolution(&self) -> Option<usize> {
+        Some(MNIST_PADDED)
     }
     fn classes(&self) -> usize {
         10

@@ -100,6 +100,9 @@ impl Dataset for Synthetic {
     fn len(&self) -> usize {
         self.count
     }
+    fn native_resolution(&self) -> Option<usize> {
+        Some(SYNTHETIC_SIZE)
+    }
     fn classes(&self) -> usize {
         SYNTHETIC_CLASSES
     }

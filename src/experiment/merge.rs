@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::run::finished;
 use super::runner::plan;
 use super::spec::{Kind, Spec};
-use super::summary::write_report;
+use super::runner::write_report_locked;
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
 
@@ -97,7 +97,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeOutcome> {
         outcome.copied += 1;
         outcome.finished += 1;
     }
-    outcome.reports = write_report(&spec, out)?;
+    outcome.reports = write_report_locked(&spec, out)?;
     Ok(outcome)
 }
 

@@ -139,9 +139,9 @@ pub fn execute(plan: &RunPlan, out: &Path) -> Result<RunResult> {
     write_atomic(&dir.join("result.json"), text.as_bytes())?;
     if let Setup::Train(t) = &plan.setup {
         // The checkpoint is no longer needed for resuming; keep the weights only on request.
-        let _ = std::fs::remove_file(dir.join("optimizer.safetensors"));
+        crate::train::checkpoint::remove(&dir)?;
         if !t.analysis.keep_weights {
-            let _ = std::fs::remove_file(dir.join("weights.safetensors"));
+            let _ = std::fs::remove_file(dir.join(crate::train::trainer::WEIGHTS_FILE));
         }
     }
     Ok(result)
@@ -162,8 +162,8 @@ fn execute_train(t: &TrainSetup, seed: u64, dir: &Path) -> Result<RunResult> {
         result.init_patterns = p;
     }
     let mut model = MobileNetV2::seeded(&t.model, seed)?;
-    // Resume a killed run from its last epoch when its whole checkpoint is there.
-    let resume = ["train_state.json", "weights.safetensors", "optimizer.safetensors"].iter().all(|f| dir.join(f).exists());
+    // Resume a killed run from its last complete checkpoint (the pointer names only complete ones).
+    let resume = crate::train::checkpoint::exists(dir);
     let epochs = train(&mut model, &cfg, dir, resume, &mut |_| {})?;
     let last = epochs.last().ok_or_else(|| Error::input("training", "no epoch ran"))?;
     let cost = model.cost(t.model.resolution);

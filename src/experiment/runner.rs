@@ -4,6 +4,15 @@
 //!
 //! Results do not depend on `jobs` or the thread count: every run is a pure function of its setup and
 //! seed (training is bit-identical across thread counts), and the report reads runs in plan order.
+//!
+//! **Concurrency.** Several processes may share one output folder (e.g. a misconfigured job array).
+//! Each run is claimed with an exclusive advisory lock on `runs/<key>/.lock` before it executes; a
+//! process that finds a run claimed moves on and comes back to it at the end, waiting for the lock and
+//! then taking the finished result (or executing the run if its holder died). Every run is therefore
+//! computed once. Reports are written under an exclusive lock on `.report.lock` in the output folder,
+//! reading the finished runs inside the lock, so a report written later never reflects fewer runs than
+//! one written earlier. Advisory locks hold on local file systems; NFS and Lustre may not honour them —
+//! there give each shard its own `--out` and combine them with `infoloss merge`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +22,61 @@ use super::run::{execute, finished, RunPlan, RunResult};
 use super::spec::{Kind, Spec};
 use super::summary::write_report;
 use crate::error::{Error, Result};
-use crate::io::atomic::write_atomic;
+use crate::io::atomic::{remove_stale_temps, write_atomic};
+
+/// Lock file of a run (inside its folder) and of an experiment's reports (inside its output folder).
+const RUN_LOCK: &str = ".lock";
+const REPORT_LOCK: &str = ".report.lock";
+
+/// Opens (creating) a lock file.
+fn lock_file(path: &Path) -> Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(|e| Error::io(path, e))
+}
+
+/// What claiming a run found.
+enum Claim {
+    /// The lock is ours (released when the file is dropped).
+    Mine(std::fs::File),
+    /// Another process holds it.
+    Busy,
+}
+
+/// Tries to take the run's lock without waiting (`wait = false`) or waits for it.
+fn claim(plan: &RunPlan, dir: &Path, wait: bool) -> Result<Claim> {
+    let path = plan.dir(dir).join(RUN_LOCK);
+    let f = lock_file(&path)?;
+    if wait {
+        f.lock().map_err(|e| Error::io(&path, e))?;
+        return Ok(Claim::Mine(f));
+    }
+    match f.try_lock() {
+        Ok(()) => Ok(Claim::Mine(f)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(Claim::Busy),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+    }
+}
+
+/// Claims and executes one run: `Ok(None)` when another process holds it (and `wait` is false) or it
+/// turned out to be finished once the lock was ours.
+fn claim_and_execute(plan: &RunPlan, dir: &Path, wait: bool) -> Result<Option<RunResult>> {
+    let Claim::Mine(lock) = claim(plan, dir, wait)? else { return Ok(None) };
+    let r = if finished(plan, dir).is_some() { Ok(None) } else { execute(plan, dir).map(Some) };
+    drop(lock);
+    r
+}
+
+/// Writes the report of `spec` under the output folder's report lock.
+pub fn write_report_locked(spec: &Spec, out: &Path) -> Result<Vec<PathBuf>> {
+    let path = out.join(REPORT_LOCK);
+    let f = lock_file(&path)?;
+    f.lock().map_err(|e| Error::io(&path, e))?;
+    let r = write_report(spec, out);
+    drop(f);
+    r
+}
 
 /// How to run.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,6 +157,8 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions, progress: &(dyn Fn(RunProgress) 
         return Err(Error::config("--jobs", 0, "run at least 1 job at a time"));
     }
     check_out(spec, &opts.out)?;
+    // Temp files of killed processes (a `kill -9` mid-write) go; those of live ones stay.
+    remove_stale_temps(&opts.out, 4);
     write_spec_files(spec, &opts.out)?;
     let all = plan(spec, &opts.out);
     let mut outcome = RunOutcome::default();
@@ -119,34 +184,59 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions, progress: &(dyn Fn(RunProgress) 
     let threads = (rayon::current_num_threads() / jobs).max(1);
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, std::result::Result<RunResult, String>)>> = Mutex::new(Vec::new());
+    // Runs another process holds: come back to them once this process's own queue is empty.
+    let deferred: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(usize, std::result::Result<Option<RunResult>, String>)>> = Mutex::new(Vec::new());
+    let worker = |wait: bool, queue: &[usize], next: &AtomicUsize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
+        loop {
+            let Some(&i) = queue.get(next.fetch_add(1, Ordering::SeqCst)) else { break };
+            let (dir, p) = &todo[i];
+            let r = match &pool {
+                Ok(pool) => pool.install(|| claim_and_execute(p, dir, wait)).map_err(|e| e.to_string()),
+                Err(e) => Err(format!("thread pool: {e}")),
+            };
+            if !wait && matches!(r, Ok(None)) && finished(p, dir).is_none() {
+                deferred.lock().unwrap_or_else(|e| e.into_inner()).push(i);
+                continue;
+            }
+            results.lock().unwrap_or_else(|e| e.into_inner()).push((i, r));
+            let label = format!("{} seed {}", p.variant, p.seed);
+            progress(RunProgress { done: done.fetch_add(1, Ordering::SeqCst) + 1, total, label });
+        }
+    };
+    let first: Vec<usize> = (0..total).collect();
     std::thread::scope(|scope| {
         for _ in 0..jobs {
-            scope.spawn(|| {
-                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some((dir, p)) = todo.get(i) else { break };
-                    let r = match &pool {
-                        Ok(pool) => pool.install(|| execute(p, dir)).map_err(|e| e.to_string()),
-                        Err(e) => Err(format!("thread pool: {e}")),
-                    };
-                    results.lock().unwrap_or_else(|e| e.into_inner()).push((i, r));
-                    let label = format!("{} seed {}", p.variant, p.seed);
-                    progress(RunProgress { done: done.fetch_add(1, Ordering::SeqCst) + 1, total, label });
-                }
-            });
+            scope.spawn(|| worker(false, &first, &next));
+        }
+    });
+    let mut later = std::mem::take(&mut *deferred.lock().unwrap_or_else(|e| e.into_inner()));
+    later.sort_unstable();
+    let next_later = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(later.len()) {
+            scope.spawn(|| worker(true, &later, &next_later));
         }
     });
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|r| r.0);
     for (i, r) in results {
         match r {
-            Ok(_) => outcome.executed.push(todo[i].1.key.clone()),
+            Ok(Some(_)) => outcome.executed.push(todo[i].1.key.clone()),
+            Ok(None) => outcome.skipped.push(todo[i].1.key.clone()),
             Err(e) => outcome.failed.push((format!("{} ({} seed {})", todo[i].1.key, todo[i].1.variant, todo[i].1.seed), e)),
         }
     }
-    outcome.reports = write_report(spec, &opts.out)?;
+    match write_report_locked(spec, &opts.out) {
+        Ok(files) => outcome.reports = files,
+        Err(e) if outcome.failed.is_empty() => return Err(e),
+        // Keep the runs' own errors: they are usually the cause (e.g. a full disk).
+        Err(e) => {
+            let runs: Vec<String> = outcome.failed.iter().map(|(k, err)| format!("run {k} failed: {err}")).collect();
+            return Err(Error::input("experiment", format!("{}; the report could not be written either: {e}", runs.join("; "))));
+        }
+    }
     Ok(outcome)
 }
 

@@ -127,12 +127,13 @@ impl SpiralSetup {
         if s.n < 1 || s.n > 4096 {
             return Err(Error::config("spiral.n", s.n, "use an embedding dimension from 1 to 4096"));
         }
-        if s.points < 2 || s.neighbour_window * 2 >= s.points {
-            return Err(Error::config("spiral.points", s.points, "use at least 2 points and more than twice neighbour-window"));
+        if s.points < 2 || s.points > 100_000 || s.neighbour_window.saturating_mul(2) >= s.points {
+            return Err(Error::config("spiral.points", s.points, "use at least 2 and at most 100000 points, and more than twice neighbour-window"));
         }
         if !(s.turns > 0.0 && s.turns.is_finite()) || !(s.collapse_ratio > 0.0 && s.collapse_ratio < 1.0) || !(s.rank_eps > 0.0) {
             return Err(Error::config("spiral", "turns/collapse-ratio/rank-eps", "use turns > 0, collapse-ratio in (0, 1) and rank-eps > 0"));
         }
+        crate::analysis::invertibility::check_rank_eps(s.rank_eps).map_err(|e| prefix(e, "spiral"))?;
         Ok(s)
     }
 }
@@ -163,9 +164,10 @@ impl TheorySetup {
         if !(s.t >= 1.0 && s.t <= 64.0) {
             return Err(Error::config("theory.t", s.t, "use an expansion ratio from 1 to 64"));
         }
-        if s.samples == 0 {
-            return Err(Error::config("theory.samples", 0, "draw at least 1 layer per seed"));
+        if !(1..=1_000_000).contains(&s.samples) {
+            return Err(Error::config("theory.samples", s.samples, "draw 1 to 1000000 layers per seed"));
         }
+        crate::analysis::invertibility::check_rank_eps(s.rank_eps).map_err(|e| prefix(e, "theory"))?;
         Ok(s)
     }
 }

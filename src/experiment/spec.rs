@@ -176,7 +176,7 @@ pub const DEFAULT_ALPHA: f64 = 0.05;
 impl Spec {
     /// Reads and validates `path` with `overrides` (`key=value`, TOML values; bare strings allowed).
     pub fn load(path: &Path, overrides: &[String]) -> Result<Spec> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::config("spec", path.display(), format!("cannot read it ({e}); give a spec file such as experiments/quick.toml")))?;
+        let text = read_spec_text(path).map_err(|e| Error::config("spec", path.display(), format!("{e}; give a spec file such as experiments/quick.toml")))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Spec::parse(&text, &base, overrides).map_err(|e| match e {
             Error::Config { key, value, fix } => Error::Config { key: format!("{key} (in {})", path.display()), value, fix },
@@ -288,15 +288,58 @@ fn check_sections(raw: &RawSpec) -> Result<()> {
     Ok(())
 }
 
+/// Largest spec file read (a spec is a few KB; this keeps `/dev/zero` or a binary from being read
+/// without limit).
+pub const MAX_SPEC_BYTES: u64 = 1 << 20;
+
+/// Reads a spec file: a regular file of at most [`MAX_SPEC_BYTES`], UTF-8.
+///
+/// # Errors
+/// A missing or unreadable path, a device or folder, a file too large, text that is not UTF-8 —
+/// as a message without the path (callers name it).
+pub fn read_spec_text(path: &Path) -> std::result::Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it ({e})"))?;
+    if !meta.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    let mut buf = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(MAX_SPEC_BYTES + 1).read_to_end(&mut buf)).map_err(|e| format!("cannot read it ({e})"))?;
+    if buf.len() as u64 > MAX_SPEC_BYTES {
+        return Err(format!("it is larger than {MAX_SPEC_BYTES} bytes, too large for a spec"));
+    }
+    String::from_utf8(buf).map_err(|_| "it is not UTF-8 text".into())
+}
+
+/// Most seeds one spec, part or flag may list: far beyond any replication count, and small enough
+/// that planning (and `--dry-run`) stays instant.
+pub const MAX_SEEDS: usize = 10_000;
+
+/// The seeds of a half-open range `"a..b"` (at most [`MAX_SEEDS`]).
+///
+/// # Errors
+/// Not a range of non-negative integers, an empty range, or one longer than [`MAX_SEEDS`].
+pub fn parse_seed_range(s: &str) -> Result<Vec<u64>> {
+    let bad = || Error::config("seeds", s, "use a range of non-negative integers like \"0..5\" (end exclusive) or a list like [0, 1, 2]");
+    let (a, b) = s.split_once("..").ok_or_else(bad)?;
+    let (a, b): (u64, u64) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+    if b <= a {
+        return Err(Error::config("seeds", s, "the range is empty; write start..end with end > start, e.g. \"0..5\""));
+    }
+    if b - a > MAX_SEEDS as u64 {
+        return Err(Error::config("seeds", s, format!("{} seeds is more than the {MAX_SEEDS} allowed; use a shorter range", b - a)));
+    }
+    Ok((a..b).collect())
+}
+
 /// `seeds = [0, 1, 2]` or `seeds = "0..5"` (end exclusive); default `[0]`.
 pub fn parse_seeds(v: Option<&toml::Value>) -> Result<Vec<u64>> {
     let bad = |v: &dyn std::fmt::Display| Error::config("seeds", v, "use a list of non-negative integers like [0, 1, 2] or a range like \"0..5\"");
     let seeds: Vec<u64> = match v {
         None => vec![0],
-        Some(toml::Value::String(s)) => {
-            let (a, b) = s.split_once("..").ok_or_else(|| bad(s))?;
-            let (a, b): (u64, u64) = (a.trim().parse().map_err(|_| bad(s))?, b.trim().parse().map_err(|_| bad(s))?);
-            (a..b).collect()
+        Some(toml::Value::String(s)) => parse_seed_range(s)?,
+        Some(toml::Value::Array(items)) if items.len() > MAX_SEEDS => {
+            return Err(Error::config("seeds", format!("a list of {}", items.len()), format!("list at most {MAX_SEEDS} seeds")));
         }
         Some(toml::Value::Array(items)) => items.iter().map(|x| x.as_integer().filter(|&i| i >= 0).map(|i| i as u64).ok_or_else(|| bad(x))).collect::<Result<_>>()?,
         Some(other) => return Err(bad(other)),

@@ -13,7 +13,7 @@ pub(super) fn resolve_suite(raw: RawSpec, base: &Path, overrides: &[Override], a
     let mut used = vec![false; overrides.len()];
     for (k, part) in raw.parts.iter().enumerate() {
         let path: PathBuf = base.join(&part.spec);
-        let text = std::fs::read_to_string(&path).map_err(|_| Error::config(format!("parts[{k}].spec"), &part.spec, format!("no readable spec at {}; give a path relative to the suite file", path.display())))?;
+        let text = super::spec::read_spec_text(&path).map_err(|e| Error::config(format!("parts[{k}].spec"), &part.spec, format!("no readable spec at {} ({e}); give a path relative to the suite file", path.display())))?;
         let table: toml::Table = toml::from_str(&text).map_err(|e| Error::config(format!("parts[{k}].spec"), &part.spec, format!("fix the TOML: {}", one_line(&e.to_string()))))?;
         let kind: Kind = table.get("kind").cloned().and_then(|v| v.try_into().ok()).ok_or_else(|| Error::config(format!("parts[{k}].spec"), &part.spec, "the part has no valid kind"))?;
         if kind == Kind::Suite {

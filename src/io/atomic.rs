@@ -1,5 +1,6 @@
 //! Atomic file writes: write a sibling temp file, then rename over the target, so a reader never sees
-//! a partial file and an interrupted run never leaves one that looks finished.
+//! a partial file and an interrupted run never leaves one that looks finished. A failed write removes
+//! its temp file; [`remove_stale_temps`] clears the temp files of processes that were killed.
 
 use std::fs;
 use std::io::Write;
@@ -8,14 +9,88 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// Writes `bytes` to `path` atomically, creating parent folders.
+///
+/// # Errors
+/// The folder cannot be created, or the temp file cannot be written or renamed (it is removed then).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let mut f = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    let written = (|| {
+        let mut f = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| Error::io(path, e))?;
+        drop(f);
+        fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// Flushes a folder's entries (renames into it) to disk.
+///
+/// # Errors
+/// The folder cannot be opened.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    let f = fs::File::open(dir).map_err(|e| Error::io(dir, e))?;
+    // Some file systems refuse fsync on a folder; the rename is still atomic there.
+    let _ = f.sync_all();
+    Ok(())
+}
+
+/// Creates `dir` if needed and proves it writable by writing and removing a probe file, so a command
+/// fails before its compute rather than after it.
+///
+/// # Errors
+/// The folder cannot be created or written; the message names it.
+pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let probe = dir.join(format!(".write-probe.{}.tmp", std::process::id()));
+    let r = fs::File::create(&probe).and_then(|mut f| f.write_all(b"probe"));
+    let _ = fs::remove_file(&probe);
+    r.map_err(|e| Error::io(dir, e))
+}
+
+/// Checks that the folder an output file goes into exists and is writable; unlike an output folder,
+/// a missing parent of an output *file* is not created (a typo would otherwise create folders anywhere).
+///
+/// # Errors
+/// The parent folder is missing or not writable.
+pub fn ensure_writable_parent(file: &Path) -> Result<()> {
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(Error::config("output path", file.display(), format!("its folder {} does not exist; create it first", dir.display())));
+    }
+    ensure_writable_dir(dir)
+}
+
+/// Whether a process with this id is alive (Linux: `/proc/<pid>` exists).
+fn process_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Removes the temp files (`.NAME.PID.tmp`) that killed processes left in `dir` and its sub-folders
+/// (to `depth` levels). Temp files of live processes are kept. Returns how many were removed.
+pub fn remove_stale_temps(dir: &Path, depth: usize) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            if depth > 0 {
+                removed += remove_stale_temps(&path, depth - 1);
+            }
+            continue;
+        }
+        let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else { continue };
+        let Some(pid) = stem.rsplit('.').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && !process_alive(pid) && fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }

@@ -23,8 +23,19 @@ pub fn read_npy(path: &Path) -> Result<NpyArray> {
     if file.order() != npyz::Order::C {
         return Err(bad("array is in Fortran order; save it with np.ascontiguousarray(x)".into()));
     }
-    let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
+    let shape: Vec<usize> = file.shape().iter().map(|&d| usize::try_from(d).unwrap_or(usize::MAX)).collect();
     let descr = file.dtype().descr();
+    let item = match descr.trim_matches('\'') {
+        "<f8" => 8,
+        _ => 4,
+    };
+    // The header's shape must fit the bytes that follow it (checked arithmetic: a forged shape must not
+    // overflow or allocate more than the file holds).
+    let count = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    match count.and_then(|c| c.checked_mul(item)) {
+        Some(b) if b <= bytes.len() => {}
+        _ => return Err(bad(format!("header shape {shape:?} needs more data than the file's {} bytes hold (truncated or corrupt)", bytes.len()))),
+    }
     let data: Vec<f32> = match descr.trim_matches('\'') {
         "<f4" => file.into_vec::<f32>().map_err(|e| bad(format!("truncated data ({e})")))?,
         "<f8" => file.into_vec::<f64>().map_err(|e| bad(format!("truncated data ({e})")))?.into_iter().map(|v| v as f32).collect(),

@@ -25,6 +25,17 @@ pub enum Arch {
 }
 
 impl Arch {
+    /// The name as flags and configs spell it (`mobilenet_v2`, `ssdlite_mobilenet_v2`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::MobilenetV2 => "mobilenet_v2",
+            Arch::MobilenetV1 => "mobilenet_v1",
+            Arch::SsdliteMobilenetV2 => "ssdlite_mobilenet_v2",
+            Arch::SsdMobilenetV2 => "ssd_mobilenet_v2",
+            Arch::SsdliteMobilenetV1 => "ssdlite_mobilenet_v1",
+        }
+    }
+
     /// Whether this is a detector (SSD/SSDLite) rather than a classifier.
     pub fn is_detector(self) -> bool {
         matches!(self, Arch::SsdliteMobilenetV2 | Arch::SsdMobilenetV2 | Arch::SsdliteMobilenetV1)
@@ -137,17 +148,23 @@ impl Default for ModelConfig {
 /// Smallest input resolution accepted (five stride-2 stages bring 32 down to 1×1).
 pub const MIN_RESOLUTION: usize = 32;
 
+/// Most classes accepted (ImageNet-21k has 21,841).
+pub const MAX_CLASSES: usize = 100_000;
+
+/// Largest input resolution accepted: one expansion tensor of a 2048² image already takes ~1.6 GB.
+pub const MAX_RESOLUTION: usize = 2048;
+
 impl ModelConfig {
     /// Checks every value; errors name the key, the value and the fix.
     pub fn validate(&self) -> Result<()> {
         if !(self.width.is_finite() && self.width > 0.0 && self.width <= 10.0) {
             return Err(Error::config("width", self.width, "use a multiplier in (0, 10], e.g. 1.0 or 0.35"));
         }
-        if self.resolution < MIN_RESOLUTION {
-            return Err(Error::config("resolution", self.resolution, format!("use at least {MIN_RESOLUTION}")));
+        if !(MIN_RESOLUTION..=MAX_RESOLUTION).contains(&self.resolution) {
+            return Err(Error::config("resolution", self.resolution, format!("use {MIN_RESOLUTION} to {MAX_RESOLUTION} pixels, e.g. 224")));
         }
-        if self.classes == 0 {
-            return Err(Error::config("classes", 0, "use at least 1 class"));
+        if !(1..=MAX_CLASSES).contains(&self.classes) {
+            return Err(Error::config("classes", self.classes, format!("use 1 to {MAX_CLASSES} classes")));
         }
         if self.expansion.is_some() && self.stage_expansion.is_some() {
             return Err(Error::config(

@@ -511,7 +511,8 @@ impl Detector {
 
     /// Loads every tensor of `file`; missing, unexpected or mis-shaped tensors are named.
     pub fn load_weights(&mut self, file: &WeightsFile, path: &std::path::Path) -> Result<()> {
-        fill_slots(self.state_dict_mut(), file, path)?;
+        let hint = format!("is this an infoloss {} detector file for this config?", self.config().arch.name());
+        fill_slots(self.state_dict_mut(), file, path, &hint)?;
         self.backbone.refold();
         for u in self.head_units_mut() {
             if let HeadUnit::Bn(c) = u {

@@ -117,7 +117,8 @@ impl MobileNetV2 {
     /// Copies every tensor of `file` into the model: missing, unexpected or mis-shaped tensors are errors
     /// naming the key. `path` is only used in messages.
     pub fn load_weights(&mut self, file: &WeightsFile, path: &Path) -> Result<()> {
-        fill_slots(self.state_dict_mut(), file, path)?;
+        let hint = format!("is this a {} state_dict (torchvision names) for this config?", self.config().arch.name());
+        fill_slots(self.state_dict_mut(), file, path, &hint)?;
         self.refold();
         Ok(())
     }
@@ -143,18 +144,31 @@ impl MobileNetV2 {
     }
 }
 
-/// Fills named slots from `file`: every slot must be present with its exact shape, and every tensor of
-/// the file must have a slot. Errors name the tensor.
-pub fn fill_slots(slots: Vec<(String, Vec<usize>, &mut [f32])>, file: &WeightsFile, path: &Path) -> Result<()> {
+/// Fills named slots from `file`: every slot must be present with its exact shape and finite values
+/// (BatchNorm running variances also ≥ 0), and every tensor of the file must have a slot. Errors name
+/// the tensor.
+///
+/// # Errors
+/// A missing, unexpected, mis-shaped or non-finite tensor, a negative running variance.
+/// `hint` ends the message of a missing tensor (what kind of file was expected).
+pub fn fill_slots(slots: Vec<(String, Vec<usize>, &mut [f32])>, file: &WeightsFile, path: &Path, hint: &str) -> Result<()> {
     let p = path.display().to_string();
     let mut known = std::collections::HashSet::new();
     for (name, shape, slot) in slots {
-        let t = file.tensors.get(&name).ok_or_else(|| Error::MissingKey { key: name.clone(), path: p.clone(), expected: shape.clone() })?;
+        let t = file.tensors.get(&name).ok_or_else(|| Error::MissingKey { key: name.clone(), path: p.clone(), expected: shape.clone(), hint: hint.to_string() })?;
         if t.shape != shape {
             return Err(Error::ShapeMismatch { key: name, expected: shape, found: t.shape.clone() });
         }
         if t.data.len() != slot.len() {
             return Err(Error::file("weights file", path, format!("tensor {name} holds {} values, its shape needs {}", t.data.len(), slot.len())));
+        }
+        if let Some((i, v)) = t.data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::file("weights file", path, format!("tensor {name} holds the non-finite value {v} at index {i}; the weights are corrupt or diverged in training")));
+        }
+        if name.ends_with("running_var") {
+            if let Some((i, v)) = t.data.iter().enumerate().find(|(_, v)| **v < 0.0) {
+                return Err(Error::file("weights file", path, format!("tensor {name} holds the negative variance {v} at index {i}; a BatchNorm variance must be ≥ 0")));
+            }
         }
         slot.copy_from_slice(&t.data);
         known.insert(name);
@@ -195,7 +209,30 @@ pub fn serialize_tensors_with_counters<C: serde::Serialize>(
     meta.insert("format".to_string(), "pt".to_string());
     meta.insert(key.to_string(), serde_json::to_string(config).map_err(|e| Error::input("config", e))?);
     meta.insert("infoloss.version".to_string(), env!("CARGO_PKG_VERSION").to_string());
-    safetensors::serialize(views, Some(meta)).map_err(|e| Error::input("safetensors serialisation", e))
+    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::input("safetensors serialisation", e))?;
+    canonical_header(bytes)
+}
+
+/// Rewrites a safetensors file's JSON header with its keys (tensor names and `__metadata__` entries)
+/// sorted. The crate writes the metadata from a `HashMap`, whose order changes from process to
+/// process; sorted, identical weights give identical bytes. Tensor data and offsets are unchanged.
+fn canonical_header(bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let bad = |why: &str| Error::input("safetensors serialisation", why);
+    let n = u64::from_le_bytes(bytes.get(..8).and_then(|b| b.try_into().ok()).ok_or_else(|| bad("no header"))?) as usize;
+    let header = bytes.get(8..8 + n).ok_or_else(|| bad("truncated header"))?;
+    let mut top: BTreeMap<String, serde_json::Value> = serde_json::from_slice(header).map_err(|e| Error::input("safetensors header", e))?;
+    if let Some(meta) = top.remove("__metadata__") {
+        let sorted: BTreeMap<String, String> = serde_json::from_value(meta).map_err(|e| Error::input("safetensors metadata", e))?;
+        top.insert("__metadata__".into(), serde_json::to_value(sorted).map_err(|e| Error::input("safetensors metadata", e))?);
+    }
+    let mut json = serde_json::to_vec(&top).map_err(|e| Error::input("safetensors header", e))?;
+    // The data must stay 8-byte aligned: pad the header with spaces, as the format allows.
+    json.resize(json.len().div_ceil(8) * 8, b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + n..]);
+    Ok(out)
 }
 
 /// The five tensors of a conv → BN unit (`{conv}.weight`, `{bn}.{weight,bias,running_mean,running_var}`)

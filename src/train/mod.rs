@@ -3,6 +3,7 @@
 //! ([`settings`]) and the epoch loop with checkpoints ([`trainer`]).
 
 pub mod act;
+pub mod checkpoint;
 pub mod engine;
 pub mod ops;
 pub mod optim;

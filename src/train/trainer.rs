@@ -14,11 +14,12 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::act::Act;
+use super::checkpoint;
 use super::engine::{train_step, Gradients, StepOptions};
 use super::optim::{Optimizer, OptimizerConfig, ParamState, Schedule};
 use crate::data::{DataSpec, Dataset, Split};
 use crate::error::{Error, Result};
-use crate::io::atomic::write_atomic;
+use crate::io::atomic::ensure_writable_dir;
 use crate::model::weights::{serialize_tensors_as, WeightsFile};
 use crate::model::{MobileNetV2, ModelConfig};
 use crate::report::{RunMeta, Table};
@@ -82,6 +83,11 @@ pub struct TrainProgress {
     pub loss: f64,
     pub acc: f64,
 }
+
+/// File names inside a checkpoint (the latest weights also go to `out/weights.safetensors`).
+pub const WEIGHTS_FILE: &str = "weights.safetensors";
+const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+const STATE_FILE: &str = "train_state.json";
 
 /// What is saved next to the weights.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -188,9 +194,15 @@ impl Evaluation {
 }
 
 /// Loss, accuracy and confusion matrix of the eval-mode model on a data set.
+///
+/// # Errors
+/// An empty set (or `limit` 0), an unreadable image.
 pub fn evaluate(model: &mut MobileNetV2, data: &dyn Dataset, limit: Option<usize>, batch: usize) -> Result<Evaluation> {
     model.refold();
     let n = limit.unwrap_or(usize::MAX).min(data.len());
+    if n == 0 {
+        return Err(Error::config("evaluation set", format!("{} images (limit {limit:?})", data.len()), "there is nothing to evaluate; use a data set with images and --limit ≥ 1"));
+    }
     let k = data.classes();
     let (mut loss, mut correct) = (0.0f64, 0usize);
     let mut confusion = vec![vec![0usize; k]; k];
@@ -223,14 +235,38 @@ pub fn train(
     resume: bool,
     progress: &mut dyn FnMut(TrainProgress),
 ) -> Result<Vec<EpochMetrics>> {
+    train_until(model, cfg, out, resume, None, progress)
+}
+
+/// [`train`] that returns after `stop_after` epochs (counted from epoch 0) as an interrupted run would,
+/// leaving a checkpoint to resume from. The config's epoch budget (and so the schedule) is unchanged.
+///
+/// # Errors
+/// Bad settings, unreadable data, an unwritable `out`, a corrupt checkpoint, a diverging loss.
+pub fn train_until(
+    model: &mut MobileNetV2,
+    cfg: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    stop_after: Option<usize>,
+    progress: &mut dyn FnMut(TrainProgress),
+) -> Result<Vec<EpochMetrics>> {
     cfg.optimizer.validate()?;
     if cfg.batch == 0 || cfg.epochs == 0 {
         return Err(Error::config("batch/epochs", format!("{}/{}", cfg.batch, cfg.epochs), "use at least 1 of each"));
     }
+    ensure_writable_dir(out)?;
     let spec: DataSpec = cfg.data.parse()?;
     let res = model.config().resolution;
     let train_set = spec.open(Split::Train, res, cfg.seed)?;
     let val_set = spec.open(Split::Val, res, cfg.seed)?;
+    if let Some(native) = train_set.native_resolution().filter(|&r| r != res) {
+        return Err(Error::config(
+            "resolution",
+            res,
+            format!("the images of {} are {native}×{native} and are not resized; use --resolution {native} (or a folder:DIR data set, which is resized)", cfg.data),
+        ));
+    }
     if train_set.classes() > model.config().classes {
         return Err(Error::config("classes", model.config().classes, format!("the data set has {} classes; pass --classes {}", train_set.classes(), train_set.classes())));
     }
@@ -239,17 +275,26 @@ pub fn train(
     let mut metrics: Vec<EpochMetrics> = Vec::new();
     let mut start_epoch = 0;
     if resume {
-        let st: TrainState = serde_json::from_slice(&std::fs::read(out.join("train_state.json")).map_err(|e| Error::io(out.join("train_state.json"), e))?)
-            .map_err(|e| Error::file("train state", out.join("train_state.json"), e))?;
+        if !checkpoint::exists(out) {
+            return Err(Error::config("--resume", out.display(), format!("holds no checkpoint ({}); train without --resume", checkpoint::POINTER)));
+        }
+        let ckpt = checkpoint::load(out)?;
+        let st_path = out.join(&ckpt.pointer.dir).join(STATE_FILE);
+        let st: TrainState = serde_json::from_slice(ckpt.file(STATE_FILE)?).map_err(|e| Error::file("train state", &st_path, e))?;
         if &st.model != model.config() || st.train != *cfg {
             return Err(Error::config("resume", out.display(), "the checkpoint was written with another model or training config; use the same flags or another --out"));
         }
-        let wpath = out.join("weights.safetensors");
-        model.load_weights(&WeightsFile::read(&wpath)?, &wpath)?;
-        let opath = out.join("optimizer.safetensors");
-        let of = WeightsFile::read(&opath)?;
+        if st.epochs_done != ckpt.pointer.epoch {
+            return Err(Error::file("train state", &st_path, format!("says {} epochs done, its pointer says {}", st.epochs_done, ckpt.pointer.epoch)));
+        }
+        let wpath = out.join(&ckpt.pointer.dir).join(WEIGHTS_FILE);
+        model.load_weights(&WeightsFile::from_bytes(ckpt.file(WEIGHTS_FILE)?, &wpath)?, &wpath)?;
+        let opath = out.join(&ckpt.pointer.dir).join(OPTIMIZER_FILE);
+        let of = WeightsFile::from_bytes(ckpt.file(OPTIMIZER_FILE)?, &opath)?;
         for (name, s) in param_names(model).iter().zip(&mut opt.state) {
-            let get = |k: String| of.tensors.get(&k).map(|t| t.data.clone()).ok_or_else(|| Error::MissingKey { key: k, path: opath.display().to_string(), expected: vec![] });
+            let get = |k: String| {
+                of.tensors.get(&k).map(|t| t.data.clone()).ok_or_else(|| Error::file("optimizer state", &opath, format!("has no tensor {k}; it was written for another model")))
+            };
             *s = ParamState { a: get(format!("{name}.a"))?, b: get(format!("{name}.b"))? };
         }
         opt.steps = st.optimizer_steps;
@@ -257,6 +302,17 @@ pub fn train(
         metrics = st.metrics;
     }
     let n_train = cfg.train_limit.unwrap_or(usize::MAX).min(train_set.len());
+    if n_train == 0 {
+        return Err(Error::config("training split", format!("{} ({} images)", cfg.data, train_set.len()), "it has no images to train on; use a data set with images (and --train-limit ≥ 1)"));
+    }
+    let n_val = cfg.val_limit.unwrap_or(usize::MAX).min(val_set.len());
+    if n_val == 0 {
+        return Err(Error::config(
+            "validation split",
+            format!("{} ({} images)", cfg.data, val_set.len()),
+            "it has no images, so no validation loss or accuracy could be measured; use a larger data set (and --val-limit ≥ 1)",
+        ));
+    }
     let steps = n_train.div_ceil(cfg.batch);
     let threads = rayon::current_num_threads();
     for epoch in start_epoch..cfg.epochs {
@@ -303,19 +359,28 @@ pub fn train(
             seconds: t0.elapsed().as_secs_f64(),
         });
         save_checkpoint(model, cfg, &opt, &metrics, epoch + 1, out)?;
+        write_outputs(model, cfg, &metrics, out)?;
+        if stop_after.is_some_and(|k| epoch + 1 >= k) {
+            return Ok(metrics);
+        }
+    }
+    if start_epoch >= cfg.epochs {
+        // Resumed after the last checkpoint but before its outputs were written: write them now.
+        write_outputs(model, cfg, &metrics, out)?;
     }
     Ok(metrics)
 }
 
+/// The checkpoint of `epochs_done` as one atomic unit (see [`checkpoint`]).
 fn save_checkpoint(model: &MobileNetV2, cfg: &TrainConfig, opt: &Optimizer, metrics: &[EpochMetrics], epochs_done: usize, out: &Path) -> Result<()> {
-    model.save_safetensors(&out.join("weights.safetensors"))?;
+    let weights = model.to_safetensors_bytes()?;
     let names = param_names(model);
     let mut tensors: Vec<(String, Vec<usize>, &[f32])> = Vec::new();
     for (name, s) in names.iter().zip(&opt.state) {
         tensors.push((format!("{name}.a"), vec![s.a.len()], &s.a));
         tensors.push((format!("{name}.b"), vec![s.b.len()], &s.b));
     }
-    write_atomic(&out.join("optimizer.safetensors"), &serialize_tensors_as(tensors, "infoloss.optimizer", &cfg.optimizer)?)?;
+    let optimizer = serialize_tensors_as(tensors, "infoloss.optimizer", &cfg.optimizer)?;
     let st = TrainState {
         model: model.config().clone(),
         train: cfg.clone(),
@@ -324,7 +389,14 @@ fn save_checkpoint(model: &MobileNetV2, cfg: &TrainConfig, opt: &Optimizer, metr
         metrics: metrics.to_vec(),
         infoloss_version: env!("CARGO_PKG_VERSION").into(),
     };
-    write_atomic(&out.join("train_state.json"), serde_json::to_string_pretty(&st).map_err(|e| Error::input("train state", e))?.as_bytes())?;
+    let state = serde_json::to_string_pretty(&st).map_err(|e| Error::input("train state", e))?;
+    checkpoint::save(out, epochs_done, &[(WEIGHTS_FILE, &weights), (OPTIMIZER_FILE, &optimizer), (STATE_FILE, state.as_bytes())])
+}
+
+/// The user-facing outputs, derived from the checkpoint: the latest weights, `metrics.csv` and
+/// `timing.csv`. Rewritten after every epoch (and on a resume that finds nothing left to train).
+fn write_outputs(model: &MobileNetV2, cfg: &TrainConfig, metrics: &[EpochMetrics], out: &Path) -> Result<()> {
+    model.save_safetensors(&out.join(WEIGHTS_FILE))?;
     let meta = RunMeta::new("infoloss train", serde_json::json!({"model": model.config(), "train": cfg}));
     Table::new()
         .u64("epoch", metrics.iter().map(|m| m.epoch as u64).collect())
