@@ -39,6 +39,10 @@ pub struct JacobianArgs {
 
 pub fn run(a: JacobianArgs) -> anyhow::Result<()> {
     let base = a.model.config()?;
+    if !(1..=infoloss::analysis::jacobian::MAX_CROP).contains(&a.crop) {
+        anyhow::bail!("invalid --crop = {}: use 1 to {} positions per side", a.crop, infoloss::analysis::jacobian::MAX_CROP);
+    }
+    infoloss::io::atomic::ensure_writable_dir(&a.out)?;
     let models: Vec<(String, MobileNetV2)> = if let Some(w) = &a.weights {
         vec![("weights".into(), load_model(w, &a.model)?)]
     } else if a.compare {

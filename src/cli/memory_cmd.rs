@@ -78,6 +78,7 @@ pub struct SplitArgs {
 pub fn split(a: SplitArgs) -> anyhow::Result<()> {
     let config = a.model.config()?;
     let splits = a.splits.iter().map(|s| s.parse::<Splits>()).collect::<Result<Vec<_>, _>>()?;
+    infoloss::io::atomic::ensure_writable_dir(&a.out)?;
     let rows = bench_split(&config, &splits, a.iters)?;
     let table = Table::new()
         .str("splits", rows.iter().map(|r| r.splits.clone()).collect())

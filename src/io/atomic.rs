@@ -8,6 +8,8 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+static TEMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Writes `bytes` to `path` atomically, creating parent folders.
 ///
 /// # Errors
@@ -17,7 +19,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    // Unique per process (pid) and per write in it (counter), so concurrent writers never share one.
+    let n = TEMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let written = (|| {
         let mut f = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| Error::io(path, e))?;
@@ -48,7 +52,8 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// The folder cannot be created or written; the message names it.
 pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let probe = dir.join(format!(".write-probe.{}.tmp", std::process::id()));
+    let n = TEMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = dir.join(format!(".write-probe.{}.{n}.tmp", std::process::id()));
     let r = fs::File::create(&probe).and_then(|mut f| f.write_all(b"probe"));
     let _ = fs::remove_file(&probe);
     r.map_err(|e| Error::io(dir, e))
@@ -72,7 +77,7 @@ fn process_alive(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
 }
 
-/// Removes the temp files (`.NAME.PID.tmp`) that killed processes left in `dir` and its sub-folders
+/// Removes the temp files (`.NAME.PID.N.tmp`) that killed processes left in `dir` and its sub-folders
 /// (to `depth` levels). Temp files of live processes are kept. Returns how many were removed.
 pub fn remove_stale_temps(dir: &Path, depth: usize) -> usize {
     let Ok(entries) = fs::read_dir(dir) else { return 0 };
@@ -87,7 +92,9 @@ pub fn remove_stale_temps(dir: &Path, depth: usize) -> usize {
             continue;
         }
         let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else { continue };
-        let Some(pid) = stem.rsplit('.').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let mut parts = stem.rsplitn(3, '.');
+        let (Some(counter), Some(pid)) = (parts.next(), parts.next()) else { continue };
+        let Some(pid) = pid.parse::<u32>().ok().filter(|_| counter.parse::<u64>().is_ok()) else { continue };
         if pid != std::process::id() && !process_alive(pid) && fs::remove_file(&path).is_ok() {
             removed += 1;
         }
