@@ -15,6 +15,17 @@
 //!
 //! The library never prints and never panics on user input; errors are [`Error`].
 
+/// A named fault-injection point (the `fail` crate's `fail_point!`), compiled only with the
+/// `failpoints` feature: `FAILPOINTS="checkpoint-before-pointer=sleep(3000)"` pauses the process there
+/// so `tools/torture.sh` can kill it at exactly that moment. Without the feature it is nothing.
+#[macro_export]
+macro_rules! failpoint {
+    ($name:literal) => {
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!($name);
+    };
+}
+
 pub mod alloc_counter;
 pub mod analysis;
 pub mod bench;

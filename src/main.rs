@@ -27,6 +27,9 @@ fn main() -> ExitCode {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
+    // Fault injection for the kill-and-resume torture test (a no-op unless built with `failpoints`).
+    #[cfg(feature = "failpoints")]
+    let _scenario = fail::FailScenario::setup();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,

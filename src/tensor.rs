@@ -175,7 +175,13 @@ impl Batch {
         if n.checked_mul(c).and_then(|v| v.checked_mul(h)).and_then(|v| v.checked_mul(w)) != Some(data.len()) {
             return Err(Error::input("batch", format!("{} values do not fill NCHW shape {shape:?}", data.len())));
         }
-        let per = c * h * w;
+        if n == 0 {
+            return Ok(Batch { images: Vec::new() });
+        }
+        let per = data.len() / n;
+        if per == 0 {
+            return Err(Error::input("batch", format!("NCHW shape {shape:?} has images without values; every image needs C, H and W ≥ 1")));
+        }
         let images = (0..n)
             .map(|i| FeatureMap::from_chw(c, h, w, data[i * per..(i + 1) * per].to_vec()))
             .collect::<Result<Vec<_>>>()?;

@@ -38,24 +38,34 @@ impl Cifar {
                 ))
             }
         };
-        let record = label_bytes + PIXELS;
         let (mut labels, mut pixels) = (Vec::new(), Vec::new());
         for f in &files {
             let bytes = std::fs::read(f).map_err(|e| Error::io(f, e))?;
-            if bytes.is_empty() || bytes.len() % record != 0 {
-                return Err(Error::file("CIFAR file", f, format!("{} bytes is not a whole number of {record}-byte records (truncated?)", bytes.len())));
-            }
-            for r in bytes.chunks_exact(record) {
-                let label = r[label_bytes - 1];
-                if label as usize >= classes {
-                    return Err(Error::file("CIFAR file", f, format!("label {label} out of range for {classes} classes")));
-                }
-                labels.push(label);
-                pixels.extend_from_slice(&r[label_bytes..]);
-            }
+            parse_records(&bytes, f, label_bytes, classes, &mut labels, &mut pixels)?;
         }
         Ok(Cifar { dir: dir.to_path_buf(), labels, pixels, classes })
     }
+}
+
+/// Appends the records of one CIFAR binary file (`label_bytes` = 1 for CIFAR-10, 2 for CIFAR-100,
+/// whose second byte is the fine label) to `labels` and `pixels`. `path` only names it in messages.
+///
+/// # Errors
+/// An empty or truncated file, a label out of range.
+pub fn parse_records(bytes: &[u8], path: &Path, label_bytes: usize, classes: usize, labels: &mut Vec<u8>, pixels: &mut Vec<u8>) -> Result<()> {
+    let record = label_bytes + PIXELS;
+    if bytes.is_empty() || bytes.len() % record != 0 {
+        return Err(Error::file("CIFAR file", path, format!("{} bytes is not a whole number of {record}-byte records (truncated?)", bytes.len())));
+    }
+    for r in bytes.chunks_exact(record) {
+        let label = r[label_bytes - 1];
+        if label as usize >= classes {
+            return Err(Error::file("CIFAR file", path, format!("label {label} out of range for {classes} classes")));
+        }
+        labels.push(label);
+        pixels.extend_from_slice(&r[label_bytes..]);
+    }
+    Ok(())
 }
 
 impl Dataset for Cifar {

@@ -43,15 +43,37 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Largest image side decoded, and the most memory one decode may allocate: a forged header cannot
+/// make the decoder allocate without bound.
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+pub const MAX_IMAGE_ALLOC: u64 = 1 << 30;
+
 /// Loads one image file and preprocesses it to a 3×res×res map.
+///
+/// # Errors
+/// An unreadable file, an undecodable or oversized image.
 pub fn load_image(path: &Path, resolution: usize, mode: Preprocess) -> Result<FeatureMap> {
-    let img = image::ImageReader::open(path)
-        .map_err(|e| Error::io(path, e))?
-        .with_guessed_format()
-        .map_err(|e| Error::io(path, e))?
-        .decode()
-        .map_err(|e| Error::file("image", path, format!("cannot decode ({e}); supported: PNG, JPEG")))?;
-    Ok(preprocess(&img.to_rgb8(), resolution, mode))
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    Ok(preprocess(&decode_image(&bytes, path)?, resolution, mode))
+}
+
+/// Decodes PNG or JPEG bytes (`path` only names them in messages), within [`MAX_IMAGE_SIDE`] and
+/// [`MAX_IMAGE_ALLOC`].
+///
+/// # Errors
+/// Bytes that are not a supported image, or one over the limits.
+pub fn decode_image(bytes: &[u8], path: &Path) -> Result<image::RgbImage> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::io(path, e))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_ALLOC);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| Error::file("image", path, format!("cannot decode ({e}); supported: PNG, JPEG up to {MAX_IMAGE_SIDE} pixels a side")))?;
+    if img.width() == 0 || img.height() == 0 {
+        return Err(Error::file("image", path, "has no pixels"));
+    }
+    Ok(img.to_rgb8())
 }
 
 /// Resize (shorter side to `round(res·256/224)`), centre crop, normalise.

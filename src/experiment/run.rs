@@ -136,7 +136,9 @@ pub fn execute(plan: &RunPlan, out: &Path) -> Result<RunResult> {
     let timing = serde_json::json!({ "seconds": start.elapsed().as_secs_f64(), "threads": rayon::current_num_threads() });
     write_atomic(&dir.join("timing.json"), timing.to_string().as_bytes())?;
     let text = serde_json::to_string_pretty(&result).map_err(|e| Error::input("run result", e))?;
+    crate::failpoint!("run-before-result");
     write_atomic(&dir.join("result.json"), text.as_bytes())?;
+    crate::failpoint!("run-after-result");
     if let Setup::Train(t) = &plan.setup {
         // The checkpoint is no longer needed for resuming; keep the weights only on request.
         crate::train::checkpoint::remove(&dir)?;

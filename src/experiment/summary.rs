@@ -212,6 +212,7 @@ pub fn write_report(spec: &Spec, out: &Path) -> Result<Vec<PathBuf>> {
     let s = summarize(spec, out);
     let mut files = vec![out.join("summary.csv"), out.join("claims.csv"), out.join("runs.csv"), out.join("timing.csv")];
     summary_table(&s).write_csv(&files[0], &meta)?;
+    crate::failpoint!("report-between-tables");
     claims_table(&s).write_csv(&files[1], &meta)?;
     runs_table(spec, &s).write_csv(&files[2], &meta)?;
     timing_table(spec, out).write_csv(&files[3], &meta)?;

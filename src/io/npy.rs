@@ -18,8 +18,16 @@ pub struct NpyArray {
 /// Reads an `.npy` of dtype float32 (float64 is converted), C order.
 pub fn read_npy(path: &Path) -> Result<NpyArray> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_npy(&bytes, path)
+}
+
+/// Decodes `.npy` bytes (`path` only names them in messages).
+///
+/// # Errors
+/// Not a `.npy`, Fortran order, a dtype other than float32/float64, a shape the data does not fill.
+pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray> {
     let bad = |reason: String| Error::file("npy file", path, reason);
-    let file = npyz::NpyFile::new(Cursor::new(&bytes[..])).map_err(|e| bad(format!("not a valid .npy file ({e})")))?;
+    let file = npyz::NpyFile::new(Cursor::new(bytes)).map_err(|e| bad(format!("not a valid .npy file ({e})")))?;
     if file.order() != npyz::Order::C {
         return Err(bad("array is in Fortran order; save it with np.ascontiguousarray(x)".into()));
     }

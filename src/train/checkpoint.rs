@@ -84,12 +84,15 @@ pub fn save(out: &Path, epoch: usize, files: &[(&str, &[u8])]) -> Result<()> {
     for (file, bytes) in files {
         write_atomic(&dir.join(file), bytes)?;
         hashes.insert(file.to_string(), sha256_hex(bytes));
+        crate::failpoint!("checkpoint-between-files");
     }
     sync_dir(&dir)?;
+    crate::failpoint!("checkpoint-before-pointer");
     let pointer = Pointer { epoch, dir: name.clone(), files: hashes };
     let text = serde_json::to_string_pretty(&pointer).map_err(|e| Error::input("checkpoint pointer", e))?;
     write_atomic(&out.join(POINTER), text.as_bytes())?;
     sync_dir(out)?;
+    crate::failpoint!("checkpoint-before-cleanup");
     for old in checkpoint_dirs(out)? {
         if old.file_name().is_some_and(|n| n != name.as_str()) {
             std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;

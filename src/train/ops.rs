@@ -271,5 +271,7 @@ pub fn dropout_mask(n: usize, c: usize, p: f64, seed: u64) -> Vec<f32> {
 
 /// Copies a map into an Act of one image (for tests and single-image checks).
 pub fn act_of(fm: &FeatureMap) -> Act {
-    Act::from_batch(&crate::tensor::Batch::new(vec![fm.clone()]).expect("one image"))
+    let [c, h, w] = fm.shape();
+    // One image: the channel-major layout of `Act` is the map's CHW order.
+    Act { n: 1, c, h, w, data: fm.as_slice().to_vec() }
 }

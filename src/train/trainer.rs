@@ -358,7 +358,9 @@ pub fn train_until(
             lr,
             seconds: t0.elapsed().as_secs_f64(),
         });
+        crate::failpoint!("train-before-checkpoint");
         save_checkpoint(model, cfg, &opt, &metrics, epoch + 1, out)?;
+        crate::failpoint!("train-before-outputs");
         write_outputs(model, cfg, &metrics, out)?;
         if stop_after.is_some_and(|k| epoch + 1 >= k) {
             return Ok(metrics);
@@ -397,6 +399,7 @@ fn save_checkpoint(model: &MobileNetV2, cfg: &TrainConfig, opt: &Optimizer, metr
 /// `timing.csv`. Rewritten after every epoch (and on a resume that finds nothing left to train).
 fn write_outputs(model: &MobileNetV2, cfg: &TrainConfig, metrics: &[EpochMetrics], out: &Path) -> Result<()> {
     model.save_safetensors(&out.join(WEIGHTS_FILE))?;
+    crate::failpoint!("train-between-outputs");
     let meta = RunMeta::new("infoloss train", serde_json::json!({"model": model.config(), "train": cfg}));
     Table::new()
         .u64("epoch", metrics.iter().map(|m| m.epoch as u64).collect())
