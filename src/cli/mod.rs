@@ -13,6 +13,7 @@ mod jacobian_cmd;
 mod memory_cmd;
 mod model_cmd;
 mod run_cmd;
+mod slurm_cmd;
 pub mod model_flags;
 
 use std::process::ExitCode;
@@ -36,6 +37,8 @@ pub enum Command {
     Run(run_cmd::RunArgs),
     /// Combine the output folders of shards of one experiment and rebuild its report
     Merge(run_cmd::MergeArgs),
+    /// Submit an experiment to SLURM: a job array (one shard per task) and a merge job after it
+    Slurm(slurm_cmd::SlurmArgs),
     /// Per-layer table of shapes, parameters and MACs, with totals
     Model(model_cmd::ModelArgs),
     /// Write a seeded initialisation (torchvision's scheme) as safetensors
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ok = match cli.command {
         Command::Run(a) => return Ok(exit(run_cmd::run(a)?)),
         Command::Merge(a) => return Ok(exit(run_cmd::merge_cmd(a)?)),
+        Command::Slurm(a) => slurm_cmd::run(a),
         Command::Model(a) => model_cmd::run(a),
         Command::Init(a) => init_cmd::run(a),
         Command::Forward(a) => forward_cmd::run(a),

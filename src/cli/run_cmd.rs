@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use infoloss::experiment::merge::merge;
+use infoloss::experiment::merge::merge_with;
 use infoloss::experiment::summary::summarize;
 use infoloss::experiment::{parse_shard, run_spec, Kind, RunOptions, RunProgress, Spec};
 
@@ -113,10 +113,13 @@ pub struct MergeArgs {
     /// Where the merged runs and report go (may be one of the inputs)
     #[arg(long)]
     pub out: PathBuf,
+    /// Merge even when shards are missing or unfinished (the report says how many runs finished)
+    #[arg(long)]
+    pub partial: bool,
 }
 
 pub fn merge_cmd(a: MergeArgs) -> anyhow::Result<bool> {
-    let o = merge(&a.dirs, &a.out)?;
+    let o = merge_with(&a.dirs, &a.out, a.partial)?;
     println!("copied {} run(s); {} of {} runs finished; report: {}", o.copied, o.finished, o.expected, a.out.join("report.md").display());
     Ok(true)
 }

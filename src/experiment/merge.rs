@@ -1,13 +1,16 @@
 //! `infoloss merge DIR… --out OUT`: combines the outputs of shards (or of interrupted attempts) of
 //! one experiment. The folders must hold the same effective spec; every finished run found in any of
 //! them is copied (result last, atomically) and the report is rebuilt from the union.
+//!
+//! Shard folders record their `K/N` (`shard.json`). Before anything is copied, a merge checks that every
+//! shard 1..N is given and complete (all runs of its part of the plan finished) and refuses, naming
+//! each missing or incomplete shard, unless told to accept partial results.
 
 use std::path::{Path, PathBuf};
 
 use super::run::finished;
-use super::runner::plan;
+use super::runner::{plan, read_shard_record, write_report_locked};
 use super::spec::{Kind, Spec};
-use super::runner::write_report_locked;
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
 
@@ -70,14 +73,67 @@ fn copy_spec_files(spec: &Spec, from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Merges `dirs` into `out` (which may be one of them).
+/// Every problem with the shards among `dirs`: missing shard numbers, shards of another count,
+/// shards with unfinished runs. Empty when there are no shard folders or all are complete.
+///
+/// # Errors
+/// An unreadable shard record.
+pub fn shard_problems(spec: &Spec, dirs: &[PathBuf]) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let mut seen: Vec<(usize, usize, &PathBuf)> = Vec::new();
+    for d in dirs {
+        if let Some((k, n)) = read_shard_record(d)? {
+            seen.push((k, n, d));
+        }
+    }
+    let Some(&(_, n, _)) = seen.first() else { return Ok(problems) };
+    for &(k, other, d) in &seen {
+        if other != n {
+            problems.push(format!("{} is shard {k}/{other}, the others are of {n}", d.display()));
+        }
+    }
+    let missing: Vec<String> = (1..=n).filter(|k| !seen.iter().any(|s| s.0 == *k && s.1 == n)).map(|k| format!("{k}/{n}")).collect();
+    if !missing.is_empty() {
+        problems.push(format!("shard {} missing", missing.join(", ")));
+    }
+    for &(k, sn, d) in &seen {
+        let mine: Vec<_> = plan(spec, d).into_iter().enumerate().filter(|(i, _)| i % sn == k - 1).map(|(_, r)| r).collect();
+        let done = mine.iter().filter(|(dir, p)| finished(p, dir).is_some()).count();
+        if done < mine.len() {
+            problems.push(format!("shard {k}/{sn} ({}) is incomplete: {done} of {} runs finished", d.display(), mine.len()));
+        }
+    }
+    Ok(problems)
+}
+
+/// Merges `dirs` into `out` (which may be one of them), refusing missing or incomplete shards.
+///
+/// # Errors
+/// Folders of different experiments, missing or incomplete shards (see [`merge_with`]), I/O.
 pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeOutcome> {
+    merge_with(dirs, out, false)
+}
+
+/// [`merge`]; with `partial`, missing or incomplete shards are accepted and the report shows how many
+/// runs finished.
+///
+/// # Errors
+/// As [`merge`].
+pub fn merge_with(dirs: &[PathBuf], out: &Path, partial: bool) -> Result<MergeOutcome> {
     let first = dirs.first().ok_or_else(|| Error::config("merge", "no folders", "give the shard output folders to merge"))?;
     let spec = load_output_spec(first)?;
     for d in &dirs[1..] {
         if !same_spec(&spec, &load_output_spec(d)?) {
             return Err(Error::config("merge folder", d.display(), format!("it was run with another spec (or other --set overrides) than {}; merge only shards of one experiment", first.display())));
         }
+    }
+    let problems = shard_problems(&spec, dirs)?;
+    if !problems.is_empty() && !partial {
+        return Err(Error::config(
+            "merge",
+            problems.join("; "),
+            "rerun the missing or unfinished shards (finished runs are kept; a rerun resumes), or pass --partial to merge what is there",
+        ));
     }
     if !out.join("spec.toml").exists() {
         copy_spec_files(&spec, first, out)?;
@@ -107,7 +163,8 @@ fn copy_run(from: &Path, to: &Path) -> Result<()> {
     let entries = std::fs::read_dir(from).map_err(|e| Error::io(from, e))?;
     let mut names: Vec<_> = entries.filter_map(|e| e.ok()).filter(|e| e.path().is_file()).map(|e| e.file_name()).collect();
     names.sort();
-    names.retain(|n| n != "result.json");
+    // Lock and temp files belong to the source folder's processes.
+    names.retain(|n| n != "result.json" && !n.to_string_lossy().starts_with('.'));
     names.push("result.json".into());
     for n in names {
         let bytes = std::fs::read(from.join(&n)).map_err(|e| Error::io(from.join(&n), e))?;

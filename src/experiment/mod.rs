@@ -10,6 +10,7 @@ pub mod overrides;
 pub mod run;
 pub mod runner;
 pub mod setup;
+pub mod slurm;
 pub mod spec;
 pub mod suite;
 pub mod summary;

@@ -157,9 +157,13 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions, progress: &(dyn Fn(RunProgress) 
         return Err(Error::config("--jobs", 0, "run at least 1 job at a time"));
     }
     check_out(spec, &opts.out)?;
+    check_shard_record(&opts.out, opts.shard)?;
     // Temp files of killed processes (a `kill -9` mid-write) go; those of live ones stay.
     remove_stale_temps(&opts.out, 4);
     write_spec_files(spec, &opts.out)?;
+    if let Some(shard) = opts.shard {
+        write_shard_record(&opts.out, shard)?;
+    }
     let all = plan(spec, &opts.out);
     let mut outcome = RunOutcome::default();
     let mut todo: Vec<(PathBuf, RunPlan)> = Vec::new();
@@ -238,6 +242,39 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions, progress: &(dyn Fn(RunProgress) 
         }
     }
     Ok(outcome)
+}
+
+/// File recording which shard of the plan a folder holds (`{"k": K, "n": N}`), so `merge` can tell a
+/// missing or incomplete shard.
+pub const SHARD_RECORD: &str = "shard.json";
+
+/// The shard `(k, n)` an output folder was run as, if any.
+///
+/// # Errors
+/// A shard record that cannot be read or parsed.
+pub fn read_shard_record(out: &Path) -> Result<Option<(usize, usize)>> {
+    let path = out.join(SHARD_RECORD);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).map_err(|e| Error::io(&path, e))?).map_err(|e| Error::file("shard record", &path, e))?;
+    match (v["k"].as_u64(), v["n"].as_u64()) {
+        (Some(k), Some(n)) if k >= 1 && k <= n => Ok(Some((k as usize, n as usize))),
+        _ => Err(Error::file("shard record", &path, "is not {\"k\": K, \"n\": N} with 1 ≤ K ≤ N")),
+    }
+}
+
+fn write_shard_record(out: &Path, (k, n): (usize, usize)) -> Result<()> {
+    write_atomic(&out.join(SHARD_RECORD), serde_json::json!({ "k": k, "n": n }).to_string().as_bytes())
+}
+
+/// A folder keeps the shard it was first run as: another `--shard` (or none) there is a mistake.
+fn check_shard_record(out: &Path, shard: Option<(usize, usize)>) -> Result<()> {
+    match (read_shard_record(out)?, shard) {
+        (Some(old), Some(new)) if old != new => Err(Error::config("--shard", format!("{}/{}", new.0, new.1), format!("{} holds shard {}/{}; give each shard its own --out", out.display(), old.0, old.1))),
+        (Some(old), None) => Err(Error::config("--out", out.display(), format!("it holds shard {}/{} of a sharded run; run it with --shard {}/{} or combine the shards with `infoloss merge`", old.0, old.1, old.0, old.1))),
+        _ => Ok(()),
+    }
 }
 
 /// Refuses an output folder that holds another experiment's spec (different name or kind).

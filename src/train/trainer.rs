@@ -19,7 +19,7 @@ use super::engine::{train_step, Gradients, StepOptions};
 use super::optim::{Optimizer, OptimizerConfig, ParamState, Schedule};
 use crate::data::{DataSpec, Dataset, Split};
 use crate::error::{Error, Result};
-use crate::io::atomic::ensure_writable_dir;
+use crate::io::atomic::{ensure_writable_dir, remove_stale_temps};
 use crate::model::weights::{serialize_tensors_as, WeightsFile};
 use crate::model::{MobileNetV2, ModelConfig};
 use crate::report::{RunMeta, Table};
@@ -256,6 +256,8 @@ pub fn train_until(
         return Err(Error::config("batch/epochs", format!("{}/{}", cfg.batch, cfg.epochs), "use at least 1 of each"));
     }
     ensure_writable_dir(out)?;
+    // Temp files a killed run left behind (its checkpoint folders are handled by the pointer).
+    remove_stale_temps(out, 1);
     let spec: DataSpec = cfg.data.parse()?;
     let res = model.config().resolution;
     let train_set = spec.open(Split::Train, res, cfg.seed)?;
