@@ -131,7 +131,7 @@ fn image_folders_split_by_class_with_a_seed() {
     assert_eq!(val.image(1).unwrap().1, 1);
     assert_eq!(train.image(0).unwrap().0.shape(), [3, 32, 32]);
     assert!(DataSpec::Folder(tmp("nofolders")).open(Split::Train, 32, 0).err().unwrap().to_string().contains("class sub-folders"));
-    assert!("imagenet:/x".parse::<DataSpec>().unwrap_err().to_string().contains("synthetic, cifar:DIR"));
+    assert!("imagenet:/x".parse::<DataSpec>().unwrap_err().to_string().contains("fashion-mnist") && "imagenet:/x".parse::<DataSpec>().unwrap_err().to_string().contains("cifar:DIR"));
 }
 
 /// Regression (class 5 was a plus sign, the diagonal cross rotated by 45° up to its outline, and the
@@ -164,4 +164,40 @@ fn synthetic_classes_differ_under_any_rotation() {
             assert!(best < 0.9, "classes {a} and {b} coincide under rotation (IoU {best:.2})");
         }
     }
+}
+
+/// The real data set of this project: Debian's `dataset-fashion-mnist`, which `.ci/run` installs.
+/// Skipped where it is not installed, except under CI (`CI=true`), where that is a failure.
+#[test]
+fn fashion_mnist_has_60000_and_10000_images_with_6000_and_1000_per_class() {
+    use infoloss::data::mnist::Mnist;
+    use infoloss::data::Dataset;
+    use std::path::Path;
+    use std::str::FromStr;
+    let dir = Path::new(infoloss::data::dataset::FASHION_MNIST_DIR);
+    if !dir.join("train-images-idx3-ubyte.gz").exists() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "Fashion-MNIST missing under CI: .ci/run installs dataset-fashion-mnist");
+        eprintln!("skipped: apt-get install -y dataset-fashion-mnist");
+        return;
+    }
+    for (split, n, per) in [(Split::Train, 60_000, 6_000), (Split::Val, 10_000, 1_000)] {
+        let set = Mnist::open(dir, split).unwrap();
+        assert_eq!(set.len(), n);
+        let mut counts = [0usize; 10];
+        for &l in set.labels() {
+            counts[l as usize] += 1;
+        }
+        assert_eq!(counts, [per; 10], "{split:?}");
+        // The first training image is class 9 (ankle boot), 28×28 padded to 32×32.
+        let (img, label) = set.image(0).unwrap();
+        assert_eq!(img.shape(), [3, 32, 32]);
+        if split == Split::Train {
+            assert_eq!(label, 9);
+        }
+    }
+    // The `--data` forms: the default location, an explicit folder, and a missing one.
+    assert_eq!(DataSpec::from_str("fashion-mnist").unwrap().open(Split::Val, 32, 0).unwrap().len(), 10_000);
+    assert_eq!(DataSpec::from_str(&format!("fashion-mnist:{}", dir.display())).unwrap().open(Split::Val, 32, 0).unwrap().classes(), 10);
+    let e = DataSpec::from_str("fashion-mnist:/nonexistent").unwrap().open(Split::Train, 32, 0).err().unwrap().to_string();
+    assert!(e.contains("apt-get install -y dataset-fashion-mnist"), "{e}");
 }

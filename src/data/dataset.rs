@@ -1,13 +1,17 @@
 //! Labelled data sets behind one trait, and the `--data SPEC` parser:
 //! `synthetic` (embedded default, 10 000 train / 2 000 validation images), `cifar:DIR` (CIFAR-10 or
-//! CIFAR-100 binary), `mnist:DIR` (MNIST / Fashion-MNIST IDX, raw or `.gz`), `folder:DIR` (one
-//! sub-folder per class, PNG/JPEG; 10% held out for validation by a seeded shuffle).
+//! CIFAR-100 binary), `mnist:DIR` (MNIST / Fashion-MNIST IDX, raw or `.gz`), `fashion-mnist[:DIR]`
+//! (the same reader, by default on the files of Debian's `dataset-fashion-mnist` package),
+//! `folder:DIR` (one sub-folder per class, PNG/JPEG; 10% held out for validation by a seeded shuffle).
 
 use std::path::PathBuf;
 
 use super::source::BatchSource;
 use crate::error::{Error, Result};
 use crate::tensor::{Batch, FeatureMap};
+
+/// Where Debian's `dataset-fashion-mnist` package installs the four IDX files.
+pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
 /// A labelled image set; images are normalised CHW maps.
 pub trait Dataset: Send + Sync {
@@ -45,21 +49,27 @@ pub enum DataSpec {
     Synthetic,
     Cifar(PathBuf),
     Mnist(PathBuf),
+    /// Fashion-MNIST (read as IDX), by default from [`FASHION_MNIST_DIR`].
+    FashionMnist(PathBuf),
     Folder(PathBuf),
 }
 
 impl std::str::FromStr for DataSpec {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::config("data", s, "use synthetic, cifar:DIR, mnist:DIR or folder:DIR");
+        let bad = || Error::config("data", s, "use synthetic, fashion-mnist, fashion-mnist:DIR, cifar:DIR, mnist:DIR or folder:DIR");
         if s == "synthetic" {
             return Ok(DataSpec::Synthetic);
+        }
+        if s == "fashion-mnist" {
+            return Ok(DataSpec::FashionMnist(PathBuf::from(FASHION_MNIST_DIR)));
         }
         let (kind, dir) = s.split_once(':').ok_or_else(bad)?;
         let dir = PathBuf::from(dir);
         match kind {
             "cifar" => Ok(DataSpec::Cifar(dir)),
             "mnist" => Ok(DataSpec::Mnist(dir)),
+            "fashion-mnist" => Ok(DataSpec::FashionMnist(dir)),
             "folder" => Ok(DataSpec::Folder(dir)),
             _ => Err(bad()),
         }
@@ -80,6 +90,16 @@ impl DataSpec {
             }
             DataSpec::Cifar(dir) => Box::new(super::cifar::Cifar::open(dir, split)?),
             DataSpec::Mnist(dir) => Box::new(super::mnist::Mnist::open(dir, split)?),
+            DataSpec::FashionMnist(dir) => {
+                if !dir.join("train-images-idx3-ubyte.gz").exists() && !dir.join("train-images-idx3-ubyte").exists() {
+                    return Err(Error::file(
+                        "Fashion-MNIST folder",
+                        dir,
+                        "has no train-images-idx3-ubyte[.gz]; install the data set with `apt-get install -y dataset-fashion-mnist` (or, without root, `tools/fetch_fashion_mnist.sh DIR` and --data fashion-mnist:DIR)",
+                    ));
+                }
+                Box::new(super::mnist::Mnist::open(dir, split)?)
+            }
             DataSpec::Folder(dir) => Box::new(super::folder::ImageFolder::open(dir, split, resolution, seed)?),
         })
     }

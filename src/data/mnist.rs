@@ -95,6 +95,13 @@ impl Mnist {
     }
 }
 
+impl Mnist {
+    /// The label of every image, in order.
+    pub fn labels(&self) -> &[u8] {
+        &self.labels
+    }
+}
+
 impl Dataset for Mnist {
     fn len(&self) -> usize {
         self.labels.len()
