@@ -3,8 +3,8 @@
 //! `cargo run --release --example linear_baseline`
 
 use infoloss::data::{DataSpec, Split};
-use infoloss::train::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use infoloss::train::ops::{linear_backward, linear_forward, softmax_cross_entropy};
+use infoloss::train::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use infoloss::train::Act;
 use nalgebra::DMatrix;
 
@@ -50,12 +50,7 @@ fn main() -> Result<(), infoloss::Error> {
         }
         let (tl, _, tc) = softmax_cross_entropy(&linear_forward(&w, &b, &train), &ytr, 0.0);
         let (vl, _, vc) = softmax_cross_entropy(&linear_forward(&w, &b, &val), &yva, 0.0);
-        println!(
-            "epoch {:>2}: train loss {tl:.3} acc {:.3} | val loss {vl:.3} acc {:.3}",
-            epoch + 1,
-            tc as f64 / train.n as f64,
-            vc as f64 / val.n as f64
-        );
+        println!("epoch {:>2}: train loss {tl:.3} acc {:.3} | val loss {vl:.3} acc {:.3}", epoch + 1, tc as f64 / train.n as f64, vc as f64 / val.n as f64);
     }
     Ok(())
 }

@@ -46,10 +46,7 @@ impl FeatureMap {
     /// Map from a CHW buffer (PyTorch order for one image).
     pub fn from_chw(channels: usize, height: usize, width: usize, chw: Vec<f32>) -> Result<Self> {
         if channels.checked_mul(height).and_then(|v| v.checked_mul(width)) != Some(chw.len()) {
-            return Err(Error::input(
-                "feature map",
-                format!("buffer of {} values does not hold {channels}×{height}×{width}", chw.len()),
-            ));
+            return Err(Error::input("feature map", format!("buffer of {} values does not hold {channels}×{height}×{width}", chw.len())));
         }
         Ok(FeatureMap { channels, height, width, data: chw })
     }
@@ -160,10 +157,7 @@ impl Batch {
         check_finite(&images)?;
         if let Some(first) = images.first() {
             if let Some((i, m)) = images.iter().enumerate().find(|(_, m)| m.shape() != first.shape()) {
-                return Err(Error::input(
-                    "batch",
-                    format!("image {i} has shape {:?} but image 0 has {:?}", m.shape(), first.shape()),
-                ));
+                return Err(Error::input("batch", format!("image {i} has shape {:?} but image 0 has {:?}", m.shape(), first.shape())));
             }
         }
         Ok(Batch { images })
@@ -182,9 +176,7 @@ impl Batch {
         if per == 0 {
             return Err(Error::input("batch", format!("NCHW shape {shape:?} has images without values; every image needs C, H and W ≥ 1")));
         }
-        let images = (0..n)
-            .map(|i| FeatureMap::from_chw(c, h, w, data[i * per..(i + 1) * per].to_vec()))
-            .collect::<Result<Vec<_>>>()?;
+        let images = (0..n).map(|i| FeatureMap::from_chw(c, h, w, data[i * per..(i + 1) * per].to_vec())).collect::<Result<Vec<_>>>()?;
         check_finite(&images)?;
         Ok(Batch { images })
     }

@@ -173,7 +173,10 @@ fn lemma2_observer_matches_a_per_position_loop_and_reconstructs_within_bound() {
     // Reference: cache the block input and expansion pre-activation, loop positions directly.
     let blk = 4;
     let (_, cache) = m
-        .run_with_cache(&b, NameFilter::Any(vec![NameFilter::Exact(HookName::block(blk, BlockPoint::In)), NameFilter::Exact(HookName::block(blk, BlockPoint::ExpandPre))]))
+        .run_with_cache(
+            &b,
+            NameFilter::Any(vec![NameFilter::Exact(HookName::block(blk, BlockPoint::In)), NameFilter::Exact(HookName::block(blk, BlockPoint::ExpandPre))]),
+        )
         .unwrap();
     let layer = Lemma2Layer::from_conv(m.blocks[blk - 1].expand.as_ref().unwrap());
     let (mut inv, mut cnt, mut pos) = (0, 0, 0);
@@ -242,7 +245,8 @@ fn centre_crop_takes_the_middle() {
 
 #[test]
 fn analyze_writes_deterministic_tables_with_sidecars_and_plots() {
-    let m = infoloss::model::Network::Classifier(MobileNetV2::seeded(&ModelConfig { width: 0.35, resolution: 64, classes: 10, ..Default::default() }, 0).unwrap());
+    let m =
+        infoloss::model::Network::Classifier(MobileNetV2::seeded(&ModelConfig { width: 0.35, resolution: 64, classes: 10, ..Default::default() }, 0).unwrap());
     let settings = AnalyzeSettings { batch: 3, lemma2: true, ..Default::default() };
     let run = |dir: &Path| {
         let mut src = NoiseSource::new(5, 64, 1);
@@ -307,7 +311,16 @@ fn image_folders_npy_inputs_and_their_errors() {
     assert!(NpySource::new(&npy).err().unwrap().to_string().contains("rank 3"));
     let mut raw = Vec::new();
     use npyz::WriterBuilder;
-    npyz::WriteOptions::<i32>::new().default_dtype().shape(&[1, 3, 2, 2]).writer(&mut raw).begin_nd().and_then(|mut w| { w.extend((0..12).map(|v| v as i32))?; w.finish() }).unwrap();
+    npyz::WriteOptions::<i32>::new()
+        .default_dtype()
+        .shape(&[1, 3, 2, 2])
+        .writer(&mut raw)
+        .begin_nd()
+        .and_then(|mut w| {
+            w.extend((0..12).map(|v| v as i32))?;
+            w.finish()
+        })
+        .unwrap();
     std::fs::write(&npy, raw).unwrap();
     let e = NpySource::new(&npy).err().unwrap().to_string();
     assert!(e.contains("not float32"), "{e}");
@@ -368,13 +381,16 @@ fn keras_weights_convert_to_torchvision_names() {
     let dense: Vec<f32> = (0..ci).flat_map(|i| (0..co).map(move |o| (i, o))).map(|(i, o)| cls.weight[(i, o)]).collect();
     put(&mut keras, "predictions/kernel", vec![ci, co], dense);
     put(&mut keras, "predictions/bias", vec![co], cls.bias.clone());
-    let converted = infoloss::model::keras::convert_keras(&keras, &ModelConfig { width: 0.35, classes: 7, ..Default::default() }, Path::new("keras.safetensors")).unwrap();
+    let converted =
+        infoloss::model::keras::convert_keras(&keras, &ModelConfig { width: 0.35, classes: 7, ..Default::default() }, Path::new("keras.safetensors")).unwrap();
     assert_eq!(converted.config().padding, infoloss::layers::Padding::Tf);
     assert_eq!(converted.config().bn_eps, 1e-3);
     assert_eq!(converted, src);
     // A missing Keras tensor is named.
     keras.tensors.remove("block_3_depthwise_BN/gamma");
-    let e = infoloss::model::keras::convert_keras(&keras, &ModelConfig { width: 0.35, classes: 7, ..Default::default() }, Path::new("k.safetensors")).unwrap_err().to_string();
+    let e = infoloss::model::keras::convert_keras(&keras, &ModelConfig { width: 0.35, classes: 7, ..Default::default() }, Path::new("k.safetensors"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("block_3_depthwise_BN/gamma"), "{e}");
     let _ = Batch::new(vec![]);
 }

@@ -62,8 +62,17 @@ fn model_table_ends_with_totals() {
 fn forward_writes_torchvision_logits() {
     let y = tmp("fixture_logits.npy");
     run_ok(&[
-        "forward", "--weights", &fixture("tv_mobilenet_v2_w025.safetensors"), "--input", &fixture("tv_input.npy"),
-        "--output", y.to_str().unwrap(), "--width", "0.25", "--classes", "10",
+        "forward",
+        "--weights",
+        &fixture("tv_mobilenet_v2_w025.safetensors"),
+        "--input",
+        &fixture("tv_input.npy"),
+        "--output",
+        y.to_str().unwrap(),
+        "--width",
+        "0.25",
+        "--classes",
+        "10",
     ]);
     let got = infoloss::io::npy::read_npy(&y).unwrap();
     let want = infoloss::io::npy::read_npy(Path::new(&fixture("tv_logits.npy"))).unwrap();
@@ -88,9 +97,7 @@ fn forward_rejects_flags_that_contradict_stored_config() {
     let e = run_err(&["forward", "--weights", w, "--input", x, "--output", y, "--bottleneck", "relu6"]);
     assert!(e.contains("config mismatch for --bottleneck") && e.lines().count() == 1, "{e}");
     // A foreign file checked by shapes: the fixture with the default width.
-    let e = run_err(&[
-        "forward", "--weights", &fixture("tv_mobilenet_v2_w025.safetensors"), "--input", x, "--output", y, "--classes", "10",
-    ]);
+    let e = run_err(&["forward", "--weights", &fixture("tv_mobilenet_v2_w025.safetensors"), "--input", x, "--output", y, "--classes", "10"]);
     assert!(e.contains("shape mismatch for features.0.0.weight"), "{e}");
 }
 
@@ -187,11 +194,8 @@ fn memory_json_has_table3_figures() {
 fn bench_split_measures_falling_peaks() {
     let out = tmp("split");
     let s = run_ok(&["bench", "split", "--splits", "1,4,C", "--iters", "1", "--width", "0.5", "--resolution", "96", "--out", out.to_str().unwrap()]);
-    let peaks: Vec<u64> = s
-        .lines()
-        .filter(|l| l.trim_start().starts_with(['1', '4', 'C']))
-        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
-        .collect();
+    let peaks: Vec<u64> =
+        s.lines().filter(|l| l.trim_start().starts_with(['1', '4', 'C'])).map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap()).collect();
     assert_eq!(peaks.len(), 3, "{s}");
     assert!(peaks[0] > peaks[1] && peaks[1] > peaks[2], "{peaks:?}");
     assert!(out.join("split.csv").exists() && out.join("split_memory.png").exists());

@@ -131,7 +131,10 @@ fn image_folders_split_by_class_with_a_seed() {
     assert_eq!(val.image(1).unwrap().1, 1);
     assert_eq!(train.image(0).unwrap().0.shape(), [3, 32, 32]);
     assert!(DataSpec::Folder(tmp("nofolders")).open(Split::Train, 32, 0).err().unwrap().to_string().contains("class sub-folders"));
-    assert!("imagenet:/x".parse::<DataSpec>().unwrap_err().to_string().contains("fashion-mnist") && "imagenet:/x".parse::<DataSpec>().unwrap_err().to_string().contains("cifar:DIR"));
+    assert!(
+        "imagenet:/x".parse::<DataSpec>().unwrap_err().to_string().contains("fashion-mnist")
+            && "imagenet:/x".parse::<DataSpec>().unwrap_err().to_string().contains("cifar:DIR")
+    );
 }
 
 /// Regression (class 5 was a plus sign, the diagonal cross rotated by 45° up to its outline, and the
@@ -142,7 +145,8 @@ fn image_folders_split_by_class_with_a_seed() {
 fn synthetic_classes_differ_under_any_rotation() {
     use infoloss::data::synthetic::{shape_contains, SYNTHETIC_CLASSES};
     let (r, n) = (10.0f32, 48);
-    let grid: Vec<(f32, f32)> = (0..n * n).map(|k| (((k / n) as f32 + 0.5) / n as f32 * 2.4 * r - 1.2 * r, ((k % n) as f32 + 0.5) / n as f32 * 2.4 * r - 1.2 * r)).collect();
+    let grid: Vec<(f32, f32)> =
+        (0..n * n).map(|k| (((k / n) as f32 + 0.5) / n as f32 * 2.4 * r - 1.2 * r, ((k % n) as f32 + 0.5) / n as f32 * 2.4 * r - 1.2 * r)).collect();
     let mask = |label: usize, deg: f32| -> Vec<bool> {
         let (s, c) = deg.to_radians().sin_cos();
         grid.iter().map(|&(x, y)| shape_contains(label, c * x + s * y, -s * x + c * y, r)).collect()

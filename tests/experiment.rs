@@ -202,7 +202,8 @@ fn rejects_duplicate_claim_ids() {
 
 #[test]
 fn rejects_variants_that_resolve_to_the_same_config() {
-    let text = "name = \"s\"\nkind = \"spiral\"\n[[variants]]\nname = \"a\"\nspiral = { n = 5 }\n[[variants]]\nname = \"b\"\nspiral = { n = 5, points = 600 }\n";
+    let text =
+        "name = \"s\"\nkind = \"spiral\"\n[[variants]]\nname = \"a\"\nspiral = { n = 5 }\n[[variants]]\nname = \"b\"\nspiral = { n = 5, points = 600 }\n";
     let err = rejected(text);
     assert_mentions(&err, &["a and b", "same config"]);
 }
@@ -349,7 +350,11 @@ fn read(p: PathBuf) -> Vec<u8> {
 
 /// The reproducible outputs of an experiment folder.
 fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    ["summary.csv", "claims.csv", "runs.csv", "curves.csv", "report.md"].iter().filter(|f| dir.join(f).exists()).map(|f| (f.to_string(), read(dir.join(f)))).collect()
+    ["summary.csv", "claims.csv", "runs.csv", "curves.csv", "report.md"]
+        .iter()
+        .filter(|f| dir.join(f).exists())
+        .map(|f| (f.to_string(), read(dir.join(f))))
+        .collect()
 }
 
 #[test]
@@ -410,7 +415,10 @@ fn results_do_not_depend_on_jobs_or_threads() {
 
 #[test]
 fn expansion_one_reports_lemma2_as_not_applicable() {
-    let text = TINY.replace("\"model.bottleneck\" = [\"linear\", \"relu6\"]", "\"model.expansion\" = [1, 2]").replace("bottleneck=linear", "expansion=2").replace("bottleneck=relu6", "expansion=1");
+    let text = TINY
+        .replace("\"model.bottleneck\" = [\"linear\", \"relu6\"]", "\"model.expansion\" = [1, 2]")
+        .replace("bottleneck=linear", "expansion=2")
+        .replace("bottleneck=relu6", "expansion=1");
     let spec = parse(&text).unwrap();
     let out = tmp("t1");
     run_spec(&spec, &opts(&out), &|_| {}).unwrap();
@@ -506,7 +514,16 @@ fn shipped_specs_all_validate() {
         }
     }
     names.sort();
-    for want in ["expansion_sweep", "fig1_spiral", "fig6a_bottleneck_activation", "fig6b_shortcut_placement", "fig7_activation_patterns", "memory_table3", "quick", "theorem1_theory"] {
+    for want in [
+        "expansion_sweep",
+        "fig1_spiral",
+        "fig6a_bottleneck_activation",
+        "fig6b_shortcut_placement",
+        "fig7_activation_patterns",
+        "memory_table3",
+        "quick",
+        "theorem1_theory",
+    ] {
         assert!(names.iter().any(|n| n == want), "missing experiments/{want}.toml");
     }
     let quick = Spec::load(&dir.join("quick.toml"), &[]).unwrap();

@@ -115,8 +115,7 @@ fn conv_bn_folding_equals_conv_then_batch_norm() {
         let plane = &mut reference[c * h * w..(c + 1) * h * w];
         for v in plane.iter_mut() {
             let bn = &unit.bn;
-            let y = bn.gamma[c] as f64 * (*v as f64 - bn.running_mean[c] as f64) / (bn.running_var[c] as f64 + 1e-3).sqrt()
-                + bn.beta[c] as f64;
+            let y = bn.gamma[c] as f64 * (*v as f64 - bn.running_mean[c] as f64) / (bn.running_var[c] as f64 + 1e-3).sqrt() + bn.beta[c] as f64;
             *v = (y as f32).clamp(0.0, 6.0);
         }
     }

@@ -230,7 +230,9 @@ fn mobilenet_v1_matches_its_paper() {
     params += 1024 * 1000 + 1000;
     assert_eq!(c.params, params as u64);
     // Every pointwise layer has the activation and runs finite at width 0.25.
-    let small = MobileNetV2::seeded(&ModelConfig { arch: infoloss::model::Arch::MobilenetV1, width: 0.25, resolution: 64, classes: 5, ..Default::default() }, 0).unwrap();
+    let small =
+        MobileNetV2::seeded(&ModelConfig { arch: infoloss::model::Arch::MobilenetV1, width: 0.25, resolution: 64, classes: 5, ..Default::default() }, 0)
+            .unwrap();
     let y = small.forward(&random_batch(2, 64, 0).unwrap()).unwrap();
     assert!(y.iter().all(|v| v.is_finite()));
     let sites = infoloss::hooks::catalogue(&small, 64);

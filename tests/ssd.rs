@@ -17,7 +17,7 @@ fn ssdlite_maps_and_anchors_at_320() {
     assert_eq!(d.anchors, vec![3, 6, 6, 6, 6, 6]);
     let boxes = d.anchor_boxes(320);
     assert_eq!(boxes.len(), 20 * 20 * 3 + (100 + 25 + 9 + 4 + 1) * 6); // 2034
-    // First anchor: cell (0, 0) of the 20×20 map, scale 0.1, ratio 1.
+                                                                       // First anchor: cell (0, 0) of the 20×20 map, scale 0.1, ratio 1.
     assert_eq!(boxes[0], [0.025, 0.025, 0.1, 0.1]);
     // Last map (1×1): centred, and its interpolated scale √(0.95·1.0).
     let last = boxes[boxes.len() - 1];

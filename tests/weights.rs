@@ -80,16 +80,12 @@ fn rand_suffix() -> u64 {
 
 /// Writes tensors (name, dtype, shape, raw bytes) as a foreign safetensors file.
 fn write_raw(path: &Path, tensors: &[(String, Dtype, Vec<usize>, Vec<u8>)]) {
-    let views: Vec<(String, TensorView)> =
-        tensors.iter().map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap())).collect();
+    let views: Vec<(String, TensorView)> = tensors.iter().map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap())).collect();
     std::fs::write(path, safetensors::serialize(views, None::<HashMap<String, String>>).unwrap()).unwrap();
 }
 
 fn f32_tensors(m: &MobileNetV2) -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)> {
-    m.state_dict()
-        .into_iter()
-        .map(|(n, s, d)| (n, Dtype::F32, s, d.iter().flat_map(|v| v.to_le_bytes()).collect()))
-        .collect()
+    m.state_dict().into_iter().map(|(n, s, d)| (n, Dtype::F32, s, d.iter().flat_map(|v| v.to_le_bytes()).collect())).collect()
 }
 
 fn load_err(cfg: &ModelConfig, path: &Path) -> Error {
@@ -145,10 +141,7 @@ fn wrong_shape_names_key_expected_and_found() {
     let path = tempdir().join("wide.safetensors");
     write_raw(&path, &f32_tensors(&wide));
     let e = load_err(&fixture_config(), &path);
-    assert_eq!(
-        e.to_string(),
-        "shape mismatch for features.0.0.weight: expected [8, 3, 3, 3], found [16, 3, 3, 3]"
-    );
+    assert_eq!(e.to_string(), "shape mismatch for features.0.0.weight: expected [8, 3, 3, 3], found [16, 3, 3, 3]");
 }
 
 #[test]

@@ -62,10 +62,22 @@ spawn() { # kind out
         (exec "$BIN" --threads 2 run "$SPEC" --out "$2" --quiet >/dev/null 2>&1) &
     fi
 }
+# Resumes and checks that it really resumed: a train resume must start at the epoch its pointer names;
+# a run must reuse every run whose result.json the killed process had written.
 resume_train() {
-    if [[ -f "$1/checkpoint.json" ]]; then start_train "$1" --resume; else start_train "$1"; fi
+    if [[ -f "$1/checkpoint.json" ]]; then
+        local k
+        k=$(grep -oE '"epoch": *[0-9]+' "$1/checkpoint.json" | grep -oE '[0-9]+$')
+        "$BIN" --threads 2 "${TRAIN_ARGS[@]}" --out "$1" --resume 2>&1 | grep -q "resumed from the checkpoint of epoch $k" || echo "did not resume at epoch $k"
+    else
+        start_train "$1"
+    fi
 }
-resume_run() { start_run "$1"; }
+resume_run() {
+    local done
+    done=$(find "$1" -name result.json 2>/dev/null | wc -l)
+    "$BIN" --threads 2 run "$SPEC" --out "$1" --quiet 2>&1 | grep -qE "executed, $done already finished" || echo "did not reuse the $done finished runs"
+}
 
 # Seconds of CPU (user + system) a process has used, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo -1; }
@@ -136,9 +148,10 @@ cycle() { # kind mode i
         kill -9 "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
     fi
-    if [[ $kind == train ]]; then resume_train "$out"; else resume_run "$out"; fi
-    local verdict
+    local resumed verdict
+    if [[ $kind == train ]]; then resumed=$(resume_train "$out"); else resumed=$(resume_run "$out"); fi
     if verdict=$(same "$ref" "$out" "${files[@]}"); then verdict="identical"; else DIFF[$kind-$mode]=$((DIFF[$kind-$mode] + 1)); fi
+    if [[ -n $resumed ]]; then verdict="$verdict, but $resumed"; DIFF[$kind-$mode]=$((DIFF[$kind-$mode] + 1)); fi
     DONE[$kind-$mode]=$((DONE[$kind-$mode] + 1))
     if pgrep -f -- "--out $out" >/dev/null; then verdict="$verdict (but the killed process survived)"; DIFF[$kind-$mode]=$((DIFF[$kind-$mode] + 1)); fi
     printf '%-6s %-8s %3d  kill %-45s %s\n' "$kind" "$mode" "$i" "$what" "$verdict"

@@ -109,7 +109,11 @@ impl Lemma2Verdict {
     }
     /// σ_max / σ_min (∞ when σ_min = 0).
     pub fn condition(&self) -> f64 {
-        if self.sigma_min > 0.0 { self.sigma_max / self.sigma_min } else { f64::INFINITY }
+        if self.sigma_min > 0.0 {
+            self.sigma_max / self.sigma_min
+        } else {
+            f64::INFINITY
+        }
     }
 }
 
@@ -125,7 +129,11 @@ pub fn check_rank_eps(eps: f64) -> crate::Result<()> {
     if eps.is_finite() && eps > 0.0 && eps <= MAX_RANK_EPS {
         Ok(())
     } else {
-        Err(crate::Error::config("rank-eps", eps, format!("use a tolerance factor in (0, {MAX_RANK_EPS}]; the default {RANK_EPS:e} is f32's machine epsilon, as NumPy's matrix_rank")))
+        Err(crate::Error::config(
+            "rank-eps",
+            eps,
+            format!("use a tolerance factor in (0, {MAX_RANK_EPS}]; the default {RANK_EPS:e} is f32's machine epsilon, as NumPy's matrix_rank"),
+        ))
     }
 }
 
@@ -266,7 +274,6 @@ fn svd_verdict(layer: &Lemma2Layer, s: &[usize], xs: &[f64], y: &[f32], tol_fact
         exact_svd: true,
     }
 }
-
 
 /// Numerical rank of a matrix by NumPy's rule (`σ_i > σ_max · max(rows, cols) · eps`), exact SVD.
 pub fn numerical_rank(m: &DMatrix<f64>, eps: f64) -> usize {

@@ -143,7 +143,11 @@ pub fn centre_crop(fm: &FeatureMap, size: usize) -> FeatureMap {
 /// A block index out of range, a crop outside 1..=[`MAX_CROP`], an image the model cannot run.
 pub fn block_jacobian(model: &MobileNetV2, index: usize, image: &FeatureMap, crop: usize) -> Result<BlockJacobian> {
     if !(1..=MAX_CROP).contains(&crop) {
-        return Err(crate::Error::config("crop", crop, format!("use a crop of 1 to {MAX_CROP} positions per side (the Jacobian has (crop²·channels)² entries)")));
+        return Err(crate::Error::config(
+            "crop",
+            crop,
+            format!("use a crop of 1 to {MAX_CROP} positions per side (the Jacobian has (crop²·channels)² entries)"),
+        ));
     }
     let k = model
         .blocks

@@ -57,7 +57,11 @@ impl Lemma2Stats {
     }
 
     fn frac(&self, k: u64) -> f64 {
-        if self.positions == 0 { f64::NAN } else { k as f64 / self.positions as f64 }
+        if self.positions == 0 {
+            f64::NAN
+        } else {
+            k as f64 / self.positions as f64
+        }
     }
     pub fn fraction_invertible(&self) -> f64 {
         self.frac(self.invertible)
@@ -95,11 +99,7 @@ pub struct Lemma2Observer {
 impl Lemma2Observer {
     /// For every block of `model` that has an expansion layer.
     pub fn for_model(model: &MobileNetV2, eps: f64) -> Self {
-        let layers = model
-            .blocks
-            .iter()
-            .filter_map(|b| b.expand.as_ref().map(|e| (b.plan.index, Lemma2Layer::from_conv(e))))
-            .collect();
+        let layers = model.blocks.iter().filter_map(|b| b.expand.as_ref().map(|e| (b.plan.index, Lemma2Layer::from_conv(e)))).collect();
         Lemma2Observer { layers: Arc::new(layers), eps, inputs: BTreeMap::new(), sites: BTreeMap::new() }
     }
 

@@ -138,9 +138,10 @@ pub fn spiral_run(n: usize, seed: u64, s: &SpiralSettings) -> (SpiralRow, Vec<[f
         ys.push(y);
     }
     let p = xs.len() as f64;
-    let (xy, yy, xx) = xs.iter().zip(&outputs).fold((0.0, 0.0, 0.0), |(a, b, c), (x, o)| {
-        (a + x[0] * o[0] + x[1] * o[1], b + o[0] * o[0] + o[1] * o[1], c + x[0] * x[0] + x[1] * x[1])
-    });
+    let (xy, yy, xx) = xs
+        .iter()
+        .zip(&outputs)
+        .fold((0.0, 0.0, 0.0), |(a, b, c), (x, o)| (a + x[0] * o[0] + x[1] * o[1], b + o[0] * o[0] + o[1] * o[1], c + x[0] * x[0] + x[1] * x[1]));
     let scale = if yy > 0.0 { xy / yy } else { 0.0 };
     let shape_err = xs.iter().zip(&outputs).map(|(x, o)| (x[0] - scale * o[0]).powi(2) + (x[1] - scale * o[1]).powi(2)).sum::<f64>();
     let pinv_shape_error = (shape_err / xx).sqrt();

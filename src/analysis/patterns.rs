@@ -44,12 +44,7 @@ pub struct AnalyzeResult {
 }
 
 /// Runs `model` over every batch of `source`, calling `progress(done, total)` after each batch.
-pub fn analyze(
-    model: &Network,
-    source: &mut dyn BatchSource,
-    settings: &AnalyzeSettings,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<AnalyzeResult> {
+pub fn analyze(model: &Network, source: &mut dyn BatchSource, settings: &AnalyzeSettings, progress: &mut dyn FnMut(usize, usize)) -> Result<AnalyzeResult> {
     if settings.batch == 0 {
         return Err(Error::config("batch", 0, "use at least 1 image per batch"));
     }
@@ -108,12 +103,8 @@ impl AnalyzeResult {
             t.below_lin.push(a.fraction_linear_below(s.threshold));
             t.dead.push(a.dead_fraction());
         }
-        let mut table = Table::new()
-            .u64("layer", t.layer)
-            .str("site", t.site)
-            .u64("channels", t.channels)
-            .u64("threshold", t.threshold)
-            .u64("positions", t.positions);
+        let mut table =
+            Table::new().u64("layer", t.layer).str("site", t.site).u64("channels", t.channels).u64("threshold", t.threshold).u64("positions", t.positions);
         for (prefix, cols) in [("positive", t.positive), ("linear", t.linear)] {
             for (name, col) in STAT_NAMES.iter().zip(cols) {
                 table = table.f64(&format!("{prefix}_{name}"), col);

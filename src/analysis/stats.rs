@@ -113,7 +113,15 @@ fn finish(n_a: usize, n_b: usize, mean_a: f64, mean_b: f64, se: f64, df: f64, di
             _ => (t, f64::NAN, f64::NAN),
         }
     };
-    let p_less = if se == 0.0 && diff.is_finite() { if diff < 0.0 { 0.0 } else { 1.0 } } else { 1.0 - p_greater };
+    let p_less = if se == 0.0 && diff.is_finite() {
+        if diff < 0.0 {
+            0.0
+        } else {
+            1.0
+        }
+    } else {
+        1.0 - p_greater
+    };
     let (p_claimed, p_opposite) = match direction {
         Direction::Greater => (p_greater, p_less),
         Direction::Less => (p_less, p_greater),

@@ -10,8 +10,8 @@ use super::forward_cmd::load_network;
 use super::model_flags::ModelFlags;
 use infoloss::analysis::{analyze, AnalyzeSettings, RANK_EPS};
 use infoloss::data::{BatchSource, DataSpec, DatasetSource, ImageFolderSource, NoiseSource, NpySource, Preprocess, Split};
-use infoloss::report::{analyze::write_analyze_outputs, RunMeta};
 use infoloss::model::Network;
+use infoloss::report::{analyze::write_analyze_outputs, RunMeta};
 
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
@@ -106,7 +106,10 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
     let files = write_analyze_outputs(&result, &a.out, &meta)?;
     let below: Vec<f64> = infoloss::report::analyze::f64s(result.patterns_table().column("frac_positive_below_threshold"));
     println!("analysed {} images at {} post-activation sites in {:.1} s ({:.2} img/s)", result.images, result.sites.len(), secs, result.images as f64 / secs);
-    println!("positions with fewer positive channels than the threshold n: {:.1}% averaged over sites", 100.0 * below.iter().sum::<f64>() / below.len().max(1) as f64);
+    println!(
+        "positions with fewer positive channels than the threshold n: {:.1}% averaged over sites",
+        100.0 * below.iter().sum::<f64>() / below.len().max(1) as f64
+    );
     if let Some(l) = &result.lemma2 {
         let (pos, inv): (u64, u64) = l.sites.values().fold((0, 0), |(p, i), s| (p + s.positions, i + s.invertible));
         println!("Lemma 2 holds at {:.2}% of {} expansion positions", 100.0 * inv as f64 / pos.max(1) as f64, pos);

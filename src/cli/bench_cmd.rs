@@ -50,11 +50,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             let t = bench::bench_analyze(&config, a.batch, a.iters)?;
             println!("# {} batch={} iters={} threads={}", config.label(), a.batch, a.iters, super::threads());
             println!("forward: {:.1} img/s ({:.1} ms/batch)", t.forward.images_per_second, t.forward.ms_per_batch);
-            println!(
-                "analyze: {:.1} img/s (overhead {:+.0}% vs forward)",
-                t.analyze.images_per_second,
-                t.overhead * 100.0
-            );
+            println!("analyze: {:.1} img/s (overhead {:+.0}% vs forward)", t.analyze.images_per_second, t.overhead * 100.0);
         }
     }
     Ok(())

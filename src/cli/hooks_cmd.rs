@@ -30,7 +30,13 @@ pub fn run(a: HooksArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&sites)?);
         return Ok(());
     }
-    println!("# {} — {} sites, {} post-activation; layout {}", config.label(), sites.len(), sites.iter().filter(|s| s.name.is_post()).count(), infoloss::hooks::catalogue::SITE_LAYOUT);
+    println!(
+        "# {} — {} sites, {} post-activation; layout {}",
+        config.label(),
+        sites.len(),
+        sites.iter().filter(|s| s.name.is_post()).count(),
+        infoloss::hooks::catalogue::SITE_LAYOUT
+    );
     println!("{:<28} {:>16} {:>9} {:>10}", "name", "shape", "channels", "threshold");
     for s in &sites {
         let shape = format!("{}×{}×{}", s.shape[0], s.shape[1], s.shape[2]);

@@ -89,7 +89,10 @@ pub fn run(a: JacobianArgs) -> anyhow::Result<()> {
         }
     }
     let spectrum = Table::new().str("variant", v).u64("block", bl).u64("index", idx).f64("sigma", sig);
-    let meta = RunMeta::new("infoloss jacobian", serde_json::json!({"config": base, "blocks": a.blocks, "crop": a.crop, "init_seed": a.init_seed, "compare": a.compare, "weights": a.weights}));
+    let meta = RunMeta::new(
+        "infoloss jacobian",
+        serde_json::json!({"config": base, "blocks": a.blocks, "crop": a.crop, "init_seed": a.init_seed, "compare": a.compare, "weights": a.weights}),
+    );
     table.write_csv(&a.out.join("jacobian.csv"), &meta)?;
     spectrum.write_csv(&a.out.join("jacobian_spectrum.csv"), &meta)?;
     let mut chart = LineChart::new("Block Jacobian spectra (masks frozen)", "singular value index / input dim", "log10 σ_i / σ_max");

@@ -56,7 +56,15 @@ pub fn memory(a: MemoryArgs) -> anyhow::Result<()> {
     println!("{:>10} {:>16} {:>9} {:>16} {:>14}  {}", "resolution", "largest tensor", "channels", "max_tensor_bytes", "peak_bytes", "peak op (Eq. 2)");
     for r in &rows {
         let s = r.max_tensor_shape;
-        println!("{:>10} {:>16} {:>9} {:>16} {:>14}  {}", r.resolution, format!("{}×{}×{}", s[0], s[1], s[2]), r.max_tensor_channels, r.max_tensor_bytes, r.peak_bytes, r.peak_op);
+        println!(
+            "{:>10} {:>16} {:>9} {:>16} {:>14}  {}",
+            r.resolution,
+            format!("{}×{}×{}", s[0], s[1], s[2]),
+            r.max_tensor_channels,
+            r.max_tensor_bytes,
+            r.peak_bytes,
+            r.peak_op
+        );
     }
     Ok(())
 }
@@ -87,7 +95,11 @@ pub fn split(a: SplitArgs) -> anyhow::Result<()> {
         .f64("max_abs_diff", rows.iter().map(|r| r.max_abs_diff as f64).collect());
     let meta = RunMeta::new("infoloss bench split", serde_json::json!({"config": config, "splits": a.splits, "iters": a.iters, "threads_used": 1}));
     table.write_csv(&a.out.join("split.csv"), &meta)?;
-    let kx = |s: &str| match s { "unsplit" => 0.0, "C" => 1e9, v => v.parse::<f64>().unwrap_or(0.0) };
+    let kx = |s: &str| match s {
+        "unsplit" => 0.0,
+        "C" => 1e9,
+        v => v.parse::<f64>().unwrap_or(0.0),
+    };
     let widest = MobileNetV2::new(&config)?.blocks.iter().map(|b| b.wide_channels()).max().unwrap_or(1) as f64;
     let pts = |f: &dyn Fn(&infoloss::bench::SplitRow) -> f64| -> Vec<(f64, f64)> {
         rows.iter().filter(|r| r.splits != "unsplit").map(|r| (kx(&r.splits).min(widest).log2(), f(r))).collect()

@@ -4,17 +4,17 @@ mod analyze_cmd;
 mod bench_cmd;
 mod convert_cmd;
 mod experiments_cmd;
-mod seeds;
-mod train_cmd;
 mod forward_cmd;
 mod hooks_cmd;
 mod init_cmd;
 mod jacobian_cmd;
 mod memory_cmd;
 mod model_cmd;
-mod run_cmd;
-mod slurm_cmd;
 pub mod model_flags;
+mod run_cmd;
+mod seeds;
+mod slurm_cmd;
+mod train_cmd;
 
 use std::process::ExitCode;
 
@@ -107,5 +107,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn exit(ok: bool) -> ExitCode {
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

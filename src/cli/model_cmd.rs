@@ -21,7 +21,9 @@ pub fn run(a: ModelArgs) -> anyhow::Result<()> {
     let detector = match &model {
         Network::Detector(d) => {
             let (hp, hm) = d.head_cost(config.resolution);
-            Some(serde_json::json!({"head_params": hp, "head_macs": hm, "anchors": d.anchor_boxes(config.resolution).len(), "feature_maps": d.map_sizes(config.resolution), "anchors_per_position": d.anchors}))
+            Some(
+                serde_json::json!({"head_params": hp, "head_macs": hm, "anchors": d.anchor_boxes(config.resolution).len(), "feature_maps": d.map_sizes(config.resolution), "anchors_per_position": d.anchors}),
+            )
         }
         Network::Classifier(_) => None,
     };
@@ -51,9 +53,6 @@ pub fn run(a: ModelArgs) -> anyhow::Result<()> {
     if let Some(d) = &detector {
         println!("head (extra layers + predictors): {} params, {} MACs; {} anchors", d["head_params"], d["head_macs"], d["anchors"]);
     }
-    println!(
-        "total: {} params, {} buffers, {} MACs, {} shortcuts",
-        cost.params, cost.buffers, cost.macs, cost.shortcuts
-    );
+    println!("total: {} params, {} buffers, {} MACs, {} shortcuts", cost.params, cost.buffers, cost.macs, cost.shortcuts);
     Ok(())
 }

@@ -48,8 +48,7 @@ pub struct ModelFlags {
 }
 
 fn parse_enum<T: DeserializeOwned>(key: &str, value: &str, allowed: &str) -> Result<T> {
-    serde_json::from_value(serde_json::Value::String(value.to_string()))
-        .map_err(|_| Error::config(format!("--{key}"), value, format!("use one of {allowed}")))
+    serde_json::from_value(serde_json::Value::String(value.to_string())).map_err(|_| Error::config(format!("--{key}"), value, format!("use one of {allowed}")))
 }
 
 impl ModelFlags {
@@ -103,7 +102,8 @@ impl ModelFlags {
     pub fn config(&self) -> Result<ModelConfig> {
         let mut base = ModelConfig::default();
         if let Some(a) = &self.arch {
-            let arch: infoloss::model::Arch = parse_enum("arch", a, "mobilenet_v2, mobilenet_v1, ssdlite_mobilenet_v2, ssd_mobilenet_v2, ssdlite_mobilenet_v1")?;
+            let arch: infoloss::model::Arch =
+                parse_enum("arch", a, "mobilenet_v2, mobilenet_v1, ssdlite_mobilenet_v2, ssd_mobilenet_v2, ssdlite_mobilenet_v1")?;
             if arch.is_detector() {
                 base = ModelConfig { classes: 80, resolution: 320, ..base };
             }

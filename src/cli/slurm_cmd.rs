@@ -6,7 +6,7 @@ use std::process::Command;
 
 use clap::Args;
 
-use infoloss::experiment::slurm::{parse_job_id, SlurmPlan};
+use infoloss::experiment::slurm::{parse_job_id, shell_quote, SlurmPlan};
 use infoloss::experiment::Spec;
 use infoloss::io::atomic::write_atomic;
 
@@ -44,12 +44,20 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     Ok(if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) })
 }
 
+/// A command line a user can paste into a shell.
+fn quoted(args: &[String]) -> String {
+    args.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+}
+
 fn sbatch(args: &[String]) -> anyhow::Result<String> {
     let out = Command::new("sbatch").args(args).output().map_err(|e| {
-        anyhow::anyhow!("cannot run sbatch ({e}); run this on a SLURM login node, or submit deploy/slurm/*.sbatch by hand (see the README's \"Running on a cluster\")")
+        anyhow::anyhow!(
+            "cannot run sbatch ({e}); run this on a SLURM login node, or submit deploy/slurm/*.sbatch by hand (see the README's \"Running on a cluster\")"
+        )
     })?;
     if !out.status.success() {
-        anyhow::bail!("sbatch {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        let why: Vec<String> = String::from_utf8_lossy(&out.stderr).lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
+        anyhow::bail!("sbatch failed ({}); check the partition and sbatch options (submitted: sbatch {})", why.join("; "), quoted(args));
     }
     Ok(parse_job_id(&String::from_utf8_lossy(&out.stdout))?)
 }
@@ -83,8 +91,8 @@ pub fn run(a: SlurmArgs) -> anyhow::Result<()> {
     write_atomic(&merge, plan.merge_script().as_bytes())?;
     let array_args = plan.array_args(&array);
     if a.dry_run {
-        println!("sbatch {}", array_args.join(" "));
-        println!("sbatch {}", plan.merge_args("<array job id>", &merge).join(" "));
+        println!("sbatch {}", quoted(&array_args));
+        println!("sbatch {}", quoted(&plan.merge_args("<array job id>", &merge)));
         println!("scripts in {}", dir.display());
         return Ok(());
     }

@@ -98,13 +98,21 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     }
     bar.set_style(ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg} ETA {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()));
     let start = std::time::Instant::now();
+    let mut first_epoch: Option<usize> = None;
     let metrics = train(&mut model, &cfg, &a.out, a.resume, &mut |p| {
+        first_epoch.get_or_insert(p.epoch);
         bar.set_length(p.steps as u64);
         bar.set_prefix(format!("{}/{}", p.epoch + 1, p.epochs));
         bar.set_position(p.step as u64);
         bar.set_message(format!("loss {:.3} acc {:.3}", p.loss, p.acc));
     })?;
     bar.finish_and_clear();
+    if a.resume {
+        match first_epoch {
+            Some(e) => println!("resumed from the checkpoint of epoch {e}: trained epochs {} to {}", e + 1, cfg.epochs),
+            None => println!("resumed from the checkpoint of epoch {}: nothing left to train", cfg.epochs),
+        }
+    }
     for m in &metrics {
         println!(
             "epoch {:>3}: train loss {:.4} acc {:.4} | val loss {:.4} acc {:.4} | lr {:.5} | {:.1} s",

@@ -30,13 +30,11 @@ impl Cifar {
             (true, _, Split::Val) => (vec![dir.join("test_batch.bin")], 1, 10),
             (false, true, Split::Train) => (vec![dir.join("train.bin")], 2, 100),
             (false, true, Split::Val) => (vec![dir.join("test.bin")], 2, 100),
-            _ => {
-                return Err(Error::file(
-                    "CIFAR folder",
-                    dir,
-                    "has neither data_batch_1.bin/test_batch.bin (CIFAR-10) nor train.bin/test.bin (CIFAR-100); point cifar:DIR at the extracted *-binary folder",
-                ))
-            }
+            _ => return Err(Error::file(
+                "CIFAR folder",
+                dir,
+                "has neither data_batch_1.bin/test_batch.bin (CIFAR-10) nor train.bin/test.bin (CIFAR-100); point cifar:DIR at the extracted *-binary folder",
+            )),
         };
         let (mut labels, mut pixels) = (Vec::new(), Vec::new());
         for f in &files {

@@ -22,11 +22,8 @@ pub struct ImageFolder {
 
 impl ImageFolder {
     pub fn open(dir: &Path, split: Split, resolution: usize, seed: u64) -> Result<Self> {
-        let mut class_dirs: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| Error::io(dir, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir())
-            .collect();
+        let mut class_dirs: Vec<PathBuf> =
+            std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
         class_dirs.sort();
         if class_dirs.is_empty() {
             return Err(Error::file("image folder", dir, "has no class sub-folders; expect DIR/<class>/<image>.png"));

@@ -69,7 +69,8 @@ pub fn decode_image(bytes: &[u8], path: &Path) -> Result<image::RgbImage> {
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(MAX_IMAGE_ALLOC);
     reader.limits(limits);
-    let img = reader.decode().map_err(|e| Error::file("image", path, format!("cannot decode ({e}); supported: PNG, JPEG up to {MAX_IMAGE_SIDE} pixels a side")))?;
+    let img =
+        reader.decode().map_err(|e| Error::file("image", path, format!("cannot decode ({e}); supported: PNG, JPEG up to {MAX_IMAGE_SIDE} pixels a side")))?;
     if img.width() == 0 || img.height() == 0 {
         return Err(Error::file("image", path, "has no pixels"));
     }
@@ -80,11 +81,8 @@ pub fn decode_image(bytes: &[u8], path: &Path) -> Result<image::RgbImage> {
 pub fn preprocess(img: &image::RgbImage, resolution: usize, mode: Preprocess) -> FeatureMap {
     let (w, h) = img.dimensions();
     let short = ((resolution as f64) * 256.0 / 224.0).round().max(resolution as f64) as u32;
-    let (nw, nh) = if w <= h {
-        (short, ((h as f64) * short as f64 / w as f64).round() as u32)
-    } else {
-        (((w as f64) * short as f64 / h as f64).round() as u32, short)
-    };
+    let (nw, nh) =
+        if w <= h { (short, ((h as f64) * short as f64 / w as f64).round() as u32) } else { (((w as f64) * short as f64 / h as f64).round() as u32, short) };
     let resized = image::imageops::resize(img, nw.max(1), nh.max(1), FilterType::Triangle);
     let r = resolution as u32;
     let (x0, y0) = ((nw.saturating_sub(r)) / 2, (nh.saturating_sub(r)) / 2);

@@ -37,7 +37,10 @@ fn read_maybe_gz(dir: &Path, stem: &str) -> Result<(PathBuf, Vec<u8>)> {
         let f = std::fs::File::open(&gz).map_err(|e| Error::io(&gz, e))?;
         let mut out = Vec::new();
         // Bounded: a gzip bomb must not exhaust memory (the full MNIST training images are 47 MB).
-        flate2::read::GzDecoder::new(f).take(MAX_IDX_BYTES + 1).read_to_end(&mut out).map_err(|e| Error::file("MNIST file", &gz, format!("not valid gzip ({e})")))?;
+        flate2::read::GzDecoder::new(f)
+            .take(MAX_IDX_BYTES + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::file("MNIST file", &gz, format!("not valid gzip ({e})")))?;
         if out.len() as u64 > MAX_IDX_BYTES {
             return Err(Error::file("MNIST file", &gz, format!("decompresses to more than {MAX_IDX_BYTES} bytes; not an MNIST-sized IDX file")));
         }
@@ -79,7 +82,11 @@ impl Mnist {
         }
         let expected = n.checked_mul(rows).and_then(|v| v.checked_mul(cols)).and_then(|v| v.checked_add(16));
         if expected != Some(img.len()) {
-            return Err(Error::file("MNIST images", ip, format!("header says {n} images of {rows}×{cols} but the file holds {} bytes (truncated?)", img.len())));
+            return Err(Error::file(
+                "MNIST images",
+                ip,
+                format!("header says {n} images of {rows}×{cols} but the file holds {} bytes (truncated?)", img.len()),
+            ));
         }
         let nl = be32(lab, 4) as usize;
         if nl != n || lab.len() != 8 + n {

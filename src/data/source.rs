@@ -65,9 +65,8 @@ impl NpySource {
         let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let file = npyz::NpyFile::new(BufReader::new(f)).map_err(|e| bad(format!("not a valid .npy file ({e})")))?;
         let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
-        let shape: [usize; 4] = shape.as_slice().try_into().map_err(|_| {
-            bad(format!("has shape {shape:?} (rank {}); expected a rank-4 NCHW batch", shape.len()))
-        })?;
+        let shape: [usize; 4] =
+            shape.as_slice().try_into().map_err(|_| bad(format!("has shape {shape:?} (rank {}); expected a rank-4 NCHW batch", shape.len())))?;
         if shape[1] != 3 {
             return Err(bad(format!("has {} channels (shape {shape:?}); expected NCHW with C = 3", shape[1])));
         }
@@ -132,7 +131,9 @@ impl BatchSource for NoiseSource {
         let end = (self.next + max.max(1)).min(self.count);
         // One seeded stream per image: the same images whatever the batch size.
         let maps = (self.next..end)
-            .map(|i| crate::bench::random_batch(1, self.resolution, self.seed.wrapping_mul(1_000_003).wrapping_add(i as u64)).map(|b| b.into_images().remove(0)))
+            .map(|i| {
+                crate::bench::random_batch(1, self.resolution, self.seed.wrapping_mul(1_000_003).wrapping_add(i as u64)).map(|b| b.into_images().remove(0))
+            })
             .collect::<Result<Vec<_>>>()?;
         self.next = end;
         Batch::new(maps).map(Some)

@@ -28,10 +28,12 @@ pub struct MergeOutcome {
 /// The spec an output folder was written with (its `spec.toml`; a suite's parts from their folders).
 pub fn load_output_spec(dir: &Path) -> Result<Spec> {
     let path = dir.join("spec.toml");
-    let text = std::fs::read_to_string(&path).map_err(|_| Error::config("merge folder", dir.display(), "it has no spec.toml; give folders written by `infoloss run`"))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|_| Error::config("merge folder", dir.display(), "it has no spec.toml; give folders written by `infoloss run`"))?;
     let table: toml::Table = toml::from_str(&text).map_err(|e| Error::file("spec", &path, e))?;
     let resolved = dir.join("spec.resolved.json");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&resolved).map_err(|e| Error::io(&resolved, e))?).map_err(|e| Error::file("resolved spec", &resolved, e))?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&resolved).map_err(|e| Error::io(&resolved, e))?).map_err(|e| Error::file("resolved spec", &resolved, e))?;
     if table.get("kind").and_then(|k| k.as_str()) != Some("suite") {
         // spec.toml already has the overrides applied; keep their record for the report.
         let mut spec = Spec::parse(&text, dir, &[])?;
@@ -124,7 +126,11 @@ pub fn merge_with(dirs: &[PathBuf], out: &Path, partial: bool) -> Result<MergeOu
     let spec = load_output_spec(first)?;
     for d in &dirs[1..] {
         if !same_spec(&spec, &load_output_spec(d)?) {
-            return Err(Error::config("merge folder", d.display(), format!("it was run with another spec (or other --set overrides) than {}; merge only shards of one experiment", first.display())));
+            return Err(Error::config(
+                "merge folder",
+                d.display(),
+                format!("it was run with another spec (or other --set overrides) than {}; merge only shards of one experiment", first.display()),
+            ));
         }
     }
     let problems = shard_problems(&spec, dirs)?;

@@ -29,7 +29,8 @@ pub const TRAIN_METRICS: [MetricInfo; 11] = [
     m("lemma2_rate", "fraction of expansion-layer positions where Lemma 2 holds (|S| ≥ n and rank B_S = n); n/a without expansion layers"),
 ];
 /// Appended after [`TRAIN_METRICS`]: the Jacobian rank.
-pub const JACOBIAN_METRIC: MetricInfo = m("jacobian_rank", "mean over blocks of rank(block Jacobian) / min(input, output) dimension on a crop of the first image");
+pub const JACOBIAN_METRIC: MetricInfo =
+    m("jacobian_rank", "mean over blocks of rank(block Jacobian) / min(input, output) dimension on a crop of the first image");
 /// Analysis metrics that exist at initialisation too.
 pub const ANALYSIS_METRICS: [&str; 5] = ["positive_fraction", "below_threshold", "dead_fraction", "lemma2_rate", "jacobian_rank"];
 
@@ -50,7 +51,10 @@ pub const MEMORY_METRICS: [MetricInfo; 6] = [
     m("max_tensor_bytes", "largest tensor materialised layer by layer (at bytes-per-element)"),
     m("fused_max_tensor_bytes", "largest tensor materialised when each block is one fused op (§5.1) — Table 3's figure"),
     m("fused_peak_bytes", "Eq. 2 for the fused schedule: the largest sum of one op's inputs and outputs"),
-    m("peak_heap_bytes", "measured peak live heap of one image's f32 forward run with `splits` (counting allocator; n/a without splits or outside the infoloss binary)"),
+    m(
+        "peak_heap_bytes",
+        "measured peak live heap of one image's f32 forward run with `splits` (counting allocator; n/a without splits or outside the infoloss binary)",
+    ),
 ];
 /// Appended for runs with `splits`.
 pub const SPLIT_DIFF_METRIC: MetricInfo = m("max_abs_diff", "largest |Δ logit| of the split forward against the plain forward");
@@ -86,7 +90,11 @@ pub fn metric_about(name: &str) -> String {
         .chain([&SPLIT_DIFF_METRIC])
         .find(|m| m.name == base)
         .map_or("", |m| m.about);
-    if init { format!("{about}, at initialisation") } else { about.to_string() }
+    if init {
+        format!("{about}, at initialisation")
+    } else {
+        about.to_string()
+    }
 }
 
 /// The metrics a variant's runs produce, in report order.

@@ -139,14 +139,21 @@ pub fn execute(plan: &RunPlan, out: &Path) -> Result<RunResult> {
     crate::failpoint!("run-before-result");
     write_atomic(&dir.join("result.json"), text.as_bytes())?;
     crate::failpoint!("run-after-result");
+    tidy_finished(plan, out);
+    Ok(result)
+}
+
+/// Removes what a finished training run no longer needs: its checkpoint (it is finished) and, unless
+/// the spec keeps them, its weights. Best effort: the run is finished whatever this finds, and the
+/// next `run` of the spec tries again.
+pub fn tidy_finished(plan: &RunPlan, out: &Path) {
     if let Setup::Train(t) = &plan.setup {
-        // The checkpoint is no longer needed for resuming; keep the weights only on request.
-        crate::train::checkpoint::remove(&dir)?;
+        let dir = plan.dir(out);
+        let _ = crate::train::checkpoint::remove(&dir);
         if !t.analysis.keep_weights {
             let _ = std::fs::remove_file(dir.join(crate::train::trainer::WEIGHTS_FILE));
         }
     }
-    Ok(result)
 }
 
 fn metric(name: &str, v: f64) -> (String, Option<f64>) {
@@ -233,7 +240,14 @@ fn pattern_metrics(r: &AnalyzeResult) -> (Vec<(&'static str, f64)>, Vec<SitePatt
         pos += p.mean / s.channels as f64;
         below += a.fraction_positive_below(s.threshold);
         dead += a.dead_fraction();
-        sites.push(SitePattern { site: s.name.to_string(), channels: s.channels, threshold: s.threshold, positive_min: p.min as f64, positive_mean: p.mean, positive_max: p.max as f64 });
+        sites.push(SitePattern {
+            site: s.name.to_string(),
+            channels: s.channels,
+            threshold: s.threshold,
+            positive_min: p.min as f64,
+            positive_mean: p.mean,
+            positive_max: p.max as f64,
+        });
     }
     let k = sites.len().max(1) as f64;
     (vec![("positive_fraction", pos / k), ("below_threshold", below / k), ("dead_fraction", dead / k)], sites)

@@ -38,10 +38,17 @@ fn lock_file(path: &Path) -> Result<std::fs::File> {
 
 /// What claiming a run found.
 enum Claim {
-    /// The lock is ours (released when the file is dropped).
+    /// The lock is ours (released when the file is dropped), or the file system has no locks
+    /// (Lustre without `flock`, some NFS mounts): then the process goes on unlocked, as the module
+    /// documentation says (one `--out` per shard is the safe way there).
     Mine(std::fs::File),
     /// Another process holds it.
     Busy,
+}
+
+/// Whether a lock error means "this file system does not do locks" rather than a real failure.
+fn locks_unsupported(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::Unsupported || e.raw_os_error() == Some(libc::ENOLCK) || e.raw_os_error() == Some(libc::EOPNOTSUPP)
 }
 
 /// Tries to take the run's lock without waiting (`wait = false`) or waits for it.
@@ -49,12 +56,16 @@ fn claim(plan: &RunPlan, dir: &Path, wait: bool) -> Result<Claim> {
     let path = plan.dir(dir).join(RUN_LOCK);
     let f = lock_file(&path)?;
     if wait {
-        f.lock().map_err(|e| Error::io(&path, e))?;
-        return Ok(Claim::Mine(f));
+        return match f.lock() {
+            Ok(()) => Ok(Claim::Mine(f)),
+            Err(e) if locks_unsupported(&e) => Ok(Claim::Mine(f)),
+            Err(e) => Err(Error::io(&path, e)),
+        };
     }
     match f.try_lock() {
         Ok(()) => Ok(Claim::Mine(f)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(Claim::Busy),
+        Err(std::fs::TryLockError::Error(e)) if locks_unsupported(&e) => Ok(Claim::Mine(f)),
         Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
     }
 }
@@ -72,7 +83,11 @@ fn claim_and_execute(plan: &RunPlan, dir: &Path, wait: bool) -> Result<Option<Ru
 pub fn write_report_locked(spec: &Spec, out: &Path) -> Result<Vec<PathBuf>> {
     let path = out.join(REPORT_LOCK);
     let f = lock_file(&path)?;
-    f.lock().map_err(|e| Error::io(&path, e))?;
+    match f.lock() {
+        Ok(()) => {}
+        Err(e) if locks_unsupported(&e) => {}
+        Err(e) => return Err(Error::io(&path, e)),
+    }
     let r = write_report(spec, out);
     drop(f);
     r
@@ -124,12 +139,15 @@ pub fn plan(spec: &Spec, out: &Path) -> Vec<(PathBuf, RunPlan)> {
     spec.seeds.iter().flat_map(|&s| spec.variants.iter().map(move |v| (out.to_path_buf(), RunPlan::new(&v.name, s, &v.setup)))).collect()
 }
 
-/// Parses `K/N` (1 ≤ K ≤ N).
+/// Most shards a plan may be cut into.
+pub const MAX_SHARDS: usize = 100_000;
+
+/// Parses `K/N` (1 ≤ K ≤ N ≤ [`MAX_SHARDS`]).
 pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
     let bad = || Error::config("--shard", s, "write K/N with 1 ≤ K ≤ N, e.g. --shard 2/8 (SLURM: $((SLURM_ARRAY_TASK_ID+1))/$SLURM_ARRAY_TASK_COUNT)");
     let (k, n) = s.split_once('/').ok_or_else(bad)?;
     let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
-    if k == 0 || n == 0 || k > n {
+    if k == 0 || n == 0 || k > n || n > MAX_SHARDS {
         return Err(bad());
     }
     Ok((k, n))
@@ -165,6 +183,9 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions, progress: &(dyn Fn(RunProgress) 
         write_shard_record(&opts.out, shard)?;
     }
     let all = plan(spec, &opts.out);
+    if let Some((_, n)) = opts.shard.filter(|&(_, n)| n > all.len()) {
+        return Err(Error::config("--shard", format!("…/{n}"), format!("the experiment has {} runs; cut it into at most that many shards", all.len())));
+    }
     let mut outcome = RunOutcome::default();
     let mut todo: Vec<(PathBuf, RunPlan)> = Vec::new();
     for (i, (dir, p)) in all.iter().enumerate() {
@@ -175,6 +196,8 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions, progress: &(dyn Fn(RunProgress) 
             }
         }
         if finished(p, dir).is_some() {
+            // A kill between a run's result and its clean-up leaves checkpoints behind: tidy them.
+            super::run::tidy_finished(p, dir);
             outcome.skipped.push(p.key.clone());
         } else {
             todo.push((dir.clone(), p.clone()));
@@ -257,9 +280,10 @@ pub fn read_shard_record(out: &Path) -> Result<Option<(usize, usize)>> {
     if !path.exists() {
         return Ok(None);
     }
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).map_err(|e| Error::io(&path, e))?).map_err(|e| Error::file("shard record", &path, e))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).map_err(|e| Error::io(&path, e))?).map_err(|e| Error::file("shard record", &path, e))?;
     match (v["k"].as_u64(), v["n"].as_u64()) {
-        (Some(k), Some(n)) if k >= 1 && k <= n => Ok(Some((k as usize, n as usize))),
+        (Some(k), Some(n)) if k >= 1 && k <= n && n <= MAX_SHARDS as u64 => Ok(Some((k as usize, n as usize))),
         _ => Err(Error::file("shard record", &path, "is not {\"k\": K, \"n\": N} with 1 ≤ K ≤ N")),
     }
 }
@@ -271,8 +295,16 @@ fn write_shard_record(out: &Path, (k, n): (usize, usize)) -> Result<()> {
 /// A folder keeps the shard it was first run as: another `--shard` (or none) there is a mistake.
 fn check_shard_record(out: &Path, shard: Option<(usize, usize)>) -> Result<()> {
     match (read_shard_record(out)?, shard) {
-        (Some(old), Some(new)) if old != new => Err(Error::config("--shard", format!("{}/{}", new.0, new.1), format!("{} holds shard {}/{}; give each shard its own --out", out.display(), old.0, old.1))),
-        (Some(old), None) => Err(Error::config("--out", out.display(), format!("it holds shard {}/{} of a sharded run; run it with --shard {}/{} or combine the shards with `infoloss merge`", old.0, old.1, old.0, old.1))),
+        (Some(old), Some(new)) if old != new => Err(Error::config(
+            "--shard",
+            format!("{}/{}", new.0, new.1),
+            format!("{} holds shard {}/{}; give each shard its own --out", out.display(), old.0, old.1),
+        )),
+        (Some(old), None) => Err(Error::config(
+            "--out",
+            out.display(),
+            format!("it holds shard {}/{} of a sharded run; run it with --shard {}/{} or combine the shards with `infoloss merge`", old.0, old.1, old.0, old.1),
+        )),
         _ => Ok(()),
     }
 }

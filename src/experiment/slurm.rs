@@ -45,6 +45,11 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// A path for sbatch's `--output`, where `%` starts a pattern (`%a` the array index): doubled.
+fn sbatch_path(p: &Path) -> String {
+    p.to_string_lossy().replace('%', "%%")
+}
+
 fn path_text(p: &Path) -> String {
     shell_quote(&p.to_string_lossy())
 }
@@ -74,17 +79,48 @@ impl SlurmPlan {
         self.out.join("slurm")
     }
 
+    /// The value of one `@FIELD@` of the templates.
+    fn field(&self, name: &str) -> Option<String> {
+        Some(match name {
+            "NAME" => format!("infoloss-{}", self.name),
+            "BIN" => path_text(&self.bin),
+            "SPEC" => path_text(&self.spec),
+            "SETS" => self.sets.iter().map(|s| format!("--set {}", shell_quote(s))).collect::<Vec<_>>().join(" "),
+            "SHARDS" => path_text(&self.shards_dir()),
+            "SHARD_DIRS" => (1..=self.tasks).map(|k| path_text(&self.shards_dir().join(format!("shard-{k}")))).collect::<Vec<_>>().join(" "),
+            "OUT" => path_text(&self.out),
+            "TASKS" => self.tasks.to_string(),
+            _ => return None,
+        })
+    }
+
+    /// Fills every `@FIELD@` of a template in one pass (a value that happens to contain `@OUT@` is
+    /// not filled again); comment lines are kept as they are.
     fn fill(&self, template: &str) -> String {
-        let sets: Vec<String> = self.sets.iter().map(|s| format!("--set {}", shell_quote(s))).collect();
-        let shard_dirs: Vec<String> = (1..=self.tasks).map(|k| path_text(&self.shards_dir().join(format!("shard-{k}")))).collect();
-        template
-            .replace("@NAME@", &format!("infoloss-{}", self.name))
-            .replace("@BIN@", &path_text(&self.bin))
-            .replace("@SPEC@", &path_text(&self.spec))
-            .replace("@SETS@", &sets.join(" "))
-            .replace("@SHARDS@", &path_text(&self.shards_dir()))
-            .replace("@SHARD_DIRS@", &shard_dirs.join(" "))
-            .replace("@OUT@", &path_text(&self.out))
+        let mut out = String::with_capacity(template.len() + 256);
+        for line in template.split_inclusive('\n') {
+            if line.starts_with("# ") {
+                out.push_str(line);
+                continue;
+            }
+            let mut rest = line;
+            while let Some(start) = rest.find('@') {
+                let after = &rest[start + 1..];
+                match after.find('@').map(|end| (end, &after[..end])) {
+                    Some((end, name)) if self.field(name).is_some() => {
+                        out.push_str(&rest[..start]);
+                        out.push_str(&self.field(name).unwrap_or_default());
+                        rest = &after[end + 1..];
+                    }
+                    _ => {
+                        out.push_str(&rest[..=start]);
+                        rest = after;
+                    }
+                }
+            }
+            out.push_str(rest);
+        }
+        out
     }
 
     /// The array job's script.
@@ -112,7 +148,7 @@ impl SlurmPlan {
             "--parsable".to_string(),
             format!("--array=0-{}", self.tasks - 1),
             format!("--cpus-per-task={}", self.cpus_per_task),
-            format!("--output={}", self.slurm_dir().join("logs/shard-%a.out").display()),
+            format!("--output={}", sbatch_path(&self.slurm_dir().join("logs")) + "/shard-%a.out"),
         ];
         v.extend(self.common_args());
         v.push(script.display().to_string());
@@ -126,7 +162,7 @@ impl SlurmPlan {
             format!("--dependency=afterok:{array_id}"),
             "--kill-on-invalid-dep=yes".to_string(),
             "--cpus-per-task=1".to_string(),
-            format!("--output={}", self.slurm_dir().join("logs/merge.out").display()),
+            format!("--output={}", sbatch_path(&self.slurm_dir().join("logs")) + "/merge.out"),
         ];
         v.extend(self.common_args());
         v.push(script.display().to_string());

@@ -186,7 +186,8 @@ impl Spec {
 
     /// Parses spec text; `base` resolves suite parts.
     pub fn parse(text: &str, base: &Path, overrides: &[String]) -> Result<Spec> {
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| Error::config("spec", "TOML", format!("fix the syntax: {}", one_line(&e.to_string()))))?;
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| Error::config("spec", "TOML", format!("fix the syntax: {}", one_line(&e.to_string()))))?;
         let parsed: Vec<Override> = overrides.iter().map(|s| s.parse()).collect::<Result<_>>()?;
         let kind_name = table.get("kind").and_then(|v| v.as_str()).unwrap_or_default().to_string();
         if kind_name == "suite" {
@@ -272,7 +273,11 @@ fn check_sections(raw: &RawSpec) -> Result<()> {
     for (key, is) in present {
         let allowed = kind.own_keys().contains(&key) || (key == "grid" && kind != Kind::Suite);
         if is && !allowed {
-            return Err(Error::config(key, format!("a [{key}] in a {} spec", kind.as_str()), format!("remove it; a {} spec takes {}", kind.as_str(), kind.own_keys().join(", "))));
+            return Err(Error::config(
+                key,
+                format!("a [{key}] in a {} spec", kind.as_str()),
+                format!("remove it; a {} spec takes {}", kind.as_str(), kind.own_keys().join(", ")),
+            ));
         }
     }
     if kind == Kind::Suite {
@@ -280,7 +285,11 @@ fn check_sections(raw: &RawSpec) -> Result<()> {
             return Err(Error::config("parts", "none", "list the specs of the suite as [[parts]] spec = \"file.toml\""));
         }
         if !raw.variants.is_empty() || !raw.claims.is_empty() || raw.seeds.is_some() {
-            return Err(Error::config("variants/claims/seeds", "in a suite", "put them in the part specs, or override them with a part's set = [\"seeds=0..3\"]"));
+            return Err(Error::config(
+                "variants/claims/seeds",
+                "in a suite",
+                "put them in the part specs, or override them with a part's set = [\"seeds=0..3\"]",
+            ));
         }
     } else if kind == Kind::Train && raw.data.is_none() {
         return Err(Error::config("data", "missing", "set data = \"synthetic\" (or cifar:DIR, mnist:DIR, folder:DIR)"));
@@ -341,7 +350,9 @@ pub fn parse_seeds(v: Option<&toml::Value>) -> Result<Vec<u64>> {
         Some(toml::Value::Array(items)) if items.len() > MAX_SEEDS => {
             return Err(Error::config("seeds", format!("a list of {}", items.len()), format!("list at most {MAX_SEEDS} seeds")));
         }
-        Some(toml::Value::Array(items)) => items.iter().map(|x| x.as_integer().filter(|&i| i >= 0).map(|i| i as u64).ok_or_else(|| bad(x))).collect::<Result<_>>()?,
+        Some(toml::Value::Array(items)) => {
+            items.iter().map(|x| x.as_integer().filter(|&i| i >= 0).map(|i| i as u64).ok_or_else(|| bad(x))).collect::<Result<_>>()?
+        }
         Some(other) => return Err(bad(other)),
     };
     if seeds.is_empty() {
@@ -395,4 +406,3 @@ fn check_claims(raw: &RawSpec, variants: &[Variant]) -> Result<()> {
     }
     Ok(())
 }
-

@@ -13,9 +13,20 @@ pub(super) fn resolve_suite(raw: RawSpec, base: &Path, overrides: &[Override], a
     let mut used = vec![false; overrides.len()];
     for (k, part) in raw.parts.iter().enumerate() {
         let path: PathBuf = base.join(&part.spec);
-        let text = super::spec::read_spec_text(&path).map_err(|e| Error::config(format!("parts[{k}].spec"), &part.spec, format!("no readable spec at {} ({e}); give a path relative to the suite file", path.display())))?;
-        let table: toml::Table = toml::from_str(&text).map_err(|e| Error::config(format!("parts[{k}].spec"), &part.spec, format!("fix the TOML: {}", one_line(&e.to_string()))))?;
-        let kind: Kind = table.get("kind").cloned().and_then(|v| v.try_into().ok()).ok_or_else(|| Error::config(format!("parts[{k}].spec"), &part.spec, "the part has no valid kind"))?;
+        let text = super::spec::read_spec_text(&path).map_err(|e| {
+            Error::config(
+                format!("parts[{k}].spec"),
+                &part.spec,
+                format!("no readable spec at {} ({e}); give a path relative to the suite file", path.display()),
+            )
+        })?;
+        let table: toml::Table =
+            toml::from_str(&text).map_err(|e| Error::config(format!("parts[{k}].spec"), &part.spec, format!("fix the TOML: {}", one_line(&e.to_string()))))?;
+        let kind: Kind = table
+            .get("kind")
+            .cloned()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| Error::config(format!("parts[{k}].spec"), &part.spec, "the part has no valid kind"))?;
         if kind == Kind::Suite {
             return Err(Error::config(format!("parts[{k}].spec"), &part.spec, "a suite cannot contain a suite; list its parts directly"));
         }
@@ -42,7 +53,11 @@ pub(super) fn resolve_suite(raw: RawSpec, base: &Path, overrides: &[Override], a
         parts.push(spec);
     }
     if let Some(i) = used.iter().position(|u| !u) {
-        return Err(Error::config("--set", &overrides[i].text, "no part of the suite has this key; check the section name (model., train., analysis., spiral., theory., data, seeds)"));
+        return Err(Error::config(
+            "--set",
+            &overrides[i].text,
+            "no part of the suite has this key; check the section name (model., train., analysis., spiral., theory., data, seeds)",
+        ));
     }
     Ok(Spec {
         name: raw.name,
@@ -58,4 +73,3 @@ pub(super) fn resolve_suite(raw: RawSpec, base: &Path, overrides: &[Override], a
         source: String::new(),
     })
 }
-

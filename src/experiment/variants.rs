@@ -18,19 +18,32 @@ fn merged(base: &Option<toml::Table>, over: &Option<toml::Table>) -> toml::Table
     t
 }
 
+/// Most variants one spec's grid may expand to (with [`super::spec::MAX_SEEDS`] this bounds a plan).
+pub const MAX_VARIANTS: usize = 10_000;
+
 /// The grid: `"section.key" = [values…]`, expanded as a Cartesian product in key order.
 fn grid_points(raw: &RawSpec) -> Result<Vec<Vec<(String, String, toml::Value)>>> {
     let mut points: Vec<Vec<(String, String, toml::Value)>> = vec![Vec::new()];
     for (path, values) in raw.grid.iter().flatten() {
-        let (section, key) = path.split_once('.').ok_or_else(|| Error::config(format!("grid.{path}"), path, format!("name a section and key, e.g. \"{}.{path}\"", raw.kind.sections().first().unwrap_or(&"model"))))?;
+        let (section, key) = path.split_once('.').ok_or_else(|| {
+            Error::config(format!("grid.{path}"), path, format!("name a section and key, e.g. \"{}.{path}\"", raw.kind.sections().first().unwrap_or(&"model")))
+        })?;
         if !raw.kind.sections().contains(&section) {
             return Err(Error::config(format!("grid.{path}"), section, format!("a {} spec varies {}", raw.kind.as_str(), raw.kind.sections().join(", "))));
         }
-        let list = values.as_array().filter(|a| !a.is_empty()).ok_or_else(|| Error::config(format!("grid.\"{path}\""), values, "give a non-empty list of values, e.g. [1, 2, 6]"))?;
-        points = points
-            .into_iter()
-            .flat_map(|p| list.iter().map(move |v| [p.clone(), vec![(section.to_string(), key.to_string(), v.clone())]].concat()))
-            .collect();
+        let list = values
+            .as_array()
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| Error::config(format!("grid.\"{path}\""), values, "give a non-empty list of values, e.g. [1, 2, 6]"))?;
+        if points.len().checked_mul(list.len()).is_none_or(|n| n > MAX_VARIANTS) {
+            return Err(Error::config(
+                "grid",
+                format!("more than {MAX_VARIANTS} variants"),
+                "the grid's Cartesian product is too large; split the sweep into several specs",
+            ));
+        }
+        points =
+            points.into_iter().flat_map(|p| list.iter().map(move |v| [p.clone(), vec![(section.to_string(), key.to_string(), v.clone())]].concat())).collect();
     }
     Ok(points)
 }
@@ -41,9 +54,20 @@ pub(super) fn resolve_variants(raw: &RawSpec) -> Result<Vec<Variant>> {
     let mut out: Vec<Variant> = Vec::new();
     for v in &explicit {
         if let Some(v) = v {
-            for (section, present) in [("model", v.model.is_some()), ("train", v.train.is_some()), ("analysis", v.analysis.is_some()), ("spiral", v.spiral.is_some()), ("theory", v.theory.is_some()), ("memory", v.memory.is_some())] {
+            for (section, present) in [
+                ("model", v.model.is_some()),
+                ("train", v.train.is_some()),
+                ("analysis", v.analysis.is_some()),
+                ("spiral", v.spiral.is_some()),
+                ("theory", v.theory.is_some()),
+                ("memory", v.memory.is_some()),
+            ] {
                 if present && !raw.kind.sections().contains(&section) {
-                    return Err(Error::config(format!("variants.{}.{section}", v.name), section, format!("a {} spec's variants set {}", raw.kind.as_str(), raw.kind.sections().join(", "))));
+                    return Err(Error::config(
+                        format!("variants.{}.{section}", v.name),
+                        section,
+                        format!("a {} spec's variants set {}", raw.kind.as_str(), raw.kind.sections().join(", ")),
+                    ));
                 }
             }
         }
@@ -92,4 +116,3 @@ pub(super) fn resolve_variants(raw: &RawSpec) -> Result<Vec<Variant>> {
     }
     Ok(out)
 }
-

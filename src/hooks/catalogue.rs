@@ -86,12 +86,8 @@ pub fn resolve_name(name: &str, sites: &[HookSite]) -> Result<HookName> {
             return Ok(n);
         }
     }
-    let closest = sites
-        .iter()
-        .map(|s| s.name.to_string())
-        .min_by_key(|s| strsim::levenshtein(s, name))
-        .map(|s| format!(" (did you mean '{s}'?)"))
-        .unwrap_or_default();
+    let closest =
+        sites.iter().map(|s| s.name.to_string()).min_by_key(|s| strsim::levenshtein(s, name)).map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default();
     Err(Error::UnknownHook { name: name.to_string(), suggestion: closest })
 }
 

@@ -159,9 +159,7 @@ impl HookName {
             HookName::StemPost => Some(HookName::StemPre),
             HookName::HeadPost => Some(HookName::HeadPre),
             HookName::Block { index, point: BlockPoint::ExpandPost } => Some(HookName::block(index, BlockPoint::ExpandPre)),
-            HookName::Block { index, point: BlockPoint::DepthwisePost } => {
-                Some(HookName::block(index, BlockPoint::DepthwisePre))
-            }
+            HookName::Block { index, point: BlockPoint::DepthwisePost } => Some(HookName::block(index, BlockPoint::DepthwisePre)),
             HookName::Block { index, point: BlockPoint::Project } => Some(HookName::block(index, BlockPoint::ProjectPre)),
             HookName::Ssd { part, index, point } => {
                 let pre = match point {

@@ -153,7 +153,19 @@ impl ActivationPattern {
 impl Observer for ActivationPattern {
     fn observe(&mut self, site: &HookName, image: usize, fm: &FeatureMap) {
         let cap = self.cap.unwrap_or(f32::INFINITY);
-        let r = fm.as_slice().iter().map(|&v| if v <= 0.0 { 0 } else if v >= cap { 2 } else { 1 }).collect();
+        let r = fm
+            .as_slice()
+            .iter()
+            .map(|&v| {
+                if v <= 0.0 {
+                    0
+                } else if v >= cap {
+                    2
+                } else {
+                    1
+                }
+            })
+            .collect();
         self.patterns.insert((image, *site), r);
     }
     fn fork(&self) -> Box<dyn Observer> {

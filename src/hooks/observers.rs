@@ -103,7 +103,11 @@ impl SiteActivity {
     }
     /// Mean number of saturated channels per position.
     pub fn mean_saturated(&self) -> f64 {
-        if self.positions == 0 { 0.0 } else { self.saturated_total as f64 / self.positions as f64 }
+        if self.positions == 0 {
+            0.0
+        } else {
+            self.saturated_total as f64 / self.positions as f64
+        }
     }
     /// Fraction of positions with fewer than `n` positive channels.
     pub fn fraction_positive_below(&self, n: usize) -> f64 {

@@ -1,6 +1,8 @@
 //! Atomic file writes: write a sibling temp file, then rename over the target, so a reader never sees
 //! a partial file and an interrupted run never leaves one that looks finished. A failed write removes
-//! its temp file; [`remove_stale_temps`] clears the temp files of processes that were killed.
+//! its temp file; [`remove_stale_temps`] clears the temp files of processes that were killed. Temp
+//! names carry the host and the process (`.NAME.HOST.PID.N.tmp`), so on a shared disk a process only
+//! ever judges — and removes — the temp files of dead processes of its own host.
 
 use std::fs;
 use std::io::Write;
@@ -21,7 +23,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     // Unique per process (pid) and per write in it (counter), so concurrent writers never share one.
     let n = TEMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()));
+    let tmp = path.with_file_name(format!(".{name}.{}.{}.{n}.tmp", host_token(), std::process::id()));
     let written = (|| {
         let mut f = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| Error::io(path, e))?;
@@ -53,7 +55,7 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let n = TEMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let probe = dir.join(format!(".write-probe.{}.{n}.tmp", std::process::id()));
+    let probe = dir.join(format!(".write-probe.{}.{}.{n}.tmp", host_token(), std::process::id()));
     let r = fs::File::create(&probe).and_then(|mut f| f.write_all(b"probe"));
     let _ = fs::remove_file(&probe);
     r.map_err(|e| Error::io(dir, e))
@@ -72,13 +74,32 @@ pub fn ensure_writable_parent(file: &Path) -> Result<()> {
     ensure_writable_dir(dir)
 }
 
+/// This host's name as one token of a file name (letters, digits and `-`).
+pub fn host_token() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname writes at most buf.len() bytes into the buffer we own.
+        let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        let name: String = if ok { String::from_utf8_lossy(&buf[..end]).into_owned() } else { String::new() };
+        let token: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+        if token.is_empty() {
+            "host".into()
+        } else {
+            token
+        }
+    })
+}
+
 /// Whether a process with this id is alive (Linux: `/proc/<pid>` exists).
 fn process_alive(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
 }
 
-/// Removes the temp files (`.NAME.PID.N.tmp`) that killed processes left in `dir` and its sub-folders
-/// (to `depth` levels). Temp files of live processes are kept. Returns how many were removed.
+/// Removes the temp files (`.NAME.HOST.PID.N.tmp`) that killed processes of this host left in `dir`
+/// and its sub-folders (to `depth` levels). Temp files of live processes, and of other hosts (whose
+/// processes cannot be seen from here), are kept. Returns how many were removed.
 pub fn remove_stale_temps(dir: &Path, depth: usize) -> usize {
     let Ok(entries) = fs::read_dir(dir) else { return 0 };
     let mut removed = 0;
@@ -92,9 +113,12 @@ pub fn remove_stale_temps(dir: &Path, depth: usize) -> usize {
             continue;
         }
         let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else { continue };
-        let mut parts = stem.rsplitn(3, '.');
-        let (Some(counter), Some(pid)) = (parts.next(), parts.next()) else { continue };
-        let Some(pid) = pid.parse::<u32>().ok().filter(|_| counter.parse::<u64>().is_ok()) else { continue };
+        let mut parts = stem.rsplitn(4, '.');
+        let (Some(counter), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        if host != host_token() || counter.parse::<u64>().is_err() {
+            continue;
+        }
+        let Ok(pid) = pid.parse::<u32>() else { continue };
         if pid != std::process::id() && !process_alive(pid) && fs::remove_file(&path).is_ok() {
             removed += 1;
         }

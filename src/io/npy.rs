@@ -66,12 +66,7 @@ pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     {
         let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
-        let mut w = npyz::WriteOptions::new()
-            .default_dtype()
-            .shape(&dims)
-            .writer(&mut buf)
-            .begin_nd()
-            .map_err(|e| Error::input("npy encoding", e))?;
+        let mut w = npyz::WriteOptions::new().default_dtype().shape(&dims).writer(&mut buf).begin_nd().map_err(|e| Error::input("npy encoding", e))?;
         w.extend(data.iter().copied()).map_err(|e| Error::input("npy encoding", e))?;
         w.finish().map_err(|e| Error::input("npy encoding", e))?;
     }

@@ -16,13 +16,7 @@ pub struct BatchNorm {
 impl BatchNorm {
     /// The initial state (γ = 1, β = 0, μ = 0, σ² = 1), as PyTorch initialises it.
     pub fn identity(channels: usize, eps: f32) -> Self {
-        BatchNorm {
-            gamma: vec![1.0; channels],
-            beta: vec![0.0; channels],
-            running_mean: vec![0.0; channels],
-            running_var: vec![1.0; channels],
-            eps,
-        }
+        BatchNorm { gamma: vec![1.0; channels], beta: vec![0.0; channels], running_mean: vec![0.0; channels], running_var: vec![1.0; channels], eps }
     }
 
     pub fn channels(&self) -> usize {

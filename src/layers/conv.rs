@@ -33,10 +33,7 @@ impl Conv2d {
 
     /// Output `(height, width)` for an input of `(h, w)`.
     pub fn output_size(&self, h: usize, w: usize) -> (usize, usize) {
-        (
-            self.padding.window(h, self.kernel, self.stride).output,
-            self.padding.window(w, self.kernel, self.stride).output,
-        )
+        (self.padding.window(h, self.kernel, self.stride).output, self.padding.window(w, self.kernel, self.stride).output)
     }
 
     /// `out = conv(x)` with `weight` (`fan_in × cout`); no bias or activation. `cols` is scratch.

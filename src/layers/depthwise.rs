@@ -34,24 +34,12 @@ impl Depthwise {
     }
 
     pub fn output_size(&self, h: usize, w: usize) -> (usize, usize) {
-        (
-            self.padding.window(h, DEPTHWISE_KERNEL, self.stride).output,
-            self.padding.window(w, DEPTHWISE_KERNEL, self.stride).output,
-        )
+        (self.padding.window(h, DEPTHWISE_KERNEL, self.stride).output, self.padding.window(w, DEPTHWISE_KERNEL, self.stride).output)
     }
 
     /// `out = act(dwconv(x) + bias)` with `weight` of shape `9 × C` (column `c` = channel `c`'s 3×3
     /// filter, row-major). `scratch` holds the padded plane.
-    pub fn forward(
-        &self,
-        x: &FeatureMap,
-        weight: &DMatrix<f32>,
-        bias: &[f32],
-        act: Activation,
-        out: &mut FeatureMap,
-        scratch: &mut Vec<f32>,
-        threads: usize,
-    ) {
+    pub fn forward(&self, x: &FeatureMap, weight: &DMatrix<f32>, bias: &[f32], act: Activation, out: &mut FeatureMap, scratch: &mut Vec<f32>, threads: usize) {
         self.forward_channels(x, 0, weight.as_slice(), bias, act, out, scratch, threads);
     }
 
@@ -79,10 +67,7 @@ impl Depthwise {
             g.channel(x.channel(c), dst, filt, bias[first + c], lo, hi, scratch);
         };
         if threads > 1 && x.channels() > 1 && plane_out > 0 {
-            out.as_mut_slice()
-                .par_chunks_mut(plane_out)
-                .enumerate()
-                .for_each_init(Vec::new, |scratch, (c, dst)| run(c, dst, scratch));
+            out.as_mut_slice().par_chunks_mut(plane_out).enumerate().for_each_init(Vec::new, |scratch, (c, dst)| run(c, dst, scratch));
         } else if plane_out > 0 {
             for (c, dst) in out.as_mut_slice().chunks_mut(plane_out).enumerate() {
                 run(c, dst, scratch);
@@ -136,7 +121,18 @@ impl Depthwise {
     /// is a single long vector pass over all images (the zero rows and columns between images keep
     /// them apart); small late-stage planes (4×4, 2×2) gain the most.
     #[allow(clippy::too_many_arguments)]
-    pub fn backward_planes(&self, n: usize, x: &[f32], h: usize, w: usize, filt: &[f32; 9], dy: &[f32], dx: &mut [f32], dfilt: &mut [f32; 9], scratch: &mut Vec<f32>) {
+    pub fn backward_planes(
+        &self,
+        n: usize,
+        x: &[f32],
+        h: usize,
+        w: usize,
+        filt: &[f32; 9],
+        dy: &[f32],
+        dx: &mut [f32],
+        dfilt: &mut [f32; 9],
+        scratch: &mut Vec<f32>,
+    ) {
         let g = Geometry::new(self, h, w);
         let (hw, ohw) = (h * w, g.oh * g.ow);
         if self.stride != 1 {

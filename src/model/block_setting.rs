@@ -87,21 +87,8 @@ pub fn hidden_width(input: usize, t: f64) -> usize {
 
 /// MobileNetV1 (Howard et al. 2017, Table 1): after the stem `conv 3×3, 32, s2`, thirteen
 /// depthwise-separable layers as `(output channels, stride)`; then average pool and the classifier.
-pub const MOBILENET_V1_TABLE1: [(usize, usize); 13] = [
-    (64, 1),
-    (128, 2),
-    (128, 1),
-    (256, 2),
-    (256, 1),
-    (512, 2),
-    (512, 1),
-    (512, 1),
-    (512, 1),
-    (512, 1),
-    (512, 1),
-    (1024, 2),
-    (1024, 1),
-];
+pub const MOBILENET_V1_TABLE1: [(usize, usize); 13] =
+    [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1)];
 
 /// MobileNetV1's channel rule (TF-slim `mobilenet_v1.py`): `max(⌊c·α⌋, 8)`.
 pub fn v1_width(c: usize, width: f64) -> usize {

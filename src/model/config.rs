@@ -178,11 +178,7 @@ impl ModelConfig {
         }
         if let Some(ts) = &self.stage_expansion {
             if ts.len() != MOBILENET_V2_TABLE2.len() {
-                return Err(Error::config(
-                    "stage-expansion",
-                    format!("{ts:?}"),
-                    format!("give {} values, one per Table 2 row", MOBILENET_V2_TABLE2.len()),
-                ));
+                return Err(Error::config("stage-expansion", format!("{ts:?}"), format!("give {} values, one per Table 2 row", MOBILENET_V2_TABLE2.len())));
             }
             for &t in ts {
                 check_expansion("stage-expansion", t)?;
@@ -201,7 +197,9 @@ impl ModelConfig {
             }
         }
         if v1 {
-            let not_v1 = |key: &str, v: String| Error::config(key, v, "mobilenet_v1 has no expansion, linear bottleneck or shortcut; drop the flag or use --arch mobilenet_v2");
+            let not_v1 = |key: &str, v: String| {
+                Error::config(key, v, "mobilenet_v1 has no expansion, linear bottleneck or shortcut; drop the flag or use --arch mobilenet_v2")
+            };
             if self.expansion.is_some() || self.stage_expansion.is_some() {
                 return Err(not_v1("expansion", format!("{:?}", self.expansion.or(self.stage_expansion.as_ref().and_then(|v| v.first().copied())))));
             }

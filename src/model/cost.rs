@@ -61,15 +61,7 @@ impl MobileNetV2 {
                 macs: 0,
             });
             if u.activation != crate::layers::Activation::Identity {
-                rows.push(LayerCost {
-                    name: format!("{bn}.act"),
-                    kind: u.activation.name().into(),
-                    input: out,
-                    output: out,
-                    params: 0,
-                    buffers: 0,
-                    macs: 0,
-                });
+                rows.push(LayerCost { name: format!("{bn}.act"), kind: u.activation.name().into(), input: out, output: out, params: 0, buffers: 0, macs: 0 });
             }
             *shape = out;
         };

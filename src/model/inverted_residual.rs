@@ -33,33 +33,17 @@ impl InvertedResidual {
     pub fn new(plan: BlockPlan, previous: Option<&BlockPlan>, config: &ModelConfig) -> Self {
         let eps = config.bn_eps as f32;
         let hidden_act = config.activation.activation();
-        let expand = (plan.expansion != 1.0).then(|| {
-            ConvBn::new(
-                ConvKind::Pointwise(Pointwise { in_channels: plan.in_channels, out_channels: plan.hidden_channels }),
-                hidden_act,
-                eps,
-            )
-        });
+        let expand = (plan.expansion != 1.0)
+            .then(|| ConvBn::new(ConvKind::Pointwise(Pointwise { in_channels: plan.in_channels, out_channels: plan.hidden_channels }), hidden_act, eps));
         // Without an expansion layer the depthwise runs on the block input.
         let dw_channels = if expand.is_some() { plan.hidden_channels } else { plan.in_channels };
-        let depthwise = ConvBn::new(
-            ConvKind::Depthwise(Depthwise { channels: dw_channels, stride: plan.stride, padding: config.padding }),
-            hidden_act,
-            eps,
-        );
+        let depthwise = ConvBn::new(ConvKind::Depthwise(Depthwise { channels: dw_channels, stride: plan.stride, padding: config.padding }), hidden_act, eps);
         let v1 = config.arch == Arch::MobilenetV1;
         // MobileNetV1's pointwise conv has the hidden activation; V2's projection the bottleneck one.
         let project_act = if v1 { hidden_act } else { config.bottleneck.activation() };
-        let project = ConvBn::new(
-            ConvKind::Pointwise(Pointwise { in_channels: dw_channels, out_channels: plan.out_channels }),
-            project_act,
-            eps,
-        );
-        let has_shortcut =
-            !v1 && config.shortcut == Shortcut::Bottleneck && plan.stride == 1 && plan.in_channels == plan.out_channels;
-        let has_wide_shortcut = config.shortcut == Shortcut::Expansion
-            && plan.stride == 1
-            && previous.is_some_and(|p| wide_channels(p) == dw_channels);
+        let project = ConvBn::new(ConvKind::Pointwise(Pointwise { in_channels: dw_channels, out_channels: plan.out_channels }), project_act, eps);
+        let has_shortcut = !v1 && config.shortcut == Shortcut::Bottleneck && plan.stride == 1 && plan.in_channels == plan.out_channels;
+        let has_wide_shortcut = config.shortcut == Shortcut::Expansion && plan.stride == 1 && previous.is_some_and(|p| wide_channels(p) == dw_channels);
         InvertedResidual { plan, expand, depthwise, project, has_shortcut, has_wide_shortcut }
     }
 
@@ -104,7 +88,11 @@ impl InvertedResidual {
 }
 
 fn wide_channels(plan: &BlockPlan) -> usize {
-    if plan.expansion != 1.0 { plan.hidden_channels } else { plan.in_channels }
+    if plan.expansion != 1.0 {
+        plan.hidden_channels
+    } else {
+        plan.in_channels
+    }
 }
 
 /// Fires `name` if anything listens there.

@@ -39,7 +39,12 @@ fn keras_layers(model: &MobileNetV2) -> Vec<(String, String)> {
 }
 
 fn take<'a>(file: &'a WeightsFile, key: &str, path: &Path) -> Result<&'a NamedTensor> {
-    file.tensors.get(key).ok_or_else(|| Error::MissingKey { key: key.to_string(), path: path.display().to_string(), expected: vec![], hint: "is this a Keras MobileNetV2 file converted by tools/keras_h5_to_safetensors.py?".into() })
+    file.tensors.get(key).ok_or_else(|| Error::MissingKey {
+        key: key.to_string(),
+        path: path.display().to_string(),
+        expected: vec![],
+        hint: "is this a Keras MobileNetV2 file converted by tools/keras_h5_to_safetensors.py?".into(),
+    })
 }
 
 /// `[d0, d1, d2, d3]` row-major → permuted so output axis `i` is input axis `perm[i]`.

@@ -48,7 +48,11 @@ impl MobileNetV2 {
     pub fn new(config: &ModelConfig) -> Result<Self> {
         config.validate()?;
         if config.arch.is_detector() {
-            return Err(Error::config("arch", format!("{:?}", config.arch), "a detector is built with Detector::new (infoloss model/hooks/analyze do this for you)"));
+            return Err(Error::config(
+                "arch",
+                format!("{:?}", config.arch),
+                "a detector is built with Detector::new (infoloss model/hooks/analyze do this for you)",
+            ));
         }
         let eps = config.bn_eps as f32;
         let act = config.activation.activation();
@@ -66,11 +70,8 @@ impl MobileNetV2 {
             eps,
         );
         let plans = if v1 { v1_plans(config, stem_channels) } else { expand_stages(&config.stages(), stem_channels, config.width) };
-        let blocks: Vec<InvertedResidual> = plans
-            .iter()
-            .enumerate()
-            .map(|(k, p)| InvertedResidual::new(*p, k.checked_sub(1).map(|j| &plans[j]), config))
-            .collect();
+        let blocks: Vec<InvertedResidual> =
+            plans.iter().enumerate().map(|(k, p)| InvertedResidual::new(*p, k.checked_sub(1).map(|j| &plans[j]), config)).collect();
         let last_in = plans.last().map_or(stem_channels, |p| p.out_channels);
         let head = (!v1).then(|| {
             let head_channels = make_divisible(HEAD_CHANNELS as f64 * config.width.max(1.0), 8);
@@ -131,10 +132,7 @@ impl MobileNetV2 {
     pub fn check_input(&self, batch: &Batch) -> Result<()> {
         let [_, c, h, w] = batch.shape();
         if !batch.is_empty() && (c != INPUT_CHANNELS || h == 0 || w == 0) {
-            return Err(Error::input(
-                "batch",
-                format!("shape {:?} is not N×3×H×W; MobileNetV2 takes RGB images (NCHW, 3 channels)", batch.shape()),
-            ));
+            return Err(Error::input("batch", format!("shape {:?} is not N×3×H×W; MobileNetV2 takes RGB images (NCHW, 3 channels)", batch.shape())));
         }
         Ok(())
     }
@@ -146,12 +144,7 @@ impl MobileNetV2 {
 
     /// Forward pass where image `i` reports to `sinks[i]` (as image `first_image + i`); returns the
     /// logits and the sinks in image order. Results do not depend on the thread count.
-    pub(crate) fn forward_sinks<H: HookSink + Send>(
-        &self,
-        batch: &Batch,
-        first_image: usize,
-        sinks: Vec<H>,
-    ) -> Result<(DMatrix<f32>, Vec<H>)> {
+    pub(crate) fn forward_sinks<H: HookSink + Send>(&self, batch: &Batch, first_image: usize, sinks: Vec<H>) -> Result<(DMatrix<f32>, Vec<H>)> {
         self.check_input(batch)?;
         let n = batch.len();
         assert_eq!(sinks.len(), n, "one hook sink per image");
@@ -179,14 +172,7 @@ impl MobileNetV2 {
     }
 
     /// One image through every layer; the hook sites fire in catalogue order.
-    pub(crate) fn forward_image<H: HookSink>(
-        &self,
-        x: &FeatureMap,
-        image: usize,
-        ws: &mut Workspace,
-        hooks: &mut H,
-        threads: usize,
-    ) -> Vec<f32> {
+    pub(crate) fn forward_image<H: HookSink>(&self, x: &FeatureMap, image: usize, ws: &mut Workspace, hooks: &mut H, threads: usize) -> Vec<f32> {
         self.forward_features(x, image, ws, hooks, threads);
         self.forward_classifier(image, ws, hooks);
         ws.logits.as_slice().to_vec()
@@ -228,11 +214,7 @@ impl MobileNetV2 {
 }
 
 /// The conv → BN units of a network's parts in forward order, with their torchvision prefixes.
-pub(crate) fn units_mut<'a>(
-    stem: &'a mut ConvBn,
-    blocks: &'a mut [InvertedResidual],
-    head: &'a mut Option<ConvBn>,
-) -> Vec<(String, String, &'a mut ConvBn)> {
+pub(crate) fn units_mut<'a>(stem: &'a mut ConvBn, blocks: &'a mut [InvertedResidual], head: &'a mut Option<ConvBn>) -> Vec<(String, String, &'a mut ConvBn)> {
     let h = blocks.len() + 1;
     let mut units = vec![("features.0.0".to_string(), "features.0.1".to_string(), stem)];
     for b in blocks {

@@ -27,11 +27,7 @@ impl Network {
 
     /// Seeded initialisation.
     pub fn seeded(config: &ModelConfig, seed: u64) -> Result<Self> {
-        Ok(if config.arch.is_detector() {
-            Network::Detector(Detector::seeded(config, seed)?)
-        } else {
-            Network::Classifier(MobileNetV2::seeded(config, seed)?)
-        })
+        Ok(if config.arch.is_detector() { Network::Detector(Detector::seeded(config, seed)?) } else { Network::Classifier(MobileNetV2::seeded(config, seed)?) })
     }
 
     /// `config`'s network with the tensors of `file`.

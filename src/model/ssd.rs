@@ -137,7 +137,10 @@ impl Detector {
                     conv: ConvBias::new(pw(c, outputs)),
                 }
             } else {
-                Predictor { spatial: None, conv: ConvBias::new(ConvKind::Full(Conv2d { in_channels: c, out_channels: outputs, kernel: 3, stride: 1, padding: pad })) }
+                Predictor {
+                    spatial: None,
+                    conv: ConvBias::new(ConvKind::Full(Conv2d { in_channels: c, out_channels: outputs, kernel: 3, stride: 1, padding: pad })),
+                }
             }
         };
         let class_heads = map_channels.iter().zip(&anchors).map(|(&c, &a)| predictor(c, a * (config.classes + 1))).collect();
@@ -374,8 +377,24 @@ impl Detector {
         let unit = |layers: &mut Vec<LayerCost>, name: String, u: &ConvBn, input: [usize; 3]| -> [usize; 3] {
             let (oh, ow) = u.kind.output_size(input[1], input[2]);
             let out = [u.out_channels(), oh, ow];
-            layers.push(LayerCost { name: format!("{name}.0"), kind: u.kind.name().into(), input, output: out, params: u.weight.len() as u64, buffers: 0, macs: u.macs(oh, ow) });
-            layers.push(LayerCost { name: format!("{name}.1"), kind: "batch_norm".into(), input: out, output: out, params: 2 * u.out_channels() as u64, buffers: u.buffers() as u64, macs: 0 });
+            layers.push(LayerCost {
+                name: format!("{name}.0"),
+                kind: u.kind.name().into(),
+                input,
+                output: out,
+                params: u.weight.len() as u64,
+                buffers: 0,
+                macs: u.macs(oh, ow),
+            });
+            layers.push(LayerCost {
+                name: format!("{name}.1"),
+                kind: "batch_norm".into(),
+                input: out,
+                output: out,
+                params: 2 * u.out_channels() as u64,
+                buffers: u.buffers() as u64,
+                macs: 0,
+            });
             out
         };
         let mut x = [self.class_heads[1].conv.kind.in_channels(), sizes[1].0, sizes[1].1];
@@ -422,13 +441,8 @@ impl Detector {
 
     /// Every tensor with its documented name (see the module docs).
     pub fn state_dict(&self) -> Vec<(String, Vec<usize>, &[f32])> {
-        let mut out: Vec<(String, Vec<usize>, &[f32])> = self
-            .backbone
-            .state_dict()
-            .into_iter()
-            .filter(|(n, _, _)| !n.starts_with("classifier."))
-            .map(|(n, s, d)| (format!("backbone.{n}"), s, d))
-            .collect();
+        let mut out: Vec<(String, Vec<usize>, &[f32])> =
+            self.backbone.state_dict().into_iter().filter(|(n, _, _)| !n.starts_with("classifier.")).map(|(n, s, d)| (format!("backbone.{n}"), s, d)).collect();
         for (p, u) in self.head_bn_units() {
             let c = vec![u.out_channels()];
             out.push((format!("{p}.0.weight"), u.kind.torch_shape(), u.weight.as_slice()));
@@ -552,4 +566,3 @@ impl<H: HookSink> HookSink for Tapped<H> {
         }
     }
 }
-

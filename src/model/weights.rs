@@ -53,9 +53,10 @@ impl WeightsFile {
         let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| corrupt(&e))?;
         let metadata: HashMap<String, String> = meta.metadata().clone().unwrap_or_default();
         let config = match metadata.get(CONFIG_METADATA_KEY) {
-            Some(json) => Some(serde_json::from_str::<ModelConfig>(json).map_err(|e| {
-                Error::file("weights file", path, format!("stored config under {CONFIG_METADATA_KEY} is invalid: {e}"))
-            })?),
+            Some(json) => Some(
+                serde_json::from_str::<ModelConfig>(json)
+                    .map_err(|e| Error::file("weights file", path, format!("stored config under {CONFIG_METADATA_KEY} is invalid: {e}")))?,
+            ),
             None => None,
         };
         let mut tensors = BTreeMap::new();
@@ -73,10 +74,7 @@ impl WeightsFile {
 fn decode_floats(name: &str, dtype: Dtype, raw: &[u8]) -> Result<Vec<f32>> {
     Ok(match dtype {
         Dtype::F32 => raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-        Dtype::F64 => raw
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
-            .collect(),
+        Dtype::F64 => raw.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32).collect(),
         Dtype::F16 => raw.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
         Dtype::BF16 => raw.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
         other => return Err(Error::Dtype { key: name.to_string(), found: format!("{other:?}") }),
@@ -155,7 +153,8 @@ pub fn fill_slots(slots: Vec<(String, Vec<usize>, &mut [f32])>, file: &WeightsFi
     let p = path.display().to_string();
     let mut known = std::collections::HashSet::new();
     for (name, shape, slot) in slots {
-        let t = file.tensors.get(&name).ok_or_else(|| Error::MissingKey { key: name.clone(), path: p.clone(), expected: shape.clone(), hint: hint.to_string() })?;
+        let t =
+            file.tensors.get(&name).ok_or_else(|| Error::MissingKey { key: name.clone(), path: p.clone(), expected: shape.clone(), hint: hint.to_string() })?;
         if t.shape != shape {
             return Err(Error::ShapeMismatch { key: name, expected: shape, found: t.shape.clone() });
         }
@@ -163,11 +162,19 @@ pub fn fill_slots(slots: Vec<(String, Vec<usize>, &mut [f32])>, file: &WeightsFi
             return Err(Error::file("weights file", path, format!("tensor {name} holds {} values, its shape needs {}", t.data.len(), slot.len())));
         }
         if let Some((i, v)) = t.data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(Error::file("weights file", path, format!("tensor {name} holds the non-finite value {v} at index {i}; the weights are corrupt or diverged in training")));
+            return Err(Error::file(
+                "weights file",
+                path,
+                format!("tensor {name} holds the non-finite value {v} at index {i}; the weights are corrupt or diverged in training"),
+            ));
         }
         if name.ends_with("running_var") {
             if let Some((i, v)) = t.data.iter().enumerate().find(|(_, v)| **v < 0.0) {
-                return Err(Error::file("weights file", path, format!("tensor {name} holds the negative variance {v} at index {i}; a BatchNorm variance must be ≥ 0")));
+                return Err(Error::file(
+                    "weights file",
+                    path,
+                    format!("tensor {name} holds the negative variance {v} at index {i}; a BatchNorm variance must be ≥ 0"),
+                ));
             }
         }
         slot.copy_from_slice(&t.data);
@@ -197,8 +204,7 @@ pub fn serialize_tensors_with_counters<C: serde::Serialize>(
     key: &str,
     config: &C,
 ) -> Result<Vec<u8>> {
-    let raw: Vec<(String, Vec<usize>, Vec<u8>)> =
-        tensors.into_iter().map(|(n, s, d)| (n, s, d.iter().flat_map(|v| v.to_le_bytes()).collect())).collect();
+    let raw: Vec<(String, Vec<usize>, Vec<u8>)> = tensors.into_iter().map(|(n, s, d)| (n, s, d.iter().flat_map(|v| v.to_le_bytes()).collect())).collect();
     let zero = 0i64.to_le_bytes();
     let views = raw
         .iter()

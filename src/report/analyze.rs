@@ -49,9 +49,7 @@ pub fn write_analyze_outputs(result: &AnalyzeResult, dir: &Path, meta: &RunMeta)
 pub fn pattern_chart(patterns: &super::Table, relative: bool, title: &str) -> LineChart {
     let x = f64s(patterns.column("layer"));
     let ch = f64s(patterns.column("channels"));
-    let scale = |v: Vec<f64>| -> Vec<(f64, f64)> {
-        x.iter().zip(v).zip(&ch).map(|((x, y), c)| (*x, if relative { y / c } else { y })).collect()
-    };
+    let scale = |v: Vec<f64>| -> Vec<(f64, f64)> { x.iter().zip(v).zip(&ch).map(|((x, y), c)| (*x, if relative { y / c } else { y })).collect() };
     let (what, y) = if relative { ("fraction of channels", "active / channels") } else { ("number of channels", "active channels per position") };
     let mut chart = LineChart::new(format!("{title}: active channels per position ({what})"), "layer (post-activation site, in order)", y);
     chart.series.push(Series::line("positive: min", scale(f64s(patterns.column("positive_min"))), 0));

@@ -30,7 +30,9 @@ fn cell(s: &Summary, variant: &str, metric: &str) -> String {
 
 /// The claims table in Markdown.
 pub fn claims_markdown(claims: &[ClaimResult]) -> String {
-    let mut t = String::from("| claim | metric | tested | mean a | mean b | a − b [95% CI] | t (df) | p one-sided → Holm | verdict |\n|---|---|---|---|---|---|---|---|---|\n");
+    let mut t = String::from(
+        "| claim | metric | tested | mean a | mean b | a − b [95% CI] | t (df) | p one-sided → Holm | verdict |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
     for c in claims {
         let cmp = if c.claim.direction == crate::analysis::stats::Direction::Greater { ">" } else { "<" };
         let b = c.claim.b.clone().unwrap_or_else(|| format_float(c.claim.value.unwrap_or(f64::NAN)));
@@ -151,7 +153,11 @@ fn results_markdown(spec: &Spec, s: &Summary) -> String {
             }
         }
     }
-    let mut t = format!("| metric | {} |\n|---|{}\n", spec.variants.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(" | "), "---|".repeat(spec.variants.len()));
+    let mut t = format!(
+        "| metric | {} |\n|---|{}\n",
+        spec.variants.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(" | "),
+        "---|".repeat(spec.variants.len())
+    );
     for m in &metrics {
         let cells: Vec<String> = spec.variants.iter().map(|v| cell(s, &v.name, m)).collect();
         t.push_str(&format!("| {m} | {} |\n", cells.join(" | ")));
@@ -226,7 +232,11 @@ fn train_figures(spec: &Spec, s: &Summary, out: &Path) -> Result<Vec<(String, St
     let with_patterns: Vec<_> = spec.variants.iter().filter(|v| matches!(&v.setup, Setup::Train(t) if t.analysis.patterns)).collect();
     if !with_patterns.is_empty() {
         let per_variant = with_patterns.len() <= 3;
-        let mut combined = LineChart::new(format!("{}: mean positive channels / channels at each .post site", spec.name), "layer (post-activation site, in order)", "fraction of channels");
+        let mut combined = LineChart::new(
+            format!("{}: mean positive channels / channels at each .post site", spec.name),
+            "layer (post-activation site, in order)",
+            "fraction of channels",
+        );
         combined.y_range = Some((0.0, 1.05));
         for (k, v) in with_patterns.iter().enumerate() {
             let runs: Vec<_> = s.results.iter().filter(|r| r.variant == v.name && !r.patterns.is_empty()).collect();
@@ -237,9 +247,17 @@ fn train_figures(spec: &Spec, s: &Summary, out: &Path) -> Result<Vec<(String, St
             let frac = |get: fn(&SitePattern) -> f64, init: bool| move |i: usize| site_fractions(runs, i, get, init);
             let threshold: Vec<(f64, f64)> = first.patterns.iter().enumerate().map(|(i, p)| (i as f64 + 1.0, p.threshold as f64 / p.channels as f64)).collect();
             if per_variant {
-                let mut c = LineChart::new(format!("{} — {}: active channels per position / channels (Fig. 7)", spec.name, v.name), "layer (post-activation site, in order)", "fraction of channels");
+                let mut c = LineChart::new(
+                    format!("{} — {}: active channels per position / channels (Fig. 7)", spec.name, v.name),
+                    "layer (post-activation site, in order)",
+                    "fraction of channels",
+                );
                 c.y_range = Some((0.0, 1.05));
-                for (name, get, color) in [("trained: min", (|p: &SitePattern| p.positive_min) as fn(&_) -> f64, 0), ("trained: mean", |p| p.positive_mean, 1), ("trained: max", |p| p.positive_max, 2)] {
+                for (name, get, color) in [
+                    ("trained: min", (|p: &SitePattern| p.positive_min) as fn(&_) -> f64, 0),
+                    ("trained: mean", |p| p.positive_mean, 1),
+                    ("trained: max", |p| p.positive_max, 2),
+                ] {
                     let (line, band) = band_of(&xs, frac(get, false), color, name);
                     c.series.push(line);
                     if name == "trained: mean" {
@@ -263,7 +281,10 @@ fn train_figures(spec: &Spec, s: &Summary, out: &Path) -> Result<Vec<(String, St
         }
         if !per_variant {
             combined.write(&out.join("patterns"))?;
-            figs.push(("patterns".into(), "Mean positive channels per position relative to the channel count at every .post site, per variant (Fig. 7 style)".into()));
+            figs.push((
+                "patterns".into(),
+                "Mean positive channels per position relative to the channel count at every .post site, per variant (Fig. 7 style)".into(),
+            ));
         }
     }
     Ok(figs)
@@ -284,7 +305,14 @@ fn spiral_figures(spec: &Spec, s: &Summary, out: &Path) -> Result<Vec<(String, S
     rate.bands.push(band);
     let (line, _) = band_of(&xs, |i| s.values(&cells[i].0, "collapsed_fraction"), 1, "collapsed onto another part");
     rate.series.push(line);
-    rate.series.push(Series::line("Theorem 1: P(Bin(n, ½) ≥ 2)", cells.iter().map(|(_, c)| (c.n as f64, crate::analysis::theory::theorem1_noncollapsed(c.n as u64, 2))).collect(), 3).dashed());
+    rate.series.push(
+        Series::line(
+            "Theorem 1: P(Bin(n, ½) ≥ 2)",
+            cells.iter().map(|(_, c)| (c.n as f64, crate::analysis::theory::theorem1_noncollapsed(c.n as u64, 2))).collect(),
+            3,
+        )
+        .dashed(),
+    );
     rate.write(&out.join("spiral_rate"))?;
     let mut err = LineChart::new("Fig. 1: reconstruction error of T⁺ ReLU(T x)", "embedding dimension n", "relative error");
     for (k, (m, name)) in [("pinv_error", "‖T⁺ReLU(Tx) − x‖ / ‖x‖"), ("pinv_shape_error", "after the best scale (shape)")].iter().enumerate() {
@@ -302,7 +330,8 @@ fn spiral_figures(spec: &Spec, s: &Summary, out: &Path) -> Result<Vec<(String, S
     }
     for (_, c) in &cells {
         let (_, pts) = spiral_run(c.n, seed, &spiral_settings(c, seed));
-        grid.panels.push(ScatterPanel { title: format!("n = {}", c.n), points: pts.iter().enumerate().map(|(k, p)| (p[0], p[1], colour(k, pts.len()))).collect() });
+        grid.panels
+            .push(ScatterPanel { title: format!("n = {}", c.n), points: pts.iter().enumerate().map(|(k, p)| (p[0], p[1], colour(k, pts.len()))).collect() });
     }
     grid.write(&out.join("spiral_panels"))?;
     Ok(vec![
@@ -317,12 +346,20 @@ fn theory_figures(spec: &Spec, s: &Summary, out: &Path) -> Result<Vec<(String, S
     let mut ns: Vec<usize> = cells.iter().map(|(_, c)| c.n).collect();
     ns.sort_unstable();
     ns.dedup();
-    let mut chart = LineChart::new("Theorem 1: P(Binomial(m, ½) ≥ n) vs the Lemma-2 rate of random expansion layers", "expansion ratio t (m = round(t·n))", "non-collapsed fraction");
+    let mut chart = LineChart::new(
+        "Theorem 1: P(Binomial(m, ½) ≥ n) vs the Lemma-2 rate of random expansion layers",
+        "expansion ratio t (m = round(t·n))",
+        "non-collapsed fraction",
+    );
     chart.y_range = Some((0.0, 1.05));
     for (k, n) in ns.iter().enumerate() {
         let sel: Vec<_> = cells.iter().filter(|(_, c)| c.n == *n).collect();
         let xs: Vec<f64> = sel.iter().map(|(_, c)| c.t).collect();
-        chart.series.push(Series::line(format!("theory n={n}"), sel.iter().map(|(name, c)| (c.t, s.row(name, "theory").map_or(f64::NAN, |r| r.ci.mean))).collect(), k));
+        chart.series.push(Series::line(
+            format!("theory n={n}"),
+            sel.iter().map(|(name, c)| (c.t, s.row(name, "theory").map_or(f64::NAN, |r| r.ci.mean))).collect(),
+            k,
+        ));
         let (line, band) = band_of(&xs, |i| s.values(&sel[i].0, "empirical"), k, &format!("empirical n={n}"));
         chart.series.push(line.dashed());
         chart.bands.push(band);
@@ -339,16 +376,31 @@ fn memory_figures(spec: &Spec, s: &Summary, out: &Path) -> Result<Vec<(String, S
     let split: Vec<_> = spec.variants.iter().filter(|v| matches!(&v.setup, Setup::Memory(m) if m.splits.is_some())).collect();
     let table: Vec<_> = spec.variants.iter().filter(|v| matches!(&v.setup, Setup::Memory(m) if m.splits.is_none())).collect();
     if !table.is_empty() {
-        let mut c = LineChart::new("Table 3: largest materialised tensor (KiB) per network", table.iter().enumerate().map(|(i, v)| format!("{}={}", i + 1, v.name)).collect::<Vec<_>>().join(", "), "KiB");
+        let mut c = LineChart::new(
+            "Table 3: largest materialised tensor (KiB) per network",
+            table.iter().enumerate().map(|(i, v)| format!("{}={}", i + 1, v.name)).collect::<Vec<_>>().join(", "),
+            "KiB",
+        );
         let xs = |i: usize| i as f64 + 1.0;
-        c.series.push(Series::line("layer by layer", table.iter().enumerate().map(|(i, v)| (xs(i), kb(&v.name, "max_tensor_bytes"))).collect(), 0).with_markers());
-        c.series.push(Series::line("fused blocks (§5.1)", table.iter().enumerate().map(|(i, v)| (xs(i), kb(&v.name, "fused_max_tensor_bytes"))).collect(), 1).with_markers());
+        c.series
+            .push(Series::line("layer by layer", table.iter().enumerate().map(|(i, v)| (xs(i), kb(&v.name, "max_tensor_bytes"))).collect(), 0).with_markers());
+        c.series.push(
+            Series::line("fused blocks (§5.1)", table.iter().enumerate().map(|(i, v)| (xs(i), kb(&v.name, "fused_max_tensor_bytes"))).collect(), 1)
+                .with_markers(),
+        );
         c.write(&out.join("table3"))?;
         figs.push(("table3".into(), "Largest materialised tensor per network, layer by layer and with fused blocks (Table 3)".into()));
     }
     if !split.is_empty() {
-        let mut c = LineChart::new("§5.1: measured peak heap of one image's forward, by split", split.iter().enumerate().map(|(i, v)| format!("{}={}", i + 1, v.name)).collect::<Vec<_>>().join(", "), "MiB");
-        c.series.push(Series::line("peak live heap", split.iter().enumerate().map(|(i, v)| (i as f64 + 1.0, kb(&v.name, "peak_heap_bytes") / 1024.0)).collect(), 0).with_markers());
+        let mut c = LineChart::new(
+            "§5.1: measured peak heap of one image's forward, by split",
+            split.iter().enumerate().map(|(i, v)| format!("{}={}", i + 1, v.name)).collect::<Vec<_>>().join(", "),
+            "MiB",
+        );
+        c.series.push(
+            Series::line("peak live heap", split.iter().enumerate().map(|(i, v)| (i as f64 + 1.0, kb(&v.name, "peak_heap_bytes") / 1024.0)).collect(), 0)
+                .with_markers(),
+        );
         c.write(&out.join("split_memory"))?;
         figs.push(("split_memory".into(), "Peak live heap (f32, batch 1, one thread) of the plain and the split forward passes (§5.1)".into()));
     }
@@ -387,6 +439,9 @@ pub fn write_suite_report(spec: &Spec, parts: &[(&Spec, Summary)], out: &Path) -
     }
     let loads: Vec<String> = parts.iter().map(|(p, _)| format!("claims[\"{0}\"] = pd.read_csv(\"{0}/claims.csv\")", p.name)).collect();
     doc.md("## Load the tables");
-    doc.code(format!("import pandas as pd\nclaims = {{}}\n{}\npd.concat(claims, names=[\"part\"])[[\"id\", \"diff\", \"p_holm\", \"verdict\"]]", loads.join("\n")));
+    doc.code(format!(
+        "import pandas as pd\nclaims = {{}}\n{}\npd.concat(claims, names=[\"part\"])[[\"id\", \"diff\", \"p_holm\", \"verdict\"]]",
+        loads.join("\n")
+    ));
     doc.write(out)
 }

@@ -100,11 +100,7 @@ impl LineChart {
 
     fn ranges(&self) -> ((f64, f64), (f64, f64)) {
         let xs = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).chain(self.bands.iter().flat_map(|b| b.x.iter().copied()));
-        let ys = self
-            .series
-            .iter()
-            .flat_map(|s| s.points.iter().map(|p| p.1))
-            .chain(self.bands.iter().flat_map(|b| b.lower.iter().chain(&b.upper).copied()));
+        let ys = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).chain(self.bands.iter().flat_map(|b| b.lower.iter().chain(&b.upper).copied()));
         let span = |it: &mut dyn Iterator<Item = f64>| {
             let (lo, hi) = it.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
             if lo > hi {
@@ -123,7 +119,6 @@ impl LineChart {
         });
         (x, y)
     }
-
 }
 
 impl Drawable for LineChart {
@@ -153,8 +148,7 @@ impl Drawable for LineChart {
             .map_err(|x| e(&x))?;
         for b in &self.bands {
             let c = PALETTE[b.color % PALETTE.len()];
-            let poly: Vec<(f64, f64)> =
-                b.x.iter().zip(&b.upper).map(|(x, y)| (*x, *y)).chain(b.x.iter().zip(&b.lower).rev().map(|(x, y)| (*x, *y))).collect();
+            let poly: Vec<(f64, f64)> = b.x.iter().zip(&b.upper).map(|(x, y)| (*x, *y)).chain(b.x.iter().zip(&b.lower).rev().map(|(x, y)| (*x, *y))).collect();
             chart.draw_series(std::iter::once(Polygon::new(poly, c.mix(0.2).filled()))).map_err(|x| e(&x))?;
         }
         for s in &self.series {
@@ -206,7 +200,6 @@ impl PanelGrid {
         let w = s * self.panels.len().max(1) as u32;
         write_both(stem, w, s + 40, self)
     }
-
 }
 
 impl Drawable for PanelGrid {
@@ -220,11 +213,7 @@ impl Drawable for PanelGrid {
         let areas = root.split_evenly((1, self.panels.len().max(1)));
         for (area, p) in areas.into_iter().zip(&self.panels) {
             let lim = p.points.iter().map(|q| q.0.abs().max(q.1.abs())).filter(|v| v.is_finite()).fold(1e-9, f64::max) * 1.1;
-            let mut chart = ChartBuilder::on(&area)
-                .caption(&p.title, (FONT, 14))
-                .margin(6)
-                .build_cartesian_2d(-lim..lim, -lim..lim)
-                .map_err(|x| e(&x))?;
+            let mut chart = ChartBuilder::on(&area).caption(&p.title, (FONT, 14)).margin(6).build_cartesian_2d(-lim..lim, -lim..lim).map_err(|x| e(&x))?;
             chart.configure_mesh().disable_mesh().disable_x_axis().disable_y_axis().draw().map_err(|x| e(&x))?;
             chart
                 .draw_series(p.points.iter().filter(|q| q.0.is_finite() && q.1.is_finite()).map(|&(x, y, t)| Circle::new((x, y), 2, ramp(t).filled())))

@@ -50,7 +50,9 @@ impl Checkpoint {
     /// # Errors
     /// A file the pointer does not name.
     pub fn file(&self, name: &str) -> Result<&[u8]> {
-        self.files.get(name).map(Vec::as_slice).ok_or_else(|| Error::file("checkpoint", &self.pointer.dir, format!("has no file {name}; it was written by another version — start over with another --out")))
+        self.files.get(name).map(Vec::as_slice).ok_or_else(|| {
+            Error::file("checkpoint", &self.pointer.dir, format!("has no file {name}; it was written by another version — start over with another --out"))
+        })
     }
 }
 
@@ -76,6 +78,10 @@ pub fn save(out: &Path, epoch: usize, files: &[(&str, &[u8])]) -> Result<()> {
     let name = dir_name(epoch);
     let dir = out.join(&name);
     // Leftovers of a killed attempt at this same epoch are not named by the pointer: start clean.
+    // (The folder the pointer names is never touched: a save never repeats the current epoch.)
+    if std::fs::read(out.join(POINTER)).ok().and_then(|b| serde_json::from_slice::<Pointer>(&b).ok()).is_some_and(|p| p.dir == name) {
+        return Err(Error::file("checkpoint", &dir, "is the current checkpoint; a new save must not replace it — train with --resume or into an empty folder"));
+    }
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     }
@@ -121,9 +127,14 @@ fn checkpoint_dirs(out: &Path) -> Result<Vec<PathBuf>> {
 pub fn load(out: &Path) -> Result<Checkpoint> {
     let ppath = out.join(POINTER);
     let bytes = std::fs::read(&ppath).map_err(|e| Error::io(&ppath, e))?;
-    let pointer: Pointer = serde_json::from_slice(&bytes).map_err(|e| Error::file("checkpoint pointer", &ppath, format!("is corrupt ({e}); delete {} and train again", out.display())))?;
+    let pointer: Pointer = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::file("checkpoint pointer", &ppath, format!("is corrupt ({e}); delete {} and train again", out.display())))?;
     if pointer.dir != dir_name(pointer.epoch) {
-        return Err(Error::file("checkpoint pointer", &ppath, format!("names folder '{}' for epoch {}; expected '{}'", pointer.dir, pointer.epoch, dir_name(pointer.epoch))));
+        return Err(Error::file(
+            "checkpoint pointer",
+            &ppath,
+            format!("names folder '{}' for epoch {}; expected '{}'", pointer.dir, pointer.epoch, dir_name(pointer.epoch)),
+        ));
     }
     let dir = out.join(&pointer.dir);
     let mut files = BTreeMap::new();
@@ -134,7 +145,11 @@ pub fn load(out: &Path) -> Result<Checkpoint> {
         let path = dir.join(name);
         let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         if &sha256_hex(&data) != hash {
-            return Err(Error::file("checkpoint file", &path, "does not match the hash its pointer records (modified or corrupt); delete the output folder and train again"));
+            return Err(Error::file(
+                "checkpoint file",
+                &path,
+                "does not match the hash its pointer records (modified or corrupt); delete the output folder and train again",
+            ));
         }
         files.insert(name.clone(), data);
     }

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use nalgebra::DMatrix;
 
 use super::act::Act;
+use super::ops::*;
 use crate::hooks::catalogue::catalogue;
 use crate::hooks::hook_set::ImageHooks;
 use crate::hooks::{BlockPoint, HookName, HookSet, HookSink};
-use super::ops::*;
 use crate::layers::ConvBn;
 use crate::model::{MobileNetV2, Shortcut};
 
@@ -143,7 +143,11 @@ fn train_step_inner(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: Ste
         let site = |p| HookName::block(i, p);
         let mut x_in = cur;
         hooks.fire(&site(BlockPoint::In), &mut x_in);
-        let h = if expand { step(&mut units, &mut tapes, &mut k, x_in.clone(), hooks, (site(BlockPoint::ExpandPre), site(BlockPoint::ExpandPost))) } else { x_in.clone() };
+        let h = if expand {
+            step(&mut units, &mut tapes, &mut k, x_in.clone(), hooks, (site(BlockPoint::ExpandPre), site(BlockPoint::ExpandPost)))
+        } else {
+            x_in.clone()
+        };
         let mut proj_in = step(&mut units, &mut tapes, &mut k, h, hooks, (site(BlockPoint::DepthwisePre), site(BlockPoint::DepthwisePost)));
         if wide {
             if let Some(c) = &carry {
@@ -216,10 +220,6 @@ fn train_step_inner(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: Ste
     StepResult {
         loss,
         correct,
-        grads: Gradients {
-            units: grads.into_iter().map(|g| g.expect("every unit visited")).collect(),
-            classifier_weight: cw,
-            classifier_bias: cb,
-        },
+        grads: Gradients { units: grads.into_iter().map(|g| g.expect("every unit visited")).collect(), classifier_weight: cw, classifier_bias: cb },
     }
 }

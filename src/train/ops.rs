@@ -79,17 +79,13 @@ pub fn conv_backward(kind: &ConvKind, w: &DMatrix<f32>, x: &Act, dz: &Act, need_
             let (n, hw) = (x.n, x.hw());
             let mut dx = x.zeros_like();
             let mut dw = DMatrix::zeros(9, d.channels);
-            dx.data
-                .par_chunks_mut(n * hw)
-                .zip(dw.as_mut_slice().par_chunks_mut(9))
-                .enumerate()
-                .for_each_init(Vec::new, |scratch, (c, (dxc, dwc))| {
-                    let filt: &[f32; 9] = w.as_slice()[c * 9..(c + 1) * 9].try_into().expect("3×3");
-                    let mut df = [0.0f32; 9];
-                    let (xs, dys) = (&x.data[c * n * hw..(c + 1) * n * hw], &dz.data[c * n * dz.hw()..(c + 1) * n * dz.hw()]);
-                    d.backward_planes(n, xs, x.h, x.w, filt, dys, dxc, &mut df, scratch);
-                    dwc.copy_from_slice(&df);
-                });
+            dx.data.par_chunks_mut(n * hw).zip(dw.as_mut_slice().par_chunks_mut(9)).enumerate().for_each_init(Vec::new, |scratch, (c, (dxc, dwc))| {
+                let filt: &[f32; 9] = w.as_slice()[c * 9..(c + 1) * 9].try_into().expect("3×3");
+                let mut df = [0.0f32; 9];
+                let (xs, dys) = (&x.data[c * n * hw..(c + 1) * n * hw], &dz.data[c * n * dz.hw()..(c + 1) * n * dz.hw()]);
+                d.backward_planes(n, xs, x.h, x.w, filt, dys, dxc, &mut df, scratch);
+                dwc.copy_from_slice(&df);
+            });
 
             (dw, need_dx.then_some(dx))
         }

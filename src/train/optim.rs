@@ -41,7 +41,17 @@ pub struct OptimizerConfig {
 
 impl Default for OptimizerConfig {
     fn default() -> Self {
-        OptimizerConfig { kind: OptimizerKind::Rmsprop, lr: 0.045, momentum: 0.9, decay: 0.9, eps: 1.0, nesterov: false, beta1: 0.9, beta2: 0.999, weight_decay: 4e-5 }
+        OptimizerConfig {
+            kind: OptimizerKind::Rmsprop,
+            lr: 0.045,
+            momentum: 0.9,
+            decay: 0.9,
+            eps: 1.0,
+            nesterov: false,
+            beta1: 0.9,
+            beta2: 0.999,
+            weight_decay: 4e-5,
+        }
     }
 }
 

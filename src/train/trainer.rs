@@ -201,7 +201,11 @@ pub fn evaluate(model: &mut MobileNetV2, data: &dyn Dataset, limit: Option<usize
     model.refold();
     let n = limit.unwrap_or(usize::MAX).min(data.len());
     if n == 0 {
-        return Err(Error::config("evaluation set", format!("{} images (limit {limit:?})", data.len()), "there is nothing to evaluate; use a data set with images and --limit ≥ 1"));
+        return Err(Error::config(
+            "evaluation set",
+            format!("{} images (limit {limit:?})", data.len()),
+            "there is nothing to evaluate; use a data set with images and --limit ≥ 1",
+        ));
     }
     let k = data.classes();
     let (mut loss, mut correct) = (0.0f64, 0usize);
@@ -228,13 +232,7 @@ pub fn evaluate(model: &mut MobileNetV2, data: &dyn Dataset, limit: Option<usize
 
 /// Trains `model` as `cfg` says, writing checkpoints and metrics into `out`. With `resume`, continues
 /// from the checkpoint in `out` (which must have been written with the same configs).
-pub fn train(
-    model: &mut MobileNetV2,
-    cfg: &TrainConfig,
-    out: &Path,
-    resume: bool,
-    progress: &mut dyn FnMut(TrainProgress),
-) -> Result<Vec<EpochMetrics>> {
+pub fn train(model: &mut MobileNetV2, cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn FnMut(TrainProgress)) -> Result<Vec<EpochMetrics>> {
     train_until(model, cfg, out, resume, None, progress)
 }
 
@@ -266,25 +264,41 @@ pub fn train_until(
         return Err(Error::config(
             "resolution",
             res,
-            format!("the images of {} are {native}×{native} and are not resized; use --resolution {native} (or a folder:DIR data set, which is resized)", cfg.data),
+            format!(
+                "the images of {} are {native}×{native} and are not resized; use --resolution {native} (or a folder:DIR data set, which is resized)",
+                cfg.data
+            ),
         ));
     }
     if train_set.classes() > model.config().classes {
-        return Err(Error::config("classes", model.config().classes, format!("the data set has {} classes; pass --classes {}", train_set.classes(), train_set.classes())));
+        return Err(Error::config(
+            "classes",
+            model.config().classes,
+            format!("the data set has {} classes; pass --classes {}", train_set.classes(), train_set.classes()),
+        ));
     }
     let sizes: Vec<usize> = params_mut(model).0.iter().map(|p| p.len()).collect();
     let mut opt = Optimizer::new(cfg.optimizer.clone(), &sizes);
     let mut metrics: Vec<EpochMetrics> = Vec::new();
     let mut start_epoch = 0;
+    if !resume {
+        // A fresh run into a folder that holds an older run's checkpoint: that one is not ours.
+        checkpoint::remove(out)?;
+    }
     if resume {
         if !checkpoint::exists(out) {
-            return Err(Error::config("--resume", out.display(), format!("holds no checkpoint ({}); train without --resume", checkpoint::POINTER)));
+            let old = if out.join(STATE_FILE).exists() { " (its train_state.json is from an older infoloss whose checkpoints cannot be resumed)" } else { "" };
+            return Err(Error::config("--resume", out.display(), format!("holds no checkpoint ({}){old}; train without --resume", checkpoint::POINTER)));
         }
         let ckpt = checkpoint::load(out)?;
         let st_path = out.join(&ckpt.pointer.dir).join(STATE_FILE);
         let st: TrainState = serde_json::from_slice(ckpt.file(STATE_FILE)?).map_err(|e| Error::file("train state", &st_path, e))?;
         if &st.model != model.config() || st.train != *cfg {
-            return Err(Error::config("resume", out.display(), "the checkpoint was written with another model or training config; use the same flags or another --out"));
+            return Err(Error::config(
+                "resume",
+                out.display(),
+                "the checkpoint was written with another model or training config; use the same flags or another --out",
+            ));
         }
         if st.epochs_done != ckpt.pointer.epoch {
             return Err(Error::file("train state", &st_path, format!("says {} epochs done, its pointer says {}", st.epochs_done, ckpt.pointer.epoch)));
@@ -295,7 +309,10 @@ pub fn train_until(
         let of = WeightsFile::from_bytes(ckpt.file(OPTIMIZER_FILE)?, &opath)?;
         for (name, s) in param_names(model).iter().zip(&mut opt.state) {
             let get = |k: String| {
-                of.tensors.get(&k).map(|t| t.data.clone()).ok_or_else(|| Error::file("optimizer state", &opath, format!("has no tensor {k}; it was written for another model")))
+                of.tensors
+                    .get(&k)
+                    .map(|t| t.data.clone())
+                    .ok_or_else(|| Error::file("optimizer state", &opath, format!("has no tensor {k}; it was written for another model")))
             };
             *s = ParamState { a: get(format!("{name}.a"))?, b: get(format!("{name}.b"))? };
         }
@@ -305,7 +322,11 @@ pub fn train_until(
     }
     let n_train = cfg.train_limit.unwrap_or(usize::MAX).min(train_set.len());
     if n_train == 0 {
-        return Err(Error::config("training split", format!("{} ({} images)", cfg.data, train_set.len()), "it has no images to train on; use a data set with images (and --train-limit ≥ 1)"));
+        return Err(Error::config(
+            "training split",
+            format!("{} ({} images)", cfg.data, train_set.len()),
+            "it has no images to train on; use a data set with images (and --train-limit ≥ 1)",
+        ));
     }
     let n_val = cfg.val_limit.unwrap_or(usize::MAX).min(val_set.len());
     if n_val == 0 {
@@ -340,7 +361,14 @@ pub fn train_until(
             if !r.loss.is_finite() {
                 return Err(Error::input(
                     "training",
-                    format!("loss became {} at epoch {} step {}; the last good checkpoint (epoch {}) is in {}; lower --lr", r.loss, epoch + 1, s + 1, epoch, out.display()),
+                    format!(
+                        "loss became {} at epoch {} step {}; the last good checkpoint (epoch {}) is in {}; lower --lr",
+                        r.loss,
+                        epoch + 1,
+                        s + 1,
+                        epoch,
+                        out.display()
+                    ),
                 ));
             }
             let (params, decay) = params_mut(model);
