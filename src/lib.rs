@@ -15,6 +15,9 @@
 //!
 //! The library never prints and never panics on user input; errors are [`Error`].
 
+// `!(x > 0.0)` is this crate's way to reject NaN together with out-of-range values.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 /// A named fault-injection point (the `fail` crate's `fail_point!`), compiled only with the
 /// `failpoints` feature: `FAILPOINTS="checkpoint-before-pointer=sleep(3000)"` pauses the process there
 /// so `tools/torture.sh` can kill it at exactly that moment. Without the feature it is nothing.

@@ -317,7 +317,7 @@ fn image_folders_npy_inputs_and_their_errors() {
         .writer(&mut raw)
         .begin_nd()
         .and_then(|mut w| {
-            w.extend((0..12).map(|v| v as i32))?;
+            w.extend(0..12)?;
             w.finish()
         })
         .unwrap();
@@ -363,7 +363,7 @@ fn keras_weights_convert_to_torchvision_names() {
                 for y in 0..kh {
                     for x in 0..kw {
                         let v = w[((a * i + b) * kh + y) * kw + x];
-                        let dst = if depthwise { ((y * kw + x) * o + a) * 1 + b } else { ((y * kw + x) * i + b) * o + a };
+                        let dst = if depthwise { (y * kw + x) * o + a + b } else { ((y * kw + x) * i + b) * o + a };
                         data[dst] = v;
                     }
                 }

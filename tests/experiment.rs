@@ -311,7 +311,7 @@ fn welch_test_matches_hand_computed_values() {
     let o = welch_test_value(&a, 1.0, Direction::Greater, 0.95);
     assert!((o.t - 2.828_427).abs() < 1e-5 && o.df == 4.0);
     assert!(o.p_claimed < 0.025 && o.p_claimed > 0.02, "{o:?}");
-    assert!((o.diff_lo - (2.0 - 2.776 * 0.707_107)).abs() < 2e-3);
+    assert!((o.diff_lo - (2.0 - 2.776 * std::f64::consts::FRAC_1_SQRT_2)).abs() < 2e-3);
 }
 
 #[test]

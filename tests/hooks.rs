@@ -1,6 +1,9 @@
 //! Hooks: bit-exact no-op hooks, firing order, filters, every intervention against an independent
 //! computation, counts against naive loops, cache export, name suggestions.
 
+// The references are deliberately naive index loops.
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 
 use infoloss::bench::random_batch;

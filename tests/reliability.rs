@@ -180,7 +180,7 @@ fn an_npy_whose_shape_overflows_is_refused() {
     // A valid header declaring 2^62 × 2^62 × 4 × 4 float32 values, followed by 16 bytes.
     let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4611686018427387904, 4, 4), }";
     let mut h = header.to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');

@@ -68,7 +68,9 @@ resume_train() {
     if [[ -f "$1/checkpoint.json" ]]; then
         local k
         k=$(grep -oE '"epoch": *[0-9]+' "$1/checkpoint.json" | grep -oE '[0-9]+$')
-        "$BIN" --threads 2 "${TRAIN_ARGS[@]}" --out "$1" --resume 2>&1 | grep -q "resumed from the checkpoint of epoch $k" || echo "did not resume at epoch $k"
+        local said
+        said=$("$BIN" --threads 2 "${TRAIN_ARGS[@]}" --out "$1" --resume 2>&1)
+        grep -q "resumed from the checkpoint of epoch $k" <<<"$said" || echo "did not resume at epoch $k"
     else
         start_train "$1"
     fi
@@ -76,7 +78,9 @@ resume_train() {
 resume_run() {
     local done
     done=$(find "$1" -name result.json 2>/dev/null | wc -l)
-    "$BIN" --threads 2 run "$SPEC" --out "$1" --quiet 2>&1 | grep -qE "executed, $done already finished" || echo "did not reuse the $done finished runs"
+    local said
+    said=$("$BIN" --threads 2 run "$SPEC" --out "$1" --quiet 2>&1)
+    grep -qE "executed, $done already finished" <<<"$said" || echo "did not reuse the $done finished runs"
 }
 
 # Seconds of CPU (user + system) a process has used, in clock ticks.

@@ -183,8 +183,11 @@ fn min_norm_error(t: &nalgebra::DMatrix<f64>, z: &nalgebra::DVector<f64>, x: &na
     }
 }
 
+/// The projected-back spiral of one n (its points in the plane), for the figure's panels.
+pub type SpiralPanel = (usize, Vec<[f64; 2]>);
+
 /// All (n, seed) rows, and for the first seed the projected-back spiral of every n.
-pub fn spiral_experiment(s: &SpiralSettings) -> (Vec<SpiralRow>, Vec<(usize, Vec<[f64; 2]>)>) {
+pub fn spiral_experiment(s: &SpiralSettings) -> (Vec<SpiralRow>, Vec<SpiralPanel>) {
     let mut rows = Vec::new();
     let mut panels = Vec::new();
     for &n in &s.dims {

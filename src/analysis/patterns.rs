@@ -123,12 +123,12 @@ impl AnalyzeResult {
         for s in &self.sites {
             let Some(a) = self.activity.sites.get(&s.name) else { continue };
             let satf = a.channel_saturated_fraction();
-            for c in 0..a.channels {
+            for (c, (&positive, &saturated)) in a.channel_positive.iter().zip(&satf).enumerate().take(a.channels) {
                 site.push(s.name.to_string());
                 channel.push(c as u64);
-                pos.push(a.channel_positive[c] as f64 / a.positions.max(1) as f64);
-                sat.push(satf[c]);
-                dead.push(a.channel_positive[c] == 0);
+                pos.push(positive as f64 / a.positions.max(1) as f64);
+                sat.push(saturated);
+                dead.push(positive == 0);
             }
         }
         Table::new().str("site", site).u64("channel", channel).f64("positive_fraction", pos).f64("saturated_fraction", sat).bool("dead", dead)

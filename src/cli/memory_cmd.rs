@@ -53,7 +53,7 @@ pub fn memory(a: MemoryArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("# {} — {} schedule, {} bytes/element", config.label(), if a.fused { "fused" } else { "layer-by-layer" }, a.bytes_per_element);
-    println!("{:>10} {:>16} {:>9} {:>16} {:>14}  {}", "resolution", "largest tensor", "channels", "max_tensor_bytes", "peak_bytes", "peak op (Eq. 2)");
+    println!("{:>10} {:>16} {:>9} {:>16} {:>14}  peak op (Eq. 2)", "resolution", "largest tensor", "channels", "max_tensor_bytes", "peak_bytes");
     for r in &rows {
         let s = r.max_tensor_shape;
         println!(

@@ -52,7 +52,7 @@ impl Cifar {
 /// An empty or truncated file, a label out of range.
 pub fn parse_records(bytes: &[u8], path: &Path, label_bytes: usize, classes: usize, labels: &mut Vec<u8>, pixels: &mut Vec<u8>) -> Result<()> {
     let record = label_bytes + PIXELS;
-    if bytes.is_empty() || bytes.len() % record != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
         return Err(Error::file("CIFAR file", path, format!("{} bytes is not a whole number of {record}-byte records (truncated?)", bytes.len())));
     }
     for r in bytes.chunks_exact(record) {

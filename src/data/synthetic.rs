@@ -49,6 +49,8 @@ impl Synthetic {
             }
         }
         // Background texture: a low-frequency sinusoid plus per-pixel noise.
+        // 6.28, not τ: the constant is part of the data set's definition (τ would change every image).
+        #[allow(clippy::approx_constant)]
         let (fx, fy, ph) = (rng.random_range(0.1..0.6f32), rng.random_range(0.1..0.6f32), rng.random_range(0.0..6.28f32));
         let tex = rng.random_range(10.0..40.0f32);
         let r = rng.random_range(6.0..12.0f32);

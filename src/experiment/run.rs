@@ -50,6 +50,9 @@ pub fn run_key(setup: &Setup, seed: u64) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
+/// A metric's name and value (`None`: does not apply).
+type Metric = (String, Option<f64>);
+
 /// Per-epoch training curve: the trainer's [`EpochMetrics`] without the wall time, so a run's result
 /// holds only what is reproducible.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -195,7 +198,7 @@ fn execute_train(t: &TrainSetup, seed: u64, dir: &Path) -> Result<RunResult> {
 
 /// The analyses of `t.analysis` on `model`, metrics named with `prefix`; writes
 /// `{prefix}patterns.csv` into `dir`.
-fn analyse(model: MobileNetV2, t: &TrainSetup, seed: u64, dir: &Path, prefix: &str) -> Result<(Vec<(String, Option<f64>)>, Vec<SitePattern>)> {
+fn analyse(model: MobileNetV2, t: &TrainSetup, seed: u64, dir: &Path, prefix: &str) -> Result<(Vec<Metric>, Vec<SitePattern>)> {
     let a = &t.analysis;
     let mut out = Vec::new();
     let mut patterns = Vec::new();

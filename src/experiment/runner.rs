@@ -139,6 +139,9 @@ pub fn plan(spec: &Spec, out: &Path) -> Vec<(PathBuf, RunPlan)> {
     spec.seeds.iter().flat_map(|&s| spec.variants.iter().map(move |v| (out.to_path_buf(), RunPlan::new(&v.name, s, &v.setup)))).collect()
 }
 
+/// What one worker's attempt at a run gave: its result, `None` when it was found finished, or the error.
+type RunAttempt = std::result::Result<Option<RunResult>, String>;
+
 /// Most shards a plan may be cut into.
 pub const MAX_SHARDS: usize = 100_000;
 
@@ -213,11 +216,10 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions, progress: &(dyn Fn(RunProgress) 
     let done = AtomicUsize::new(0);
     // Runs another process holds: come back to them once this process's own queue is empty.
     let deferred: Mutex<Vec<usize>> = Mutex::new(Vec::new());
-    let results: Mutex<Vec<(usize, std::result::Result<Option<RunResult>, String>)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(usize, RunAttempt)>> = Mutex::new(Vec::new());
     let worker = |wait: bool, queue: &[usize], next: &AtomicUsize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
-        loop {
-            let Some(&i) = queue.get(next.fetch_add(1, Ordering::SeqCst)) else { break };
+        while let Some(&i) = queue.get(next.fetch_add(1, Ordering::SeqCst)) {
             let (dir, p) = &todo[i];
             let r = match &pool {
                 Ok(pool) => pool.install(|| claim_and_execute(p, dir, wait)).map_err(|e| e.to_string()),

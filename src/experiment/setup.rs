@@ -130,7 +130,7 @@ impl SpiralSetup {
         if s.points < 2 || s.points > 100_000 || s.neighbour_window.saturating_mul(2) >= s.points {
             return Err(Error::config("spiral.points", s.points, "use at least 2 and at most 100000 points, and more than twice neighbour-window"));
         }
-        if !(s.turns > 0.0 && s.turns.is_finite()) || !(s.collapse_ratio > 0.0 && s.collapse_ratio < 1.0) || !(s.rank_eps > 0.0) {
+        if !(s.turns > 0.0 && s.turns.is_finite() && s.collapse_ratio > 0.0 && s.collapse_ratio < 1.0 && s.rank_eps > 0.0) {
             return Err(Error::config("spiral", "turns/collapse-ratio/rank-eps", "use turns > 0, collapse-ratio in (0, 1) and rank-eps > 0"));
         }
         crate::analysis::invertibility::check_rank_eps(s.rank_eps).map_err(|e| prefix(e, "spiral"))?;

@@ -2,7 +2,7 @@
 //! activation-value histograms ([`ValueHistogram`]) and a site-order recorder ([`SiteRecorder`]).
 //!
 //! "Active" follows the paper's information argument: a channel is *positive* where its value is
-//! > 0; for a capped activation (ReLU6) it is in the *linear region* where 0 < v < cap, and *saturated*
+//! above 0; for a capped activation (ReLU6) it is in the *linear region* where 0 < v < cap, and *saturated*
 //! where v ≥ cap (a saturated channel carries no information about small changes of its input).
 
 use std::collections::BTreeMap;

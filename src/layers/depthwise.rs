@@ -39,6 +39,7 @@ impl Depthwise {
 
     /// `out = act(dwconv(x) + bias)` with `weight` of shape `9 × C` (column `c` = channel `c`'s 3×3
     /// filter, row-major). `scratch` holds the padded plane.
+    #[allow(clippy::too_many_arguments)]
     pub fn forward(&self, x: &FeatureMap, weight: &DMatrix<f32>, bias: &[f32], act: Activation, out: &mut FeatureMap, scratch: &mut Vec<f32>, threads: usize) {
         self.forward_channels(x, 0, weight.as_slice(), bias, act, out, scratch, threads);
     }
@@ -87,6 +88,7 @@ impl Depthwise {
     /// [`Depthwise::forward_plane`] for `n` images of one channel (planes back to back). At stride 1
     /// the padded planes are stacked and the nine taps run as one long row over all of them (rows of
     /// the tall output that straddle two images are computed and dropped).
+    #[allow(clippy::too_many_arguments)]
     pub fn forward_planes(&self, n: usize, src: &[f32], h: usize, w: usize, filt: &[f32; 9], dst: &mut [f32], scratch: &mut Vec<f32>) {
         let g = Geometry::new(self, h, w);
         let (hw, ohw) = (h * w, g.oh * g.ow);

@@ -14,6 +14,7 @@ use crate::tensor::Batch;
 
 /// A classifier or a detector.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per process; boxing would only add an indirection
 pub enum Network {
     Classifier(MobileNetV2),
     Detector(Detector),

@@ -151,9 +151,8 @@ pub fn bn_backward(bn: &BatchNorm, z: &Act, st: &BnStats, da: &Act) -> (Act, Vec
             (dg as f32, db as f32)
         })
         .collect();
-    for c in 0..z.c {
+    for (c, &(dg, db)) in grads.iter().enumerate().take(z.c) {
         let (mean, inv, gamma) = (st.mean[c], st.invstd[c], bn.gamma[c]);
-        let (dg, db) = grads[c];
         let k = gamma * inv / m;
         dz.col_mut(c).iter_mut().zip(da.col(c).iter().zip(z.col(c))).for_each(|(o, (&g, &v))| {
             *o = k * (m * g - db - (v - mean) * inv * dg);
