@@ -476,3 +476,19 @@ fn two_infoloss_processes_on_one_output_compute_each_run_once() {
     let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
     assert_eq!(runs.lines().count(), 41);
 }
+
+// ---- found by fuzzing ------------------------------------------------------------------------------
+
+#[test]
+fn an_npy_header_with_nested_braces_is_refused_at_once() {
+    // tools/fuzz.sh's npy target: a header with ~100 nested `{` kept the header parser busy for more
+    // than 30 s. Plain arrays never nest; such a header is refused before parsing.
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz/npy-nested-braces-timeout.npy");
+    let t = std::time::Instant::now();
+    let e = infoloss::io::npy::read_npy(&p).unwrap_err().to_string();
+    assert!(t.elapsed().as_secs_f64() < 1.0, "took {:?}", t.elapsed());
+    assert!(e.contains("header") && e.contains("np.save"), "{e}");
+    // Real files still read: the torchvision fixture (a plain 4-D float32 array).
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tv_input.npy");
+    assert_eq!(infoloss::io::npy::read_npy(&fixture).unwrap().shape.len(), 4);
+}

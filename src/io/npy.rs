@@ -27,6 +27,7 @@ pub fn read_npy(path: &Path) -> Result<NpyArray> {
 /// Not a `.npy`, Fortran order, a dtype other than float32/float64, a shape the data does not fill.
 pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray> {
     let bad = |reason: String| Error::file("npy file", path, reason);
+    check_header(bytes).map_err(|why| bad(format!("{why}; write it with np.save(path, x.astype(np.float32))")))?;
     let file = npyz::NpyFile::new(Cursor::new(bytes)).map_err(|e| bad(format!("not a valid .npy file ({e})")))?;
     if file.order() != npyz::Order::C {
         return Err(bad("array is in Fortran order; save it with np.ascontiguousarray(x)".into()));
@@ -50,6 +51,50 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray> {
         other => return Err(bad(format!("dtype {other} is not float32; convert with x.astype(np.float32)"))),
     };
     Ok(NpyArray { shape, data })
+}
+
+/// Largest `.npy` header accepted (NumPy writes ~128 bytes for a plain array).
+const MAX_HEADER: usize = 4096;
+
+/// Checks the header of a plain array before it reaches the header parser: a dict with no nested
+/// dicts or lists and at most one level of parentheses (`'shape': (2, 3, 32, 32)`). Deeply nested
+/// brackets make the parser's time explode (found by fuzzing); a plain float array never has them.
+fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err("not a .npy file (no \\x93NUMPY magic)".into());
+    }
+    let (len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        v => return Err(format!("unsupported .npy format version {v}")),
+    };
+    if len > MAX_HEADER {
+        return Err(format!("its header is {len} bytes, more than the {MAX_HEADER} of a plain array"));
+    }
+    let header = bytes.get(start..start + len).ok_or("truncated header")?;
+    let (mut depth, mut max_depth, mut dicts) = (0i32, 0i32, 0);
+    let mut quote: Option<u8> = None;
+    for &c in header {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'\'' | b'"') => quote = Some(c),
+            (None, b'{' | b'(' | b'[') => {
+                dicts += i32::from(c == b'{');
+                if c == b'[' {
+                    return Err("its dtype is structured (a list); only plain float32/float64 arrays are read".into());
+                }
+                depth += 1;
+                max_depth = max_depth.max(depth);
+            }
+            (None, b'}' | b')' | b']') => depth -= 1,
+            _ => {}
+        }
+    }
+    if dicts != 1 || max_depth > 2 {
+        return Err("its header is not a plain array's {'descr': …, 'fortran_order': …, 'shape': (…)}".into());
+    }
+    Ok(())
 }
 
 /// Reads an NCHW batch: rank 4, float.
