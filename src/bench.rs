@@ -2,13 +2,8 @@
 
 use std::time::Instant;
 
-use rand::rngs::StdRng;
-use rand::SeedableRng;
-use rand_distr::{Distribution, StandardNormal};
-
 use crate::error::Result;
 use crate::model::{MobileNetV2, ModelConfig};
-use crate::tensor::Batch;
 
 /// Result of timing one workload.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -20,12 +15,7 @@ pub struct Timing {
     pub images_per_second: f64,
 }
 
-/// A seeded N(0, 1) NCHW batch.
-pub fn random_batch(n: usize, resolution: usize, seed: u64) -> Result<Batch> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let data: Vec<f32> = (0..n * 3 * resolution * resolution).map(|_| StandardNormal.sample(&mut rng)).collect();
-    Batch::from_nchw([n, 3, resolution, resolution], &data)
-}
+pub use crate::data::noise::random_batch;
 
 /// Median milliseconds of `iters` (at least one) timed calls of `f`.
 pub fn median_ms<T>(iters: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {

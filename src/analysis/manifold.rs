@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::invertibility::{lemma2_verdict, Lemma2Layer, Lemma2Scratch};
 use super::stats::mean_ci;
 use super::theory::theorem1_noncollapsed;
-use crate::report::Table;
+use crate::io::table::Table;
 
 /// Settings of the spiral experiment (recorded in outputs).
 #[derive(Clone, Debug, PartialEq, Serialize)]

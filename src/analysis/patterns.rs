@@ -10,8 +10,8 @@ use crate::data::BatchSource;
 use crate::error::{Error, Result};
 use crate::hooks::observers::{ChannelActivity, ValueHistogram};
 use crate::hooks::{HookSet, HookSite, NameFilter};
+use crate::io::table::Table;
 use crate::model::Network;
-use crate::report::Table;
 
 /// Settings of `analyze` (recorded in every output's metadata).
 #[derive(Clone, Debug, PartialEq, Serialize)]

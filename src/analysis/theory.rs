@@ -16,8 +16,8 @@ use statrs::distribution::{Binomial, DiscreteCDF};
 
 use super::invertibility::{lemma2_verdict, Lemma2Layer, Lemma2Scratch};
 use super::stats::wilson_interval;
+use crate::io::table::Table;
 use crate::model::block_setting::hidden_width;
-use crate::report::Table;
 
 /// `P(Binomial(m, ½) ≥ n)`: Theorem 1's expected non-collapsed fraction.
 pub fn theorem1_noncollapsed(m: u64, n: u64) -> f64 {

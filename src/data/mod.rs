@@ -6,6 +6,7 @@ pub mod dataset;
 pub mod folder;
 pub mod images;
 pub mod mnist;
+pub mod noise;
 pub mod source;
 pub mod synthetic;
 

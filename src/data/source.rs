@@ -132,7 +132,7 @@ impl BatchSource for NoiseSource {
         // One seeded stream per image: the same images whatever the batch size.
         let maps = (self.next..end)
             .map(|i| {
-                crate::bench::random_batch(1, self.resolution, self.seed.wrapping_mul(1_000_003).wrapping_add(i as u64)).map(|b| b.into_images().remove(0))
+                super::noise::random_batch(1, self.resolution, self.seed.wrapping_mul(1_000_003).wrapping_add(i as u64)).map(|b| b.into_images().remove(0))
             })
             .collect::<Result<Vec<_>>>()?;
         self.next = end;

@@ -7,6 +7,7 @@
 pub mod merge;
 pub mod metrics;
 pub mod overrides;
+pub mod report;
 pub mod run;
 pub mod runner;
 pub mod setup;

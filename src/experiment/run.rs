@@ -17,9 +17,9 @@ use crate::analysis::theory::{theorem1_noncollapsed, theory_trials};
 use crate::data::{DataSpec, DatasetSource, Split};
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
+use crate::io::meta::RunMeta;
 use crate::model::block_setting::hidden_width;
 use crate::model::{MobileNetV2, Network};
-use crate::report::RunMeta;
 use crate::train::trainer::{train, EpochMetrics};
 
 /// A planned run.

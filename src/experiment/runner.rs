@@ -162,8 +162,8 @@ pub fn write_spec_files(spec: &Spec, out: &Path) -> Result<()> {
     write_atomic(&out.join("spec.toml"), spec.source.as_bytes())?;
     let resolved = serde_json::json!({
         "spec": spec,
-        "infoloss_version": crate::report::meta::VERSION,
-        "git_commit": crate::report::meta::GIT_COMMIT,
+        "infoloss_version": crate::io::meta::VERSION,
+        "git_commit": crate::io::meta::GIT_COMMIT,
     });
     write_atomic(&out.join("spec.resolved.json"), serde_json::to_string_pretty(&resolved).map_err(|e| Error::input("spec", e))?.as_bytes())?;
     for p in &spec.parts {

@@ -11,7 +11,8 @@ use super::runner::plan;
 use super::spec::{Claim, Kind, Spec};
 use crate::analysis::stats::{mean_ci, verdicts, welch_test, welch_test_value, MeanCi, Verdict, WelchTest};
 use crate::error::Result;
-use crate::report::{RunMeta, Table};
+use crate::io::meta::RunMeta;
+use crate::io::table::Table;
 
 /// Confidence of every interval.
 pub const CONFIDENCE: f64 = 0.95;
@@ -206,7 +207,7 @@ pub fn write_report(spec: &Spec, out: &Path) -> Result<Vec<PathBuf>> {
             files.extend(write_report(p, &dir)?);
             parts.push((p, summarize(p, &dir)));
         }
-        files.extend(crate::report::experiment::write_suite_report(spec, &parts, out)?);
+        files.extend(super::report::write_suite_report(spec, &parts, out)?);
         return Ok(files);
     }
     let s = summarize(spec, out);
@@ -220,6 +221,6 @@ pub fn write_report(spec: &Spec, out: &Path) -> Result<Vec<PathBuf>> {
         files.push(out.join("curves.csv"));
         curves_table(spec, &s).write_csv(&files[4], &meta)?;
     }
-    files.extend(crate::report::experiment::write_experiment_report(spec, &s, out)?);
+    files.extend(super::report::write_experiment_report(spec, &s, out)?);
     Ok(files)
 }

@@ -4,17 +4,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use nalgebra::DMatrix;
 use safetensors::{tensor::TensorView, Dtype};
 
-use super::filter::NameFilter;
 use super::hook_name::HookName;
-use super::hook_set::{HookSet, Observer};
+use super::hook_set::Observer;
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
 use crate::io::npy::write_npy;
-use crate::model::MobileNetV2;
-use crate::tensor::{Batch, FeatureMap};
+use crate::tensor::FeatureMap;
 
 /// Cached activations: site → one map per image, in image order.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -89,16 +86,5 @@ impl ActivationCache {
             .collect::<Result<Vec<_>>>()?;
         let bytes = safetensors::serialize(views, None).map_err(|e| Error::input("activation cache", e))?;
         write_atomic(path, &bytes)
-    }
-}
-
-impl MobileNetV2 {
-    /// Forward pass that also returns owned copies of the activations at the sites `filter` selects.
-    pub fn run_with_cache(&self, batch: &Batch, filter: NameFilter) -> Result<(DMatrix<f32>, ActivationCache)> {
-        let mut hooks = HookSet::new();
-        let id = hooks.observe(filter, ActivationCache::default());
-        let logits = self.run_with_hooks(batch, &mut hooks)?;
-        let cache = hooks.observer::<ActivationCache>(id).cloned().unwrap_or_default();
-        Ok((logits, cache))
     }
 }

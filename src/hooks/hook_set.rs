@@ -1,4 +1,5 @@
-//! Hooks scoped to one call: a [`HookSet`] is borrowed `&mut` by [`MobileNetV2::run_with_hooks`] for
+//! Hooks scoped to one call: a [`HookSet`] is borrowed `&mut` by
+//! [`MobileNetV2::run_with_hooks`](crate::model::MobileNetV2::run_with_hooks) for
 //! one forward pass — no global registry.
 //!
 //! Two verbs: an [`Observer`] sees `&FeatureMap` and never changes it; an [`Intervention`] gets
@@ -13,15 +14,11 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use nalgebra::DMatrix;
-
-use super::catalogue::{catalogue, HookSite};
+use super::catalogue::HookSite;
 use super::filter::NameFilter;
 use super::hook_name::HookName;
 use super::sink::HookSink;
-use crate::error::Result;
-use crate::model::MobileNetV2;
-use crate::tensor::{Batch, FeatureMap};
+use crate::tensor::FeatureMap;
 
 /// Downcasting support for hook trait objects (implemented for every `'static` type).
 pub trait AsAny {
@@ -217,22 +214,5 @@ impl HookSink for ImageHooks {
                 }
             }
         }
-    }
-}
-
-impl MobileNetV2 {
-    /// Forward pass with `hooks` attached for this call only; returns the logits. Image indices seen
-    /// by hooks start at 0.
-    pub fn run_with_hooks(&self, batch: &Batch, hooks: &mut HookSet) -> Result<DMatrix<f32>> {
-        self.run_with_hooks_at(batch, 0, hooks)
-    }
-
-    /// As [`Self::run_with_hooks`], numbering images from `first_image` (for streaming over batches).
-    pub fn run_with_hooks_at(&self, batch: &Batch, first_image: usize, hooks: &mut HookSet) -> Result<DMatrix<f32>> {
-        let routes = Arc::new(hooks.routes(&catalogue(self, self.config().resolution)));
-        let sinks: Vec<ImageHooks> = (0..batch.len()).map(|_| hooks.fork(&routes)).collect();
-        let (logits, sinks) = self.forward_sinks(batch, first_image, sinks)?;
-        hooks.join(sinks);
-        Ok(logits)
     }
 }

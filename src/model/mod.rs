@@ -5,6 +5,7 @@
 pub mod block_setting;
 pub mod config;
 pub mod cost;
+pub mod hooked;
 pub mod init;
 pub mod inverted_residual;
 pub mod keras;

@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::meta::RunMeta;
 use super::plot::{LineChart, Series};
-use super::table::ColumnData;
 use crate::analysis::AnalyzeResult;
 use crate::error::Result;
+use crate::io::meta::RunMeta;
+use crate::io::table::ColumnData;
 
 /// Writes `activation_patterns.csv`, `channels.csv`, `histograms.csv`, (`lemma2.csv`) and the plots
 /// `activation_patterns_abs`, `activation_patterns_rel` (and `lemma2`) as PNG + SVG into `dir`.

@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::meta::RunMeta;
 use super::plot::{Band, LineChart, PanelGrid, ScatterPanel, Series};
 use crate::analysis::manifold::{spiral, spiral_summary, spiral_table, SpiralRow, SpiralSettings};
 use crate::analysis::theory::{theory_table, TheoryRow};
 use crate::error::Result;
+use crate::io::meta::RunMeta;
 
 /// `spiral.csv`, `spiral_summary.csv` and the Fig. 1 panels `spiral.{png,svg}`.
 pub fn write_spiral(rows: &[SpiralRow], panels: &[(usize, Vec<[f64; 2]>)], s: &SpiralSettings, dir: &Path, meta: &RunMeta) -> Result<Vec<PathBuf>> {

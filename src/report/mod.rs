@@ -1,14 +1,14 @@
-//! The only file writers of analysis results: tables (polars CSV + `.meta.json` sidecars), plots
-//! (plotters PNG + SVG with an embedded font), and experiment reports (Markdown + Jupyter notebook).
+//! Rendering: plots (plotters PNG + SVG with an embedded font), the analyses' figures and the
+//! Markdown/notebook documents of experiment reports. It renders what it is given and computes
+//! nothing. Files are written atomically through [`crate::io::atomic`]; tables and their provenance
+//! sidecars live in [`crate::io::table`] and [`crate::io::meta`] (re-exported here). Other writers:
+//! weights and checkpoints (`model`, `train`), caches (`hooks`), run records (`experiment`).
 
 pub mod analyze;
 pub mod document;
-pub mod experiment;
 pub mod figures;
-pub mod meta;
 pub mod plot;
-pub mod table;
 
-pub use meta::RunMeta;
+pub use crate::io::meta::{self, RunMeta};
+pub use crate::io::table::{self, ColumnData, Table};
 pub use plot::{Band, LineChart, PanelGrid, ScatterPanel, Series};
-pub use table::{ColumnData, Table};

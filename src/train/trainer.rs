@@ -20,9 +20,10 @@ use super::optim::{Optimizer, OptimizerConfig, ParamState, Schedule};
 use crate::data::{DataSpec, Dataset, Split};
 use crate::error::{Error, Result};
 use crate::io::atomic::{ensure_writable_dir, remove_stale_temps};
+use crate::io::meta::RunMeta;
+use crate::io::table::Table;
 use crate::model::weights::{serialize_tensors_as, WeightsFile};
 use crate::model::{MobileNetV2, ModelConfig};
-use crate::report::{RunMeta, Table};
 use crate::tensor::{Batch, FeatureMap};
 
 /// Everything that defines a training run besides the model config.

@@ -1,22 +1,23 @@
-//! The report of an experiment run (`report.md` + `report.ipynb` + plots): provenance, the claims with
+//! The report of an experiment run (`report.md` + `report.ipynb` + plots), drawn with the generic
+//! rendering of [`crate::report`]: provenance, the claims with
 //! their tests and verdicts, the per-variant summary, and the figures of its kind — training curves
 //! with 95% bands (Fig. 6), activation patterns (Fig. 7), sweeps over a numeric variant axis, spiral
 //! panels and rates (Fig. 1), Theorem 1 against experiment.
 
 use std::path::{Path, PathBuf};
 
-use super::document::Document;
-use super::plot::{Band, LineChart, PanelGrid, ScatterPanel, Series};
-use super::table::format_float;
+use super::metrics::{metric_about, metrics_of};
+use super::run::{spiral_settings, RunResult, SitePattern};
+use super::setup::Setup;
+use super::spec::{Kind, Spec};
+use super::summary::{ClaimResult, Summary, CONFIDENCE};
 use crate::analysis::manifold::{spiral, spiral_run};
 use crate::analysis::stats::{mean_ci, MIN_SEEDS_FOR_VERDICT};
 use crate::error::Result;
-use crate::experiment::metrics::{metric_about, metrics_of};
-use crate::experiment::run::{spiral_settings, RunResult, SitePattern};
-use crate::experiment::setup::Setup;
-use crate::experiment::spec::{Kind, Spec};
-use crate::experiment::summary::{ClaimResult, Summary, CONFIDENCE};
-use crate::report::meta::{GIT_COMMIT, VERSION};
+use crate::io::meta::{GIT_COMMIT, VERSION};
+use crate::io::table::format_float;
+use crate::report::document::Document;
+use crate::report::plot::{Band, LineChart, PanelGrid, ScatterPanel, Series};
 
 /// `mean ± half-width` (or `n/a`).
 fn cell(s: &Summary, variant: &str, metric: &str) -> String {
