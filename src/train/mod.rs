@@ -1,12 +1,17 @@
 //! The training engine: batched activations ([`act`]), layer forward/backward ([`ops`]), a whole
-//! training step with backpropagation ([`engine`]), optimizers ([`optim`]), the user-facing settings
-//! ([`settings`]) and the epoch loop with checkpoints ([`trainer`]).
+//! training step with backpropagation ([`engine`]), the trainable tensors in one order ([`params`]),
+//! optimizers ([`optim`]), augmentation ([`augment`]), evaluation ([`evaluate`]), the user-facing
+//! settings ([`settings`]), atomic checkpoints ([`checkpoint`]) and the epoch loop with exact resume
+//! ([`trainer`]).
 
 pub mod act;
+pub mod augment;
 pub mod checkpoint;
 pub mod engine;
+pub mod evaluate;
 pub mod ops;
 pub mod optim;
+pub mod params;
 pub mod settings;
 pub mod trainer;
 

@@ -10,21 +10,26 @@ use std::path::Path;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use super::act::Act;
+pub use super::augment::augment;
+use super::augment::mix;
 use super::checkpoint;
-use super::engine::{train_step, Gradients, StepOptions};
+use super::engine::{train_step, StepOptions};
+pub use super::evaluate::{evaluate, Evaluation};
 use super::optim::{Optimizer, OptimizerConfig, ParamState, Schedule};
-use crate::data::{DataSpec, Dataset, Split};
+use super::params::param_names;
+pub use super::params::{grad_slices, params_mut};
+use crate::data::{DataSpec, Split};
 use crate::error::{Error, Result};
 use crate::io::atomic::{ensure_writable_dir, remove_stale_temps};
 use crate::io::meta::RunMeta;
 use crate::io::table::Table;
 use crate::model::weights::{serialize_tensors_as, WeightsFile};
 use crate::model::{MobileNetV2, ModelConfig};
-use crate::tensor::{Batch, FeatureMap};
+use crate::tensor::Batch;
 
 /// Everything that defines a training run besides the model config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -99,136 +104,6 @@ struct TrainState {
     optimizer_steps: u64,
     metrics: Vec<EpochMetrics>,
     infoloss_version: String,
-}
-
-/// Weight tensors in optimizer order with their decay flags.
-pub fn params_mut(model: &mut MobileNetV2) -> (Vec<&mut [f32]>, Vec<bool>) {
-    let MobileNetV2 { stem, blocks, head, classifier: cls, .. } = model;
-    let mut params: Vec<&mut [f32]> = Vec::new();
-    let mut decay = Vec::new();
-    for (_, _, u) in crate::model::mobilenet_v2::units_mut(stem, blocks, head) {
-        params.push(u.weight.as_mut_slice());
-        decay.push(true);
-        params.push(&mut u.bn.gamma[..]);
-        decay.push(false);
-        params.push(&mut u.bn.beta[..]);
-        decay.push(false);
-    }
-    params.push(cls.weight.as_mut_slice());
-    decay.push(true);
-    params.push(&mut cls.bias[..]);
-    decay.push(false);
-    (params, decay)
-}
-
-/// Gradients in the order of [`params_mut`].
-pub fn grad_slices(g: &Gradients) -> Vec<&[f32]> {
-    let mut v: Vec<&[f32]> = Vec::new();
-    for u in &g.units {
-        v.push(u.weight.as_slice());
-        v.push(&u.gamma);
-        v.push(&u.beta);
-    }
-    v.push(g.classifier_weight.as_slice());
-    v.push(&g.classifier_bias);
-    v
-}
-
-/// Names of the optimizer's tensors (torchvision names of the parameters).
-fn param_names(model: &MobileNetV2) -> Vec<String> {
-    let mut v = Vec::new();
-    for (conv, bn, _) in model.conv_units() {
-        v.push(format!("{conv}.weight"));
-        v.push(format!("{bn}.weight"));
-        v.push(format!("{bn}.bias"));
-    }
-    v.push("classifier.1.weight".into());
-    v.push("classifier.1.bias".into());
-    v
-}
-
-/// Random crop with 4 pixels of zero padding and a horizontal flip, a pure function of `seed`.
-pub fn augment(img: &FeatureMap, seed: u64) -> FeatureMap {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let (dy, dx) = (rng.random_range(0..9usize) as isize - 4, rng.random_range(0..9usize) as isize - 4);
-    let flip = rng.random::<bool>();
-    let [c, h, w] = img.shape();
-    let mut out = FeatureMap::zeros(c, h, w);
-    for ch in 0..c {
-        let src = img.channel(ch);
-        let dst = out.channel_mut(ch);
-        for y in 0..h {
-            let sy = y as isize + dy;
-            if sy < 0 || sy >= h as isize {
-                continue;
-            }
-            for x in 0..w {
-                let xx = if flip { w - 1 - x } else { x };
-                let sx = xx as isize + dx;
-                if sx >= 0 && sx < w as isize {
-                    dst[y * w + x] = src[sy as usize * w + sx as usize];
-                }
-            }
-        }
-    }
-    out
-}
-
-fn mix(a: u64, b: u64) -> u64 {
-    (a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xD1B5_4A32_D192_ED03).rotate_left(29)
-}
-
-/// What [`evaluate`] measures: mean loss, accuracy and the confusion matrix
-/// (`confusion[true][predicted]`, counts).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Evaluation {
-    pub loss: f64,
-    pub accuracy: f64,
-    pub confusion: Vec<Vec<usize>>,
-}
-
-impl Evaluation {
-    /// Accuracy of each true class (NaN for a class with no images).
-    pub fn per_class_accuracy(&self) -> Vec<f64> {
-        self.confusion.iter().enumerate().map(|(k, row)| row[k] as f64 / row.iter().sum::<usize>() as f64).collect()
-    }
-}
-
-/// Loss, accuracy and confusion matrix of the eval-mode model on a data set.
-///
-/// # Errors
-/// An empty set (or `limit` 0), an unreadable image.
-pub fn evaluate(model: &mut MobileNetV2, data: &dyn Dataset, limit: Option<usize>, batch: usize) -> Result<Evaluation> {
-    model.refold();
-    let n = limit.unwrap_or(usize::MAX).min(data.len());
-    if n == 0 {
-        return Err(Error::config(
-            "evaluation set",
-            format!("{} images (limit {limit:?})", data.len()),
-            "there is nothing to evaluate; use a data set with images and --limit ≥ 1",
-        ));
-    }
-    let k = data.classes();
-    let (mut loss, mut correct) = (0.0f64, 0usize);
-    let mut confusion = vec![vec![0usize; k]; k];
-    for start in (0..n).step_by(batch.max(1)) {
-        let end = (start + batch.max(1)).min(n);
-        let items = (start..end).map(|i| data.image(i)).collect::<Result<Vec<_>>>()?;
-        let labels: Vec<usize> = items.iter().map(|x| x.1).collect();
-        let b = Batch::new(items.into_iter().map(|x| x.0).collect())?;
-        let logits = model.forward(&b)?;
-        let (l, _, c) = super::ops::softmax_cross_entropy(&logits, &labels, 0.0);
-        loss += l * labels.len() as f64;
-        correct += c;
-        for (i, &y) in labels.iter().enumerate() {
-            let row = logits.row(i);
-            let pred = (0..row.len()).fold(0, |best, j| if row[j] > row[best] { j } else { best });
-            if y < k && pred < k {
-                confusion[y][pred] += 1;
-            }
-        }
-    }
-    Ok(Evaluation { loss: loss / n.max(1) as f64, accuracy: correct as f64 / n.max(1) as f64, confusion })
 }
 
 /// Trains `model` as `cfg` says, writing checkpoints and metrics into `out`. With `resume`, continues
