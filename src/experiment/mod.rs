@@ -8,6 +8,7 @@ pub mod merge;
 pub mod metrics;
 pub mod overrides;
 pub mod report;
+mod report_figures;
 pub mod run;
 pub mod runner;
 pub mod setup;
