@@ -29,6 +29,25 @@ pub fn median_ms<T>(iters: usize, mut f: impl FnMut() -> Result<T>) -> Result<f6
     Ok(ms[ms.len() / 2])
 }
 
+/// Most timed iterations a benchmark takes.
+pub const MAX_ITERS: usize = 10_000;
+/// Largest benchmark batch.
+pub const MAX_BATCH: usize = 4096;
+
+/// Checks a benchmark's batch and iteration count.
+///
+/// # Errors
+/// A batch outside 1..=[`MAX_BATCH`] or iterations outside 1..=[`MAX_ITERS`].
+pub fn check_bench_args(batch: usize, iters: usize) -> Result<()> {
+    if !(1..=MAX_BATCH).contains(&batch) {
+        return Err(crate::error::Error::config("--batch", batch, format!("use 1 to {MAX_BATCH} images per batch")));
+    }
+    if !(1..=MAX_ITERS).contains(&iters) {
+        return Err(crate::error::Error::config("--iters", iters, format!("use 1 to {MAX_ITERS} timed iterations")));
+    }
+    Ok(())
+}
+
 /// Times `f` (one batch per call): one warm-up call, then `iters` timed calls; median.
 pub fn time_batches(batch: usize, iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
     f()?;
@@ -38,6 +57,7 @@ pub fn time_batches(batch: usize, iters: usize, mut f: impl FnMut() -> Result<()
 
 /// Times the eval-mode forward pass of a seeded model on a random batch.
 pub fn bench_forward(config: &ModelConfig, batch: usize, iters: usize) -> Result<Timing> {
+    check_bench_args(batch, iters)?;
     let model = MobileNetV2::seeded(config, 0)?;
     let x = random_batch(batch, config.resolution, 1)?;
     time_batches(batch, iters, || model.forward(&x).map(|_| ()))
@@ -55,6 +75,7 @@ pub struct AnalyzeTiming {
 /// Times the plain forward and the forward with a [`ChannelActivity`](crate::hooks::observers::ChannelActivity) observer on all `.post` sites,
 /// interleaved so both see the same machine load.
 pub fn bench_analyze(config: &ModelConfig, batch: usize, iters: usize) -> Result<AnalyzeTiming> {
+    check_bench_args(batch, iters)?;
     use crate::hooks::{observers::ChannelActivity, HookSet, NameFilter};
     let model = MobileNetV2::seeded(config, 0)?;
     let x = random_batch(batch, config.resolution, 1)?;
@@ -99,6 +120,7 @@ pub struct SplitRow {
 /// Peak heap bytes and time of the split forward for each `splits`, and of the plain forward (label
 /// `unsplit`) for reference; single-threaded, batch of one.
 pub fn bench_split(config: &ModelConfig, splits: &[crate::model::split::Splits], iters: usize) -> Result<Vec<SplitRow>> {
+    check_bench_args(1, iters)?;
     use crate::alloc_counter;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| crate::Error::input("thread pool", e))?;
     pool.install(|| {
@@ -128,6 +150,7 @@ pub fn bench_split(config: &ModelConfig, splits: &[crate::model::split::Splits],
 
 /// Training throughput: RMSprop steps on random data (batch `batch`), the median of `iters` steps.
 pub fn bench_train(config: &ModelConfig, batch: usize, iters: usize) -> Result<Timing> {
+    check_bench_args(batch, iters)?;
     use crate::train::optim::{Optimizer, OptimizerConfig};
     use crate::train::trainer::{grad_slices, params_mut};
     use crate::train::{train_step, Act, StepOptions};

@@ -492,3 +492,67 @@ fn an_npy_header_with_nested_braces_is_refused_at_once() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tv_input.npy");
     assert_eq!(infoloss::io::npy::read_npy(&fixture).unwrap().shape.len(), 4);
 }
+
+// ---- found by probing the binary -------------------------------------------------------------------
+
+#[test]
+fn benchmark_and_list_numbers_are_bounded() {
+    // `bench train --batch 0` panicked in a kernel; iterations and batches have ranges.
+    let e = cli_err(&["bench", "train", "--width", "0.35", "--resolution", "32", "--classes", "10", "--batch", "0", "--iters", "1"]);
+    assert!(e.contains("--batch"), "{e}");
+    let e = cli_err(&["bench", "forward", "--width", "0.35", "--resolution", "32", "--iters", "18446744073709551615"]);
+    assert!(e.contains("--iters"), "{e}");
+    // `memory --resolutions` wrapped around; --bytes-per-element too.
+    let e = cli_err(&["memory", "--resolutions", "18446744073709551615,4294967296"]);
+    assert!(e.contains("--resolutions") && e.contains("2048"), "{e}");
+    let e = cli_err(&["memory", "--bytes-per-element", "18446744073709551615"]);
+    assert!(e.contains("--bytes-per-element"), "{e}");
+    // A detector with 100,000 classes aborted on a 27 GB allocation.
+    let e = cli_err(&["hooks", "--arch", "ssd_mobilenet_v2", "--resolution", "32", "--classes", "100000"]);
+    assert!(e.contains("classes") && e.contains("1000"), "{e}");
+    let e = cli_err(&["analyze", "--noise", "18446744073709551615", "--width", "0.35", "--resolution", "32"]);
+    assert!(e.contains("--noise"), "{e}");
+    let e = cli_err(&["train", "--epochs", "18446744073709551615", "--width", "0.35"]);
+    assert!(e.contains("epochs"), "{e}");
+    let e = cli_err(&["train", "--lr", "1e30", "--width", "0.35", "--epochs", "1"]);
+    assert!(e.contains("lr"), "{e}");
+    let e = cli_err(&["spiral", "--dims", "4096", "--seeds", "0", "--points", "100000"]);
+    assert!(e.contains("points") && e.contains("20000"), "{e}");
+}
+
+#[test]
+fn eval_refuses_a_model_that_cannot_predict_the_data() {
+    // A 3-class model on the 10-class set used to report an accuracy.
+    let p = tmp("c3").with_extension("safetensors");
+    let m = MobileNetV2::seeded(&ModelConfig { classes: 3, ..tiny_model() }, 0).unwrap();
+    std::fs::write(&p, m.to_safetensors_bytes().unwrap()).unwrap();
+    let e = cli_err(&["eval", "--weights", p.to_str().unwrap(), "--limit", "20"]);
+    assert!(e.contains("10 classes") && e.contains("predicts 3"), "{e}");
+    let w = weights_with(|_| {});
+    let e = cli_err(&["eval", "--weights", w.to_str().unwrap(), "--limit", "0"]);
+    assert!(e.contains("--limit = 0") && !e.contains("Some"), "{e}");
+}
+
+#[test]
+fn resume_with_another_config_names_the_key_that_differs() {
+    let out = tmp("resume-key");
+    let mut m = MobileNetV2::seeded(&tiny_model(), 0).unwrap();
+    train_until(&mut m, &tiny_train(2), &out, false, Some(1), &mut |_| {}).unwrap();
+    let other = TrainConfig { batch: 8, ..tiny_train(2) };
+    let e = train(&mut MobileNetV2::seeded(&tiny_model(), 0).unwrap(), &other, &out, true, &mut |_| {}).unwrap_err().to_string();
+    assert!(e.contains("train.batch = 16 (now 8)"), "{e}");
+    // --resume where there is nothing to resume creates nothing.
+    let none = tmp("resume-nothing");
+    assert!(train(&mut m, &tiny_train(2), &none, true, &mut |_| {}).is_err());
+    assert!(!none.exists(), "--resume created {}", none.display());
+}
+
+#[test]
+fn slurm_refuses_options_it_sets_itself_and_a_missing_binary() {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slurm/suite.toml");
+    let out = tmp("slurm-own");
+    let e = cli_err(&["slurm", spec.to_str().unwrap(), "--tasks", "2", "--out", out.to_str().unwrap(), "--dry-run", "--", "--array=0-99"]);
+    assert!(e.contains("--array=0-99") && e.contains("--tasks"), "{e}");
+    let e = cli_err(&["slurm", spec.to_str().unwrap(), "--tasks", "2", "--out", out.to_str().unwrap(), "--dry-run", "--bin", "/no/such/infoloss"]);
+    assert!(e.contains("--bin") && e.contains("/no/such/infoloss"), "{e}");
+}

@@ -46,8 +46,11 @@ impl Default for SpiralSettings {
     }
 }
 
+/// Most points on the spiral: the collapse check compares every pair (20,000 points take seconds).
+pub const MAX_SPIRAL_POINTS: usize = 20_000;
+
 impl SpiralSettings {
-    /// Checks every value against its documented range: dims 1..=4096, points 2..=100000, turns in
+    /// Checks every value against its documented range: dims 1..=4096, points 2..=[`MAX_SPIRAL_POINTS`], turns in
     /// (0, 100], collapse ratio in (0, 1], at least one seed, rank-eps as [`super::invertibility::check_rank_eps`].
     ///
     /// # Errors
@@ -57,8 +60,12 @@ impl SpiralSettings {
         if self.dims.is_empty() || self.dims.iter().any(|&n| !(1..=4096).contains(&n)) {
             return Err(Error::config("dims", format!("{:?}", self.dims), "give embedding dimensions n from 1 to 4096, e.g. 2,3,5,15,30"));
         }
-        if !(2..=100_000).contains(&self.points) {
-            return Err(Error::config("points", self.points, "use 2 to 100000 points on the spiral"));
+        if !(2..=MAX_SPIRAL_POINTS).contains(&self.points) {
+            return Err(Error::config(
+                "points",
+                self.points,
+                format!("use 2 to {MAX_SPIRAL_POINTS} points on the spiral (the collapse check compares every pair)"),
+            ));
         }
         if !(self.turns.is_finite() && self.turns > 0.0 && self.turns <= 100.0) {
             return Err(Error::config("turns", self.turns, "use a number of turns in (0, 100]"));

@@ -76,7 +76,12 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
     let mut source: Box<dyn BatchSource> = match (&a.images, &a.input, a.noise, &a.data) {
         (Some(d), _, _, _) => Box::new(ImageFolderSource::new(d, res, preprocess)?),
         (_, Some(p), _, _) => Box::new(NpySource::new(p)?),
-        (_, _, Some(n), _) => Box::new(NoiseSource::new(n, res, 0)),
+        (_, _, Some(n), _) => {
+            if !(1..=NoiseSource::MAX_COUNT).contains(&n) {
+                anyhow::bail!("invalid --noise = {n}: analyse 1 to {} noise images", NoiseSource::MAX_COUNT);
+            }
+            Box::new(NoiseSource::new(n, res, 0))
+        }
         (_, _, _, Some(spec)) => {
             let spec: DataSpec = spec.parse()?;
             Box::new(DatasetSource::new(spec.open(Split::Val, res, 0)?, a.limit))

@@ -19,6 +19,10 @@ pub struct InitArgs {
 }
 
 pub fn run(a: InitArgs) -> anyhow::Result<()> {
+    infoloss::io::atomic::ensure_writable_parent(&a.out)?;
+    if a.out.is_dir() {
+        anyhow::bail!("invalid --out = {}: it is a folder; give a file name such as w.safetensors", a.out.display());
+    }
     let model = MobileNetV2::seeded(&a.model.config()?, a.seed)?;
     model.save_safetensors(&a.out)?;
     println!("wrote seeded ({}) {} to {}", a.seed, model.config().label(), a.out.display());

@@ -30,13 +30,22 @@ pub struct MemoryArgs {
 
 pub fn memory(a: MemoryArgs) -> anyhow::Result<()> {
     let config = a.model.config()?;
-    if a.bytes_per_element == 0 {
-        anyhow::bail!("invalid --bytes-per-element = 0: use 1, 2 (the paper's 16-bit) or 4");
+    if !(1..=8).contains(&a.bytes_per_element) {
+        anyhow::bail!("invalid --bytes-per-element = {}: use 1 to 8 (2 for the paper's 16-bit figures, 4 for f32)", a.bytes_per_element);
     }
     let model = MobileNetV2::new(&config)?;
     let resolutions = a.resolutions.clone().unwrap_or(vec![config.resolution]);
-    if let Some(r) = resolutions.iter().find(|&&r| r < 32) {
-        anyhow::bail!("invalid --resolutions entry {r}: use at least 32");
+    if resolutions.is_empty() || resolutions.len() > 64 {
+        anyhow::bail!("invalid --resolutions: give 1 to 64 resolutions, e.g. 96,128,160,192,224");
+    }
+    for &r in &resolutions {
+        infoloss::model::ModelConfig { resolution: r, ..config.clone() }.validate().map_err(|_| {
+            anyhow::anyhow!(
+                "invalid --resolutions entry {r}: use {} to {} pixels",
+                infoloss::model::config::MIN_RESOLUTION,
+                infoloss::model::config::MAX_RESOLUTION
+            )
+        })?;
     }
     let rows: Vec<_> = resolutions.iter().map(|&r| account(&model, r, a.fused, a.bytes_per_element)).collect();
     let first = &rows[0];

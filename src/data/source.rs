@@ -118,6 +118,9 @@ impl NoiseSource {
     pub fn new(count: usize, resolution: usize, seed: u64) -> Self {
         NoiseSource { count, resolution, seed, next: 0 }
     }
+
+    /// Most noise images one analysis may ask for.
+    pub const MAX_COUNT: usize = 10_000_000;
 }
 
 impl BatchSource for NoiseSource {

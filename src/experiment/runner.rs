@@ -147,7 +147,13 @@ pub const MAX_SHARDS: usize = 100_000;
 
 /// Parses `K/N` (1 ≤ K ≤ N ≤ [`MAX_SHARDS`]).
 pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
-    let bad = || Error::config("--shard", s, "write K/N with 1 ≤ K ≤ N, e.g. --shard 2/8 (SLURM: $((SLURM_ARRAY_TASK_ID+1))/$SLURM_ARRAY_TASK_COUNT)");
+    let bad = || {
+        Error::config(
+            "--shard",
+            s,
+            format!("write K/N with 1 ≤ K ≤ N ≤ {MAX_SHARDS}, e.g. --shard 2/8 (SLURM: $((SLURM_ARRAY_TASK_ID+1))/$SLURM_ARRAY_TASK_COUNT)"),
+        )
+    };
     let (k, n) = s.split_once('/').ok_or_else(bad)?;
     let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
     if k == 0 || n == 0 || k > n || n > MAX_SHARDS {

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::manifold::MAX_SPIRAL_POINTS;
 use crate::analysis::RANK_EPS;
 use crate::data::{DataSpec, Split};
 use crate::error::{Error, Result};
@@ -127,11 +128,15 @@ impl SpiralSetup {
         if s.n < 1 || s.n > 4096 {
             return Err(Error::config("spiral.n", s.n, "use an embedding dimension from 1 to 4096"));
         }
-        if s.points < 2 || s.points > 100_000 || s.neighbour_window.saturating_mul(2) >= s.points {
-            return Err(Error::config("spiral.points", s.points, "use at least 2 and at most 100000 points, and more than twice neighbour-window"));
+        if s.points < 2 || s.points > MAX_SPIRAL_POINTS || s.neighbour_window.saturating_mul(2) >= s.points {
+            return Err(Error::config(
+                "spiral.points",
+                s.points,
+                format!("use at least 2 and at most {MAX_SPIRAL_POINTS} points, and more than twice neighbour-window"),
+            ));
         }
-        if !(s.turns > 0.0 && s.turns.is_finite() && s.collapse_ratio > 0.0 && s.collapse_ratio < 1.0 && s.rank_eps > 0.0) {
-            return Err(Error::config("spiral", "turns/collapse-ratio/rank-eps", "use turns > 0, collapse-ratio in (0, 1) and rank-eps > 0"));
+        if !(s.turns > 0.0 && s.turns <= 100.0 && s.collapse_ratio > 0.0 && s.collapse_ratio < 1.0 && s.rank_eps > 0.0) {
+            return Err(Error::config("spiral", "turns/collapse-ratio/rank-eps", "use turns in (0, 100], collapse-ratio in (0, 1) and rank-eps > 0"));
         }
         crate::analysis::invertibility::check_rank_eps(s.rank_eps).map_err(|e| prefix(e, "spiral"))?;
         Ok(s)

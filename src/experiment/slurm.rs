@@ -66,6 +66,18 @@ impl SlurmPlan {
         if !(1..=1024).contains(&self.cpus_per_task) {
             return Err(Error::config("--cpus-per-task", self.cpus_per_task, "use 1 to 1024 CPUs per task"));
         }
+        // Options the wrapper sets itself: given again after `--`, sbatch would take the later one.
+        const OWN: [&str; 7] = ["--array", "-a", "--dependency", "-d", "--output", "-o", "--parsable"];
+        if let Some(a) = self.sbatch_args.iter().find(|a| OWN.iter().any(|o| *a == o || a.starts_with(&format!("{o}=")))) {
+            return Err(Error::config(
+                "sbatch option",
+                a,
+                "infoloss slurm sets --array, --dependency, --output and --parsable itself; use --tasks for the array size",
+            ));
+        }
+        if !self.bin.is_file() {
+            return Err(Error::config("--bin", self.bin.display(), "no such file; give the path of the infoloss binary the jobs should run"));
+        }
         Ok(())
     }
 

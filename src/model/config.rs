@@ -151,6 +151,9 @@ pub const MIN_RESOLUTION: usize = 32;
 /// Most classes accepted (ImageNet-21k has 21,841).
 pub const MAX_CLASSES: usize = 100_000;
 
+/// Most classes a detector accepts (its class predictors grow with anchors × classes).
+pub const MAX_DETECTOR_CLASSES: usize = 1_000;
+
 /// Largest input resolution accepted: one expansion tensor of a 2048² image already takes ~1.6 GB.
 pub const MAX_RESOLUTION: usize = 2048;
 
@@ -165,6 +168,13 @@ impl ModelConfig {
         }
         if !(1..=MAX_CLASSES).contains(&self.classes) {
             return Err(Error::config("classes", self.classes, format!("use 1 to {MAX_CLASSES} classes")));
+        }
+        if self.arch.is_detector() && self.classes > MAX_DETECTOR_CLASSES {
+            return Err(Error::config(
+                "classes",
+                self.classes,
+                format!("a detector predicts every class at every anchor; use 1 to {MAX_DETECTOR_CLASSES} classes (COCO has 90)"),
+            ));
         }
         if self.expansion.is_some() && self.stage_expansion.is_some() {
             return Err(Error::config(

@@ -51,7 +51,7 @@ impl MobileNetV2 {
             return Err(Error::config(
                 "arch",
                 format!("{:?}", config.arch),
-                "a detector is built with Detector::new (infoloss model/hooks/analyze do this for you)",
+                "`init` writes classifier weights; for a detector use --arch mobilenet_v2 or mobilenet_v1 (model, hooks and analyze build detectors themselves)",
             ));
         }
         let eps = config.bn_eps as f32;

@@ -29,13 +29,25 @@ pub fn evaluate(model: &mut MobileNetV2, data: &dyn Dataset, limit: Option<usize
     model.refold();
     let n = limit.unwrap_or(usize::MAX).min(data.len());
     if n == 0 {
-        return Err(Error::config(
-            "evaluation set",
-            format!("{} images (limit {limit:?})", data.len()),
-            "there is nothing to evaluate; use a data set with images and --limit ≥ 1",
-        ));
+        let (key, value) =
+            if limit == Some(0) { ("--limit".to_string(), "0".to_string()) } else { ("evaluation set".to_string(), format!("{} images", data.len())) };
+        return Err(Error::config(key, value, "there is nothing to evaluate; use a data set with images and --limit ≥ 1"));
     }
     let k = data.classes();
+    if k > model.config().classes {
+        return Err(Error::config(
+            "classes",
+            model.config().classes,
+            format!("the data set has {k} classes but the model predicts {}; evaluate it on data with its classes", model.config().classes),
+        ));
+    }
+    if let Some(native) = data.native_resolution().filter(|&r| r != model.config().resolution) {
+        return Err(Error::config(
+            "resolution",
+            model.config().resolution,
+            format!("the model was built for {0}×{0} inputs but the data set's images are {native}×{native}", model.config().resolution),
+        ));
+    }
     let (mut loss, mut correct) = (0.0f64, 0usize);
     let mut confusion = vec![vec![0usize; k]; k];
     for start in (0..n).step_by(batch.max(1)) {

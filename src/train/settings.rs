@@ -60,14 +60,19 @@ impl Default for TrainSettings {
     }
 }
 
+/// Most epochs a run may ask for.
+pub const MAX_EPOCHS: usize = 100_000;
+/// Largest training batch (a whole batch's activations are held for the backward pass).
+pub const MAX_BATCH: usize = 4096;
+
 impl TrainSettings {
     /// The training config for `data` and `seed`, validated.
     pub fn resolve(&self, data: &str, seed: u64) -> Result<TrainConfig> {
-        if self.epochs == 0 {
-            return Err(Error::config("epochs", 0, "train for at least 1 epoch"));
+        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
+            return Err(Error::config("epochs", self.epochs, format!("train for 1 to {MAX_EPOCHS} epochs")));
         }
-        if self.batch == 0 {
-            return Err(Error::config("batch", 0, "use at least 1 image per batch"));
+        if !(1..=MAX_BATCH).contains(&self.batch) {
+            return Err(Error::config("batch", self.batch, format!("use 1 to {MAX_BATCH} images per batch")));
         }
         if self.warmup >= self.epochs && self.warmup > 0 {
             return Err(Error::config("warmup", self.warmup, format!("use fewer warm-up epochs than epochs ({})", self.epochs)));

@@ -126,8 +126,16 @@ pub fn train_until(
     progress: &mut dyn FnMut(TrainProgress),
 ) -> Result<Vec<EpochMetrics>> {
     cfg.optimizer.validate()?;
-    if cfg.batch == 0 || cfg.epochs == 0 {
-        return Err(Error::config("batch/epochs", format!("{}/{}", cfg.batch, cfg.epochs), "use at least 1 of each"));
+    if !(1..=super::settings::MAX_BATCH).contains(&cfg.batch) || !(1..=super::settings::MAX_EPOCHS).contains(&cfg.epochs) {
+        return Err(Error::config(
+            "batch/epochs",
+            format!("{}/{}", cfg.batch, cfg.epochs),
+            format!("use 1 to {} images per batch and 1 to {} epochs", super::settings::MAX_BATCH, super::settings::MAX_EPOCHS),
+        ));
+    }
+    if resume && !checkpoint::exists(out) {
+        let old = if out.join(STATE_FILE).exists() { " (its train_state.json is from an older infoloss whose checkpoints cannot be resumed)" } else { "" };
+        return Err(Error::config("--resume", out.display(), format!("holds no checkpoint ({}){old}; train without --resume", checkpoint::POINTER)));
     }
     ensure_writable_dir(out)?;
     // Temp files a killed run left behind (its checkpoint folders are handled by the pointer).
@@ -162,18 +170,16 @@ pub fn train_until(
         checkpoint::remove(out)?;
     }
     if resume {
-        if !checkpoint::exists(out) {
-            let old = if out.join(STATE_FILE).exists() { " (its train_state.json is from an older infoloss whose checkpoints cannot be resumed)" } else { "" };
-            return Err(Error::config("--resume", out.display(), format!("holds no checkpoint ({}){old}; train without --resume", checkpoint::POINTER)));
-        }
         let ckpt = checkpoint::load(out)?;
         let st_path = out.join(&ckpt.pointer.dir).join(STATE_FILE);
         let st: TrainState = serde_json::from_slice(ckpt.file(STATE_FILE)?).map_err(|e| Error::file("train state", &st_path, e))?;
         if &st.model != model.config() || st.train != *cfg {
+            let stored = serde_json::json!({ "model": st.model, "train": st.train });
+            let given = serde_json::json!({ "model": model.config(), "train": cfg });
             return Err(Error::config(
                 "resume",
                 out.display(),
-                "the checkpoint was written with another model or training config; use the same flags or another --out",
+                format!("the checkpoint was written with {}; use the same flags or another --out", first_difference(&stored, &given, "")),
             ));
         }
         if st.epochs_done != ckpt.pointer.epoch {
@@ -277,6 +283,20 @@ pub fn train_until(
         write_outputs(model, cfg, &metrics, out)?;
     }
     Ok(metrics)
+}
+
+/// The first key where two configs differ, as `key = stored (now given)`.
+fn first_difference(stored: &serde_json::Value, given: &serde_json::Value, prefix: &str) -> String {
+    if let (Some(a), Some(b)) = (stored.as_object(), given.as_object()) {
+        for (k, va) in a {
+            let vb = b.get(k).unwrap_or(&serde_json::Value::Null);
+            if va != vb {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                return first_difference(va, vb, &key);
+            }
+        }
+    }
+    format!("{prefix} = {stored} (now {given})")
 }
 
 /// The checkpoint of `epochs_done` as one atomic unit (see [`checkpoint`]).
