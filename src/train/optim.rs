@@ -67,8 +67,9 @@ impl OptimizerConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 10.0) {
-            return Err(Error::config("lr", self.lr, "use a learning rate in (0, 10], e.g. 0.045"));
+        // Any finite positive rate: a diverging run is reported as such (its loss, or a NaN stop).
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::config("lr", self.lr, "use a positive learning rate, e.g. 0.045"));
         }
         if !(0.0..1.0).contains(&self.momentum) || !(0.0..1.0).contains(&self.decay) {
             return Err(Error::config("momentum/decay", format!("{}/{}", self.momentum, self.decay), "use values in [0, 1)"));

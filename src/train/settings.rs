@@ -69,7 +69,7 @@ impl TrainSettings {
     /// The training config for `data` and `seed`, validated.
     pub fn resolve(&self, data: &str, seed: u64) -> Result<TrainConfig> {
         if !(1..=MAX_EPOCHS).contains(&self.epochs) {
-            return Err(Error::config("epochs", self.epochs, format!("train for 1 to {MAX_EPOCHS} epochs")));
+            return Err(Error::config("epochs", self.epochs, format!("train for at least 1 and at most {MAX_EPOCHS} epochs")));
         }
         if !(1..=MAX_BATCH).contains(&self.batch) {
             return Err(Error::config("batch", self.batch, format!("use 1 to {MAX_BATCH} images per batch")));
