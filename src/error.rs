@@ -7,7 +7,9 @@ use std::path::PathBuf;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong on user input. The library never panics on user input.
+/// New kinds may be added: match with a `_` arm.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error("invalid {key} = {value}: {fix}")]
     Config { key: String, value: String, fix: String },
