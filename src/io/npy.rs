@@ -72,26 +72,27 @@ fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
         return Err(format!("its header is {len} bytes, more than the {MAX_HEADER} of a plain array"));
     }
     let header = bytes.get(start..start + len).ok_or("truncated header")?;
-    let (mut depth, mut max_depth, mut dicts) = (0i32, 0i32, 0);
-    let mut quote: Option<u8> = None;
+    // NumPy writes plain ASCII with no escapes; brackets are counted wherever they are (a plain
+    // array has none inside its strings), so quoting tricks cannot hide nesting from this check.
+    if header.iter().any(|&c| c == b'\\' || !(c == b'\n' || (b' '..=b'~').contains(&c))) {
+        return Err("its header has bytes NumPy never writes (escapes or non-ASCII)".into());
+    }
+    if header.contains(&b'[') {
+        return Err("its dtype is structured (a list); only plain float32/float64 arrays are read".into());
+    }
+    let (mut depth, mut max_depth) = (0i32, 0i32);
     for &c in header {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, b'\'' | b'"') => quote = Some(c),
-            (None, b'{' | b'(' | b'[') => {
-                dicts += i32::from(c == b'{');
-                if c == b'[' {
-                    return Err("its dtype is structured (a list); only plain float32/float64 arrays are read".into());
-                }
+        match c {
+            b'{' | b'(' => {
                 depth += 1;
                 max_depth = max_depth.max(depth);
             }
-            (None, b'}' | b')' | b']') => depth -= 1,
+            b'}' | b')' => depth -= 1,
             _ => {}
         }
     }
-    if dicts != 1 || max_depth > 2 {
+    let count = |c: u8| header.iter().filter(|&&x| x == c).count();
+    if count(b'{') != 1 || count(b'}') != 1 || count(b'(') > 1 || max_depth > 2 || depth != 0 {
         return Err("its header is not a plain array's {'descr': …, 'fortran_order': …, 'shape': (…)}".into());
     }
     Ok(())
