@@ -1,8 +1,11 @@
 //! Data sets: the embedded synthetic set and loaders for files the tests write themselves.
 
+mod common;
+
 use std::io::Write;
 use std::path::PathBuf;
 
+use common::idx;
 use infoloss::data::cifar::{CIFAR_MEAN, CIFAR_STD};
 use infoloss::data::mnist::{MNIST_MEAN, MNIST_STD};
 use infoloss::data::synthetic::Synthetic;
@@ -73,15 +76,6 @@ fn cifar10_and_cifar100_binary_files_load() {
     let t = DataSpec::Cifar(c.clone()).open(Split::Train, 32, 0).unwrap();
     assert_eq!((t.classes(), t.image(0).unwrap().1, t.image(1).unwrap().1), (100, 77, 99));
     assert!(DataSpec::Cifar(tmp("empty")).open(Split::Train, 32, 0).err().unwrap().to_string().contains("binary"));
-}
-
-fn idx(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut v = magic.to_be_bytes().to_vec();
-    for d in dims {
-        v.extend(d.to_be_bytes());
-    }
-    v.extend_from_slice(data);
-    v
 }
 
 #[test]

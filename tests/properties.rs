@@ -3,6 +3,8 @@
 //! text and `--set` overrides. Each property states the exact condition for success, so a test fails
 //! both on a panic and on a wrong accept/reject.
 
+mod common;
+
 use std::path::Path;
 
 use infoloss::experiment::spec::{parse_seed_range, MAX_SEEDS};
@@ -54,15 +56,7 @@ proptest! {
     fn npy_headers_never_claim_more_than_the_file_holds(shape in proptest::collection::vec(dim(), 0..5), payload in 0usize..64) {
         let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
         let tuple = match dims.len() { 1 => format!("({},)", dims[0]), _ => format!("({})", dims.join(", ")) };
-        let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}, }}");
-        while !(10 + h.len() + 1).is_multiple_of(64) {
-            h.push(' ');
-        }
-        h.push('\n');
-        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-        bytes.extend((h.len() as u16).to_le_bytes());
-        bytes.extend(h.as_bytes());
-        bytes.extend(vec![0u8; payload * 4]);
+        let bytes = common::npy_with_shape(&tuple, &vec![0u8; payload * 4]);
         let r = infoloss::io::npy::parse_npy(&bytes, Path::new("p.npy"));
         let product = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         if let Ok(a) = &r {

@@ -1,6 +1,8 @@
 //! Regression tests for the defects a hostile-input probe found (issue 13): each fails on the code
 //! before the fix. Grouped as the issue numbers them.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -178,16 +180,7 @@ fn seed_ranges_are_bounded_and_planning_stays_instant() {
 #[test]
 fn an_npy_whose_shape_overflows_is_refused() {
     // A valid header declaring 2^62 × 2^62 × 4 × 4 float32 values, followed by 16 bytes.
-    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4611686018427387904, 4, 4), }";
-    let mut h = header.to_string();
-    while !(10 + h.len() + 1).is_multiple_of(64) {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((h.len() as u16).to_le_bytes());
-    bytes.extend(h.as_bytes());
-    bytes.extend([0u8; 16]);
+    let bytes = common::npy_with_shape("(4611686018427387904, 4611686018427387904, 4, 4)", &[0u8; 16]);
     let p = tmp("overflow").with_extension("npy");
     std::fs::write(&p, bytes).unwrap();
     let e = infoloss::io::npy::read_npy(&p).unwrap_err().to_string();
@@ -225,14 +218,7 @@ fn unwritable_output_fails_before_any_work() {
 
 // ---- 5. empty splits are errors, not zeros -------------------------------------------------------
 
-fn idx(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut v = magic.to_be_bytes().to_vec();
-    for d in dims {
-        v.extend(d.to_be_bytes());
-    }
-    v.extend_from_slice(data);
-    v
-}
+use common::idx;
 
 #[test]
 fn empty_splits_and_empty_images_are_refused() {
