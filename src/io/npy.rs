@@ -95,6 +95,15 @@ fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
     if count(b'{') != 1 || count(b'}') != 1 || count(b'(') > 1 || max_depth > 2 || depth != 0 {
         return Err("its header is not a plain array's {'descr': …, 'fortran_order': …, 'shape': (…)}".into());
     }
+    // The shape's element count, with checked arithmetic (the header parser multiplies unchecked).
+    let text = String::from_utf8_lossy(header);
+    let shape = text.split_once("'shape'").and_then(|(_, rest)| rest.split_once('(')).and_then(|(_, rest)| rest.split_once(')')).map(|(dims, _)| dims);
+    let Some(dims) = shape else { return Err("its header has no 'shape': (…) tuple".into()) };
+    let mut product: u64 = 1;
+    for d in dims.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let d: u64 = d.trim_end_matches('L').parse().map_err(|_| format!("its shape ({dims}) is not a tuple of non-negative integers"))?;
+        product = product.checked_mul(d).ok_or_else(|| format!("its shape ({dims}) has more elements than can be counted"))?;
+    }
     Ok(())
 }
 
