@@ -544,3 +544,25 @@ fn slurm_refuses_options_it_sets_itself_and_a_missing_binary() {
     let e = cli_err(&["slurm", spec.to_str().unwrap(), "--tasks", "2", "--out", out.to_str().unwrap(), "--dry-run", "--bin", "/no/such/infoloss"]);
     assert!(e.contains("--bin") && e.contains("/no/such/infoloss"), "{e}");
 }
+
+#[test]
+fn every_header_numpy_writes_for_float_arrays_still_reads() {
+    // Written by NumPy 2's np.save / format.write_array (versions 1.0, 2.0, 3.0): the header check
+    // in front of the parser must accept all of them.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/numpy");
+    for (name, shape) in [
+        ("d0.npy", vec![]),
+        ("d1.npy", vec![5]),
+        ("d2f64.npy", vec![3, 3]),
+        ("d4.npy", vec![2, 3, 4, 5]),
+        ("empty.npy", vec![0, 3]),
+        ("v2.npy", vec![2, 2]),
+        ("v3.npy", vec![2, 2]),
+    ] {
+        let a = infoloss::io::npy::read_npy(&dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(a.shape, shape, "{name}");
+        assert_eq!(a.data.len(), shape.iter().product::<usize>(), "{name}");
+    }
+    let e = infoloss::io::npy::read_npy(&dir.join("fortran.npy")).unwrap_err().to_string();
+    assert!(e.contains("Fortran"), "{e}");
+}
