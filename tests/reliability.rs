@@ -278,10 +278,14 @@ fn failed_writes_remove_their_temp_files_and_stale_ones_are_cleared() {
     std::fs::write(out.join(&dead1), b"partial").unwrap();
     std::fs::write(out.join(&dead2), b"partial").unwrap();
     std::fs::write(out.join(other), b"partial").unwrap();
+    // A temp file of the older format (no host, no counter) of a dead process.
+    let legacy = ".runs.csv.999999996.tmp";
+    std::fs::write(out.join(legacy), b"partial").unwrap();
     let spec = Spec::parse(SPIRAL, Path::new("."), &[]).unwrap();
     run_spec(&spec, &RunOptions { out: out.clone(), shard: None, jobs: 1, max_runs: None }, &|_| {}).unwrap();
     assert!(!out.join(&dead1).exists() && !out.join(&dead2).exists());
     assert!(out.join(other).exists(), "removed another host's temp file");
+    assert!(!out.join(legacy).exists(), "kept a dead process's old-format temp file");
 }
 
 #[test]
@@ -565,4 +569,17 @@ fn every_header_numpy_writes_for_float_arrays_still_reads() {
     }
     let e = infoloss::io::npy::read_npy(&dir.join("fortran.npy")).unwrap_err().to_string();
     assert!(e.contains("Fortran"), "{e}");
+}
+
+#[test]
+fn slurm_refuses_abbreviated_and_attached_forms_of_its_own_options() {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slurm/suite.toml");
+    let out = tmp("slurm-own-forms");
+    for opt in ["--arr=0-9", "-a0-3", "--depend=afterok:1", "-o/x.out", "--parsable"] {
+        let e = cli_err(&["slurm", spec.to_str().unwrap(), "--tasks", "2", "--out", out.to_str().unwrap(), "--dry-run", "--", opt]);
+        assert!(e.contains(opt), "{opt}: {e}");
+    }
+    // Unrelated options pass.
+    let ok = bin().args(["slurm", spec.to_str().unwrap(), "--tasks", "2", "--out", out.to_str().unwrap(), "--dry-run", "--", "--time=01:00:00", "--mem=4G"]).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
 }

@@ -36,10 +36,12 @@ stop() {
         local pidfile="$STATE/$name.pid"
         [[ -f $pidfile ]] || continue
         pid=$(cat "$pidfile")
+        rm -f "$pidfile"
+        # Only if that pid is still our daemon (a stale pid file may name another process by now).
+        [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$name" ]] || continue
         kill "$pid" 2>/dev/null || true
         for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
         kill -9 "$pid" 2>/dev/null || true
-        rm -f "$pidfile"
     done
 }
 
@@ -49,7 +51,13 @@ if [[ $ACTION == stop ]]; then
 fi
 
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+    # Keep the packages' own services from starting: this script runs daemons of its own.
+    added_policy=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && added_policy=1
+    fi
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
+    [[ $added_policy == 1 ]] && rm -f /usr/sbin/policy-rc.d
 fi
 
 stop

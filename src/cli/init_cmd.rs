@@ -23,7 +23,11 @@ pub fn run(a: InitArgs) -> anyhow::Result<()> {
     if a.out.is_dir() {
         anyhow::bail!("invalid --out = {}: it is a folder; give a file name such as w.safetensors", a.out.display());
     }
-    let model = MobileNetV2::seeded(&a.model.config()?, a.seed)?;
+    let config = a.model.config()?;
+    if config.arch.is_detector() {
+        anyhow::bail!("invalid --arch = {}: `init` writes classifier weights; use --arch mobilenet_v2 or mobilenet_v1", config.arch.name());
+    }
+    let model = MobileNetV2::seeded(&config, a.seed)?;
     model.save_safetensors(&a.out)?;
     println!("wrote seeded ({}) {} to {}", a.seed, model.config().label(), a.out.display());
     Ok(())

@@ -67,8 +67,14 @@ impl SlurmPlan {
             return Err(Error::config("--cpus-per-task", self.cpus_per_task, "use 1 to 1024 CPUs per task"));
         }
         // Options the wrapper sets itself: given again after `--`, sbatch would take the later one.
-        const OWN: [&str; 7] = ["--array", "-a", "--dependency", "-d", "--output", "-o", "--parsable"];
-        if let Some(a) = self.sbatch_args.iter().find(|a| OWN.iter().any(|o| *a == o || a.starts_with(&format!("{o}=")))) {
+        // Long options may be abbreviated (`--arr=`, `--depend=`) and short ones attached (`-a0-3`).
+        const OWN: [&str; 4] = ["--array", "--dependency", "--output", "--parsable"];
+        let own = |a: &str| {
+            let long = a.starts_with("--") && a.len() > 4 && OWN.iter().any(|o| o.starts_with(a.split('=').next().unwrap_or(a)));
+            let short = !a.starts_with("--") && (a.starts_with("-a") || a.starts_with("-d") || a.starts_with("-o"));
+            long || short
+        };
+        if let Some(a) = self.sbatch_args.iter().find(|a| own(a)) {
             return Err(Error::config(
                 "sbatch option",
                 a,

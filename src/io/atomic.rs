@@ -83,7 +83,8 @@ pub fn host_token() -> &'static str {
         let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
         let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
         let name: String = if ok { String::from_utf8_lossy(&buf[..end]).into_owned() } else { String::new() };
-        let token: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+        // At most 32 characters, so a temp name stays far below the 255-byte limit of a file name.
+        let token: String = name.chars().take(32).map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
         if token.is_empty() {
             "host".into()
         } else {
@@ -113,12 +114,14 @@ pub fn remove_stale_temps(dir: &Path, depth: usize) -> usize {
             continue;
         }
         let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else { continue };
-        let mut parts = stem.rsplitn(4, '.');
-        let (Some(counter), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else { continue };
-        if host != host_token() || counter.parse::<u64>().is_err() {
-            continue;
-        }
-        let Ok(pid) = pid.parse::<u32>() else { continue };
+        let parts: Vec<&str> = stem.rsplitn(4, '.').collect();
+        let pid: Option<u32> = match parts.as_slice() {
+            [counter, pid, host, ..] if *host == host_token() && counter.parse::<u64>().is_ok() => pid.parse().ok(),
+            // The older `.NAME.PID.tmp` (no host, no counter), written before temp names carried them.
+            [pid, before, ..] if before.parse::<u64>().is_err() => pid.parse().ok(),
+            _ => None,
+        };
+        let Some(pid) = pid else { continue };
         if pid != std::process::id() && !process_alive(pid) && fs::remove_file(&path).is_ok() {
             removed += 1;
         }

@@ -60,13 +60,18 @@ const MAX_HEADER: usize = 4096;
 /// dicts or lists and at most one level of parentheses (`'shape': (2, 3, 32, 32)`). Deeply nested
 /// brackets make the parser's time explode (found by fuzzing); a plain float array never has them.
 fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+    if bytes.len() < 6 || &bytes[..6] != b"\x93NUMPY" {
         return Err("not a .npy file (no \\x93NUMPY magic)".into());
     }
-    let (len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
-        v => return Err(format!("unsupported .npy format version {v}")),
+    let truncated = || "its header is truncated".to_string();
+    let (len, start) = match bytes.get(6) {
+        Some(1) => (u16::from_le_bytes([*bytes.get(8).ok_or_else(truncated)?, *bytes.get(9).ok_or_else(truncated)?]) as usize, 10),
+        Some(2 | 3) => {
+            let b = bytes.get(8..12).ok_or_else(truncated)?;
+            (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize, 12)
+        }
+        Some(v) => return Err(format!("unsupported .npy format version {v}")),
+        None => return Err(truncated()),
     };
     if len > MAX_HEADER {
         return Err(format!("its header is {len} bytes, more than the {MAX_HEADER} of a plain array"));

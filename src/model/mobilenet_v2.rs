@@ -50,8 +50,8 @@ impl MobileNetV2 {
         if config.arch.is_detector() {
             return Err(Error::config(
                 "arch",
-                format!("{:?}", config.arch),
-                "`init` writes classifier weights; for a detector use --arch mobilenet_v2 or mobilenet_v1 (model, hooks and analyze build detectors themselves)",
+                config.arch.name(),
+                "this builds a classifier: use mobilenet_v2 or mobilenet_v1 here, and Network::seeded / Detector::new (the CLI's model, hooks and analyze) for a detector",
             ));
         }
         let eps = config.bn_eps as f32;
