@@ -580,6 +580,9 @@ fn slurm_refuses_abbreviated_and_attached_forms_of_its_own_options() {
         assert!(e.contains(opt), "{opt}: {e}");
     }
     // Unrelated options pass.
-    let ok = bin().args(["slurm", spec.to_str().unwrap(), "--tasks", "2", "--out", out.to_str().unwrap(), "--dry-run", "--", "--time=01:00:00", "--mem=4G"]).output().unwrap();
+    let ok = bin()
+        .args(["slurm", spec.to_str().unwrap(), "--tasks", "2", "--out", out.to_str().unwrap(), "--dry-run", "--", "--time=01:00:00", "--mem=4G"])
+        .output()
+        .unwrap();
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
 }
