@@ -121,7 +121,7 @@ fn spiral_theory_column_is_the_closed_form() {
     assert_eq!(panels.len(), 4);
     for r in &rows {
         let closed = 1.0 - (r.n as f64 + 1.0) / 2f64.powi(r.n as i32);
-        assert!((r.theory_noncollapsed - closed).abs() < 1e-12);
+        assert!((r.theory_lemma2_invertible - closed).abs() < 1e-12);
         // Where Lemma 2 holds the inverse is exact, so its error comes only from the other points.
         assert!(r.lemma2_error <= (1.0 - r.invertible_fraction) * 10.0 + 1e-6, "{r:?}");
     }

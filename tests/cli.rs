@@ -155,7 +155,7 @@ fn analyze_spiral_theory_jacobian_run_and_write_their_files() {
     let sp = tmp("sp");
     run_ok(&["spiral", "--dims", "2,5", "--seeds", "0..3", "--points", "100", "--out", sp.to_str().unwrap()]);
     let csv = std::fs::read_to_string(sp.join("spiral.csv")).unwrap();
-    assert!(csv.starts_with("n,seed,points,invertible_fraction,theory_noncollapsed"), "{csv}");
+    assert!(csv.starts_with("n,seed,points,invertible_fraction,theory_lemma2_invertible"), "{csv}");
     assert_eq!(csv.lines().count(), 1 + 2 * 3);
     let th = tmp("th");
     let s = run_ok(&["theory", "--n", "8", "--t", "1.5,3", "--seeds", "0..2", "--samples", "50", "--out", th.to_str().unwrap()]);
@@ -226,7 +226,7 @@ fn run_spec_then_shards_and_merge_from_the_command_line() {
     let dir = tmp("run-cli");
     std::fs::create_dir_all(&dir).unwrap();
     let spec = dir.join("sp.toml");
-    std::fs::write(&spec, "name = \"sp\"\nkind = \"spiral\"\nseeds = \"0..5\"\n[spiral]\npoints = 50\n[grid]\n\"spiral.n\" = [2, 30]\n[[claims]]\nid = \"c\"\nstatement = \"s\"\nmetric = \"invertible_fraction\"\na = \"n=30\"\nb = \"n=2\"\n").unwrap();
+    std::fs::write(&spec, "name = \"sp\"\nkind = \"spiral\"\nseeds = \"0..5\"\n[spiral]\npoints = 50\n[grid]\n\"spiral.n\" = [2, 30]\n[[claims]]\nid = \"c\"\nstatement = \"s\"\nmetric = \"pinv_shape_error\"\na = \"n=2\"\nb = \"n=30\"\n").unwrap();
     let (whole, s1, s2, merged) = (dir.join("whole"), dir.join("s1"), dir.join("s2"), dir.join("merged"));
     let s = |p: &PathBuf| p.display().to_string();
     let out = run_ok(&["run", &s(&spec), "--out", &s(&whole), "--quiet"]);

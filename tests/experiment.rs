@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use infoloss::analysis::stats::{holm, verdicts, welch_test, welch_test_value, Direction, Verdict};
+use infoloss::analysis::stats::{holm, seeds_for_power, tost, verdicts, welch_test, welch_test_value, Direction, Verdict};
 use infoloss::experiment::merge::merge;
 use infoloss::experiment::summary::summarize;
 use infoloss::experiment::{run_spec, Kind, RunOptions, Spec};
@@ -72,9 +72,9 @@ points = 60
 [[claims]]
 id = "c"
 statement = "s"
-metric = "invertible_fraction"
-a = "n=15"
-b = "n=2"
+metric = "pinv_shape_error"
+a = "n=2"
+b = "n=15"
 "#;
 
 // ---- spec validation: one test per rejection --------------------------------------------------
@@ -315,6 +315,43 @@ fn welch_test_matches_hand_computed_values() {
 }
 
 #[test]
+fn tost_matches_scipy_and_statsmodels() {
+    let a = [0.51, 0.56, 0.53, 0.55, 0.54, 0.57, 0.52, 0.55];
+    let b = [0.50, 0.53, 0.49, 0.55, 0.52, 0.51];
+    // scipy.stats.ttest_1samp(a, 0.53, alternative="greater") and (a, 0.57, alternative="less"): the
+    // larger is 0.08058424764073194.
+    let one = tost(&a, &[], 0.55, 0.02, 0.95);
+    assert!((one.p_claimed - 0.08058424764073194).abs() < 1e-12, "{one:?}");
+    // statsmodels.stats.weightstats.ttost_ind(a, b, -0.03, 0.03, usevar="unequal")[0].
+    let two = tost(&a, &b, f64::NAN, 0.03, 0.95);
+    assert!((two.p_claimed - 0.3218037796505329).abs() < 1e-12, "{two:?}");
+    assert!((two.df - 10.523379811080654).abs() < 1e-9);
+    // Far outside the margin, the opposite test is significant; zero spread gives no p at all.
+    let far = tost(&a, &[], 0.70, 0.02, 0.95);
+    assert!(far.p_claimed > 0.99 && far.p_opposite < 1e-6, "{far:?}");
+    let flat = tost(&[1.0; 5], &[], 1.0, 0.01, 0.95);
+    assert!(flat.zero_spread() && flat.p_claimed.is_nan());
+}
+
+#[test]
+fn seeds_for_power_agree_with_statsmodels_within_one_seed() {
+    // statsmodels TTestIndPower / TTestPower .solve_power(effect_size = δ/σ, alpha, power = 0.8,
+    // alternative = "larger") use the noncentral t; ours the shifted central t: within one seed.
+    for (effect, alpha, two_sample, one_sample) in [
+        (0.01 / 0.012, 0.025, 23.60472057481529f64, 13.34957056995399f64),
+        (0.5, 0.05, 50.15078338685744, 26.137503817059283),
+        (0.2, 0.01, 503.15664014063697, 253.61381519534507),
+    ] {
+        let n2 = seeds_for_power(effect, 1.0, Some(1.0), alpha, 0.8).unwrap() as f64;
+        let n1 = seeds_for_power(effect, 1.0, None, alpha, 0.8).unwrap() as f64;
+        assert!((n2 - two_sample.ceil()).abs() <= 1.0, "two-sample {effect} {alpha}: {n2} vs {two_sample}");
+        assert!((n1 - one_sample.ceil()).abs() <= 1.0, "one-sample {effect} {alpha}: {n1} vs {one_sample}");
+    }
+    assert_eq!(seeds_for_power(0.0, 1.0, None, 0.05, 0.8), None);
+    assert_eq!(seeds_for_power(1e-6, 1.0, None, 0.05, 0.8), None, "beyond the bound");
+}
+
+#[test]
 fn holm_matches_hand_computed_values() {
     // p = [0.01, 0.04, 0.03]: sorted 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 → max(0.06, 0.04) = 0.06.
     let adj = holm(&[0.01, 0.04, 0.03]);
@@ -449,6 +486,82 @@ fn spiral_experiment_matches_the_standalone_analysis() {
     let run = s.results.iter().find(|r| r.variant == "n=15" && r.seed == 3).unwrap();
     assert_eq!(run.metric("invertible_fraction"), row.invertible_fraction);
     assert_eq!(s.claims[0].verdict, Verdict::Reproduced, "{:?}", s.claims[0]);
+}
+
+#[test]
+fn a_t_test_on_a_group_with_zero_spread_is_invalid_not_a_verdict() {
+    // At n = 15 with 60 points Lemma 2 holds at every point for every seed: zero spread.
+    let text = SPIRAL.replace("metric = \"pinv_shape_error\"\na = \"n=2\"\nb = \"n=15\"", "metric = \"invertible_fraction\"\na = \"n=15\"\nb = \"n=2\"");
+    let spec = parse(&text).unwrap();
+    let out = tmp("zero-spread");
+    run_spec(&spec, &opts(&out), &|_| {}).unwrap();
+    let s = summarize(&spec, &out);
+    assert!(s.values("n=15", "invertible_fraction").iter().all(|&v| v == 1.0), "the premise: every seed 1.0");
+    let c = &s.claims[0];
+    assert_eq!(c.verdict, Verdict::Invalid, "{c:?}");
+    assert!(c.p_holm.is_nan());
+    let csv = String::from_utf8(read(out.join("claims.csv"))).unwrap();
+    assert!(csv.lines().nth(1).unwrap().ends_with(",invalid,s"), "{csv}");
+}
+
+#[test]
+fn exact_checks_count_the_seeds_where_the_bound_holds() {
+    let text = SPIRAL.replace(
+        "metric = \"pinv_shape_error\"\na = \"n=2\"\nb = \"n=15\"",
+        "kind = \"exact\"\nmetric = \"invertible_fraction\"\na = \"n=2\"\nvalue = 0.25\ndirection = \"greater\"\n\
+         [[claims]]\nid = \"all\"\nstatement = \"t\"\nkind = \"exact\"\nmetric = \"invertible_fraction\"\na = \"n=15\"\nvalue = 1.0\ndirection = \"equal\"\n\
+         [[claims]]\nid = \"none\"\nstatement = \"u\"\nkind = \"exact\"\nmetric = \"invertible_fraction\"\na = \"n=2\"\nb = \"n=15\"\ndirection = \"at-least\"",
+    );
+    let spec = parse(&text).unwrap();
+    let out = tmp("exact");
+    run_spec(&spec, &opts(&out), &|_| {}).unwrap();
+    let s = summarize(&spec, &out);
+    // Naive count over the runs.
+    let above = s.results.iter().filter(|r| r.variant == "n=2" && r.metric("invertible_fraction") > 0.25).count();
+    let (first, all, none) = (&s.claims[0], &s.claims[1], &s.claims[2]);
+    assert_eq!(first.holds, Some((above, 6)));
+    let want = match above {
+        6 => Verdict::Holds,
+        0 => Verdict::Fails,
+        _ => Verdict::Partial,
+    };
+    assert_eq!(first.verdict, want);
+    if want == Verdict::Partial {
+        assert_eq!(first.verdict_text(), format!("holds in {above} of 6 seeds"));
+    }
+    assert_eq!((all.verdict, all.holds), (Verdict::Holds, Some((6, 6))));
+    assert_eq!((none.verdict, none.holds), (Verdict::Fails, Some((0, 6))));
+    assert!(first.p_holm.is_nan() && all.p_holm.is_nan(), "exact checks have no p-value");
+}
+
+#[test]
+fn statistical_or_equivalence_claims_on_deterministic_metrics_are_rejected() {
+    let text = TINY.replace("metric = \"val_acc\"", "metric = \"params\"");
+    assert_mentions(&rejected(&text), &["claims[0].kind", "deterministic", "kind = \"exact\""]);
+    let text = TINY.replace("metric = \"val_acc\"", "kind = \"equivalence\"\nmargin = 0.1\nmetric = \"macs\"");
+    assert_mentions(&rejected(&text), &["deterministic"]);
+    assert_mentions(&rejected(&TINY.replace("metric = \"val_acc\"", "kind = \"equivalence\"\nmetric = \"val_acc\"")), &["margin", "missing"]);
+    assert_mentions(&rejected(&TINY.replace("metric = \"val_acc\"", "direction = \"at-most\"\nmetric = \"val_acc\"")), &["direction", "exact"]);
+    let ok = TINY.replace("metric = \"val_acc\"", "kind = \"exact\"\ndirection = \"less\"\nmetric = \"params\"");
+    assert_eq!(parse(&ok).unwrap().claims[0].kind, infoloss::experiment::spec::ClaimKind::Exact);
+}
+
+#[test]
+fn equivalence_claims_join_the_holm_family_of_the_statistical_ones() {
+    let text = SPIRAL.replace(
+        "a = \"n=2\"\nb = \"n=15\"",
+        "a = \"n=2\"\nb = \"n=15\"\n[[claims]]\nid = \"eq\"\nstatement = \"e\"\nkind = \"equivalence\"\nmetric = \"invertible_fraction\"\na = \"n=2\"\nvalue = 0.25\nmargin = 0.2",
+    );
+    let spec = parse(&text).unwrap();
+    let out = tmp("equivalence");
+    run_spec(&spec, &opts(&out), &|_| {}).unwrap();
+    let s = summarize(&spec, &out);
+    let eq = &s.claims[1];
+    let direct = tost(&s.values("n=2", "invertible_fraction"), &[], 0.25, 0.2, 0.95);
+    assert_eq!(eq.test.p_claimed, direct.p_claimed);
+    // Holm over the two claims' p-values.
+    let p = [s.claims[0].test.p_claimed, direct.p_claimed];
+    assert_eq!(eq.p_holm, holm(&p)[1]);
 }
 
 // ---- notebook ----------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ pub struct SpiralRow {
     pub seed: u64,
     pub points: usize,
     pub invertible_fraction: f64,
-    pub theory_noncollapsed: f64,
+    pub theory_lemma2_invertible: f64,
     pub collapsed_fraction: f64,
     pub pinv_error: f64,
     /// The same after the best global rescaling of the projected-back spiral (`T⁺ ReLU(T x) ≈ x/2`
@@ -167,7 +167,7 @@ pub fn spiral_run(n: usize, seed: u64, s: &SpiralSettings) -> (SpiralRow, Vec<[f
         seed,
         points: xs.len(),
         invertible_fraction: invertible as f64 / p,
-        theory_noncollapsed: theorem1_noncollapsed(n as u64, 2),
+        theory_lemma2_invertible: theorem1_noncollapsed(n as u64, 2),
         collapsed_fraction: collapsed as f64 / p,
         pinv_error: pinv_err / p,
         pinv_shape_error,
@@ -216,7 +216,7 @@ pub fn spiral_table(rows: &[SpiralRow]) -> Table {
         .u64("seed", rows.iter().map(|r| r.seed).collect())
         .u64("points", rows.iter().map(|r| r.points as u64).collect())
         .f64("invertible_fraction", rows.iter().map(|r| r.invertible_fraction).collect())
-        .f64("theory_noncollapsed", rows.iter().map(|r| r.theory_noncollapsed).collect())
+        .f64("theory_lemma2_invertible", rows.iter().map(|r| r.theory_lemma2_invertible).collect())
         .f64("collapsed_fraction", rows.iter().map(|r| r.collapsed_fraction).collect())
         .f64("pinv_reconstruction_error", rows.iter().map(|r| r.pinv_error).collect())
         .f64("pinv_shape_error", rows.iter().map(|r| r.pinv_shape_error).collect())
@@ -247,7 +247,7 @@ pub fn spiral_summary(rows: &[SpiralRow], dims: &[usize]) -> Table {
     Table::new()
         .u64("n", t.n)
         .u64("seeds", t.seeds)
-        .f64("theory_noncollapsed", t.theory)
+        .f64("theory_lemma2_invertible", t.theory)
         .f64("invertible_fraction_mean", t.inv)
         .f64("invertible_fraction_ci_lo", t.inv_lo)
         .f64("invertible_fraction_ci_hi", t.inv_hi)

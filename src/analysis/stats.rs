@@ -1,6 +1,6 @@
 //! Statistics (statrs): Student-t confidence intervals of a mean, Wilson intervals of a proportion,
-//! one-sided Welch t-tests of paper claims with Holm correction and the verdict rule of experiment
-//! reports.
+//! one-sided Welch t-tests of paper claims, equivalence by two one-sided tests (TOST), the seeds a
+//! test needs for 80% power, Holm correction and the verdict rule of experiment reports.
 
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
@@ -47,13 +47,46 @@ pub fn wilson_interval(successes: u64, trials: u64, confidence: f64) -> (f64, f6
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
-/// The direction a paper claims: the first group's mean is greater (or less) than the second's.
+/// The direction a paper claims: the first group's mean is greater (or less) than the second's. Exact
+/// checks also take the bounds `at-least`, `at-most` and `equal` (within a tolerance).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Direction {
     #[default]
     Greater,
     Less,
+    AtLeast,
+    AtMost,
+    Equal,
+}
+
+impl Direction {
+    /// The name as specs spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Greater => "greater",
+            Direction::Less => "less",
+            Direction::AtLeast => "at-least",
+            Direction::AtMost => "at-most",
+            Direction::Equal => "equal",
+        }
+    }
+
+    /// Whether `a` stands in this relation to `b` (`Equal`: within `tolerance`).
+    pub fn holds(self, a: f64, b: f64, tolerance: f64) -> bool {
+        match self {
+            Direction::Greater => a > b,
+            Direction::Less => a < b,
+            Direction::AtLeast => a >= b,
+            Direction::AtMost => a <= b,
+            Direction::Equal => (a - b).abs() <= tolerance,
+        }
+    }
+
+    /// Whether a t-test can test it (a strict one-sided direction).
+    pub fn is_one_sided(self) -> bool {
+        matches!(self, Direction::Greater | Direction::Less)
+    }
 }
 
 /// A one-sided Welch t-test of `mean(a) − mean(b)` in a claimed direction, with the two-sided
@@ -75,6 +108,18 @@ pub struct WelchTest {
     pub p_claimed: f64,
     /// One-sided p in the opposite direction.
     pub p_opposite: f64,
+    /// Standard error of the difference (0 when every group has zero spread).
+    pub se: f64,
+    /// A group of two or more values has zero spread.
+    pub degenerate: bool,
+}
+
+impl WelchTest {
+    /// A group of two or more values with zero spread: its standard error is zero, so the test says
+    /// nothing about replication (a deterministic quantity repeated, or a saturated one).
+    pub fn zero_spread(&self) -> bool {
+        self.degenerate
+    }
 }
 
 fn mean_var(v: &[f64]) -> (f64, f64) {
@@ -90,13 +135,17 @@ pub fn welch_test(a: &[f64], b: &[f64], direction: Direction, confidence: f64) -
     let (mb, vb) = mean_var(b);
     let (sa, sb) = (va / a.len() as f64, vb / b.len() as f64);
     let df = (sa + sb).powi(2) / (sa * sa / (a.len() as f64 - 1.0) + sb * sb / (b.len() as f64 - 1.0));
-    finish(a.len(), b.len(), ma, mb, (sa + sb).sqrt(), df, direction, confidence)
+    let mut t = finish(a.len(), b.len(), ma, mb, (sa + sb).sqrt(), df, direction, confidence);
+    t.degenerate = va == 0.0 || vb == 0.0;
+    t
 }
 
 /// The one-sample t-test of `mean(a)` against the constant `value`.
 pub fn welch_test_value(a: &[f64], value: f64, direction: Direction, confidence: f64) -> WelchTest {
     let (ma, va) = mean_var(a);
-    finish(a.len(), 0, ma, value, (va / a.len() as f64).sqrt(), a.len() as f64 - 1.0, direction, confidence)
+    let mut t = finish(a.len(), 0, ma, value, (va / a.len() as f64).sqrt(), a.len() as f64 - 1.0, direction, confidence);
+    t.degenerate = va == 0.0;
+    t
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -123,10 +172,96 @@ fn finish(n_a: usize, n_b: usize, mean_a: f64, mean_b: f64, se: f64, df: f64, di
         1.0 - p_greater
     };
     let (p_claimed, p_opposite) = match direction {
-        Direction::Greater => (p_greater, p_less),
-        Direction::Less => (p_less, p_greater),
+        Direction::Greater | Direction::AtLeast => (p_greater, p_less),
+        Direction::Less | Direction::AtMost | Direction::Equal => (p_less, p_greater),
     };
-    WelchTest { n_a, n_b, mean_a, mean_b, diff, diff_lo: diff - half, diff_hi: diff + half, t, df, p_claimed, p_opposite }
+    WelchTest { n_a, n_b, mean_a, mean_b, diff, diff_lo: diff - half, diff_hi: diff + half, t, df, p_claimed, p_opposite, se, degenerate: false }
+}
+
+/// Equivalence of `mean(a) − mean(b)` (or, with `b` empty, of `mean(a) − value`) to zero within
+/// `± margin`, by two one-sided tests (TOST, Schuirmann 1987): `p_claimed` is the larger of the two
+/// one-sided p-values (H₀: diff ≤ −margin, H₀: diff ≥ +margin); `p_opposite` tests that the difference
+/// lies outside the margin (twice the smaller one-sided p, at most 1). `t` is the statistic of the
+/// binding side. Welch degrees of freedom for two groups.
+pub fn tost(a: &[f64], b: &[f64], value: f64, margin: f64, confidence: f64) -> WelchTest {
+    let base = if b.is_empty() { welch_test_value(a, value, Direction::Greater, confidence) } else { welch_test(a, b, Direction::Greater, confidence) };
+    let (diff, se, df) = (base.diff, base.se, base.df);
+    let mut out = WelchTest { p_claimed: f64::NAN, p_opposite: f64::NAN, t: f64::NAN, ..base };
+    if !(se > 0.0) || !diff.is_finite() {
+        return out;
+    }
+    let Ok(d) = StudentsT::new(0.0, 1.0, df) else { return out };
+    let t_low = (diff + margin) / se; // against diff ≤ −margin
+    let t_high = (diff - margin) / se; // against diff ≥ +margin
+    let (p_low, p_high) = (d.sf(t_low), d.cdf(t_high));
+    out.p_claimed = p_low.max(p_high);
+    out.t = if p_low >= p_high { t_low } else { t_high };
+    // Outside the margin: diff > +margin or diff < −margin.
+    out.p_opposite = (2.0 * d.sf(t_high).min(d.cdf(t_low))).min(1.0);
+    out
+}
+
+/// Most seeds per group [`seeds_for_power`] reports; beyond it, `None`.
+pub const MAX_POWER_SEEDS: usize = 100_000;
+
+/// Seeds per group a one-sided t-test at level `alpha` needs to detect a true difference `delta` with
+/// probability `power`, for groups with the standard deviations `sd_a` and `sd_b` (`sd_b = None`: the
+/// one-sample test against a constant). The usual t approximation: the smallest n with
+/// `T_df(t_{1−α, df} − δ/se(n)) ≤ 1 − power`, df = Welch's for n per group (n − 1 for one sample).
+/// `None` when the inputs are not finite and positive or n would exceed [`MAX_POWER_SEEDS`].
+pub fn seeds_for_power(delta: f64, sd_a: f64, sd_b: Option<f64>, alpha: f64, power: f64) -> Option<usize> {
+    let sds_ok = sd_a.is_finite() && sd_a >= 0.0 && sd_b.is_none_or(|s| s.is_finite() && s >= 0.0);
+    if !(delta > 0.0) || !sds_ok || !(alpha > 0.0 && alpha < 1.0) || !(power > 0.0 && power < 1.0) {
+        return None;
+    }
+    let meets = |n: usize| -> bool {
+        let nf = n as f64;
+        let (se, df) = match sd_b {
+            None => (sd_a / nf.sqrt(), nf - 1.0),
+            Some(sb) => {
+                let (va, vb) = (sd_a * sd_a / nf, sb * sb / nf);
+                let df = if va + vb > 0.0 { (va + vb).powi(2) / ((va * va + vb * vb) / (nf - 1.0)) } else { 2.0 * nf - 2.0 };
+                ((va + vb).sqrt(), df)
+            }
+        };
+        if se == 0.0 {
+            return true;
+        }
+        match StudentsT::new(0.0, 1.0, df) {
+            Ok(d) => d.cdf(d.inverse_cdf(1.0 - alpha) - delta / se) <= 1.0 - power,
+            Err(_) => false,
+        }
+    };
+    // Power grows with n: bisection on [2, MAX].
+    if !meets(MAX_POWER_SEEDS) {
+        return None;
+    }
+    if meets(2) {
+        return Some(2);
+    }
+    let (mut lo, mut hi) = (2usize, MAX_POWER_SEEDS);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if meets(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Some(hi)
+}
+
+/// The level each test of a Holm family is compared with: α/(m − rank) for the test of rank `rank`
+/// (0 = smallest p) among the `m` finite p-values; NaN for a NaN p.
+pub fn holm_levels(p: &[f64], alpha: f64) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..p.len()).filter(|&i| p[i].is_finite()).collect();
+    idx.sort_by(|&i, &j| p[i].total_cmp(&p[j]).then(i.cmp(&j)));
+    let m = idx.len();
+    let mut out = vec![f64::NAN; p.len()];
+    for (rank, &i) in idx.iter().enumerate() {
+        out[i] = alpha / (m - rank) as f64;
+    }
+    out
 }
 
 /// Holm–Bonferroni adjusted p-values (same order as `p`; NaN stays NaN and does not count).
@@ -153,6 +288,14 @@ pub enum Verdict {
     Contradicted,
     /// Neither, or too few seeds.
     Inconclusive,
+    /// A t-test on a group with zero spread: no verdict (flagged, never counted as replication).
+    Invalid,
+    /// Exact check: holds for every seed.
+    Holds,
+    /// Exact check: fails for every seed.
+    Fails,
+    /// Exact check: holds for some seeds and fails for others.
+    Partial,
 }
 
 impl Verdict {
@@ -161,6 +304,10 @@ impl Verdict {
             Verdict::Reproduced => "reproduced",
             Verdict::Contradicted => "contradicted",
             Verdict::Inconclusive => "inconclusive",
+            Verdict::Invalid => "invalid",
+            Verdict::Holds => "holds",
+            Verdict::Fails => "fails",
+            Verdict::Partial => "partial",
         }
     }
 }
@@ -170,17 +317,20 @@ pub const MIN_SEEDS_FOR_VERDICT: usize = 5;
 
 /// The verdicts of a family of claims: Holm across the family at `alpha`, separately for the claimed
 /// and the opposite one-sided p-values; a claim with a group of fewer than
-/// [`MIN_SEEDS_FOR_VERDICT`] seeds is inconclusive. Returns (verdict, adjusted claimed p, adjusted
-/// opposite p) per test.
+/// [`MIN_SEEDS_FOR_VERDICT`] seeds is inconclusive; a test with zero spread is invalid and left out
+/// of the family. Returns (verdict, adjusted claimed p, adjusted opposite p) per test.
 pub fn verdicts(tests: &[WelchTest], alpha: f64) -> Vec<(Verdict, f64, f64)> {
-    let claimed = holm(&tests.iter().map(|t| t.p_claimed).collect::<Vec<_>>());
-    let opposite = holm(&tests.iter().map(|t| t.p_opposite).collect::<Vec<_>>());
+    let p_of = |f: fn(&WelchTest) -> f64| tests.iter().map(|t| if t.zero_spread() { f64::NAN } else { f(t) }).collect::<Vec<_>>();
+    let claimed = holm(&p_of(|t| t.p_claimed));
+    let opposite = holm(&p_of(|t| t.p_opposite));
     tests
         .iter()
         .enumerate()
         .map(|(i, t)| {
             let enough = t.n_a >= MIN_SEEDS_FOR_VERDICT && (t.n_b == 0 || t.n_b >= MIN_SEEDS_FOR_VERDICT);
-            let v = if !enough {
+            let v = if t.zero_spread() && t.n_a >= 2 {
+                Verdict::Invalid
+            } else if !enough {
                 Verdict::Inconclusive
             } else if claimed[i] < alpha {
                 Verdict::Reproduced

@@ -42,7 +42,7 @@ pub fn spiral(a: SpiralArgs) -> anyhow::Result<()> {
         let col = sel.iter().map(|r| r.collapsed_fraction).sum::<f64>() / sel.len() as f64;
         let err = sel.iter().map(|r| r.pinv_error).sum::<f64>() / sel.len() as f64;
         let shape = sel.iter().map(|r| r.pinv_shape_error).sum::<f64>() / sel.len() as f64;
-        println!("{n:>4} {:>10.4} {:>8.4} [{:.4}, {:.4}] {col:>10.4} {err:>10.4} {shape:>12.4}", sel[0].theory_noncollapsed, inv.mean, inv.lo, inv.hi);
+        println!("{n:>4} {:>10.4} {:>8.4} [{:.4}, {:.4}] {col:>10.4} {err:>10.4} {shape:>12.4}", sel[0].theory_lemma2_invertible, inv.mean, inv.lo, inv.hi);
     }
     println!("wrote {} files to {}", files.len(), a.out.display());
     Ok(())

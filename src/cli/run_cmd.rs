@@ -91,15 +91,16 @@ fn print_claims(spec: &Spec, dir: &std::path::Path) {
     println!("{}: {}/{} runs finished", spec.name, s.results.len(), s.expected);
     for c in &s.claims {
         println!(
-            "  {:<34} {:>10.4} vs {:<10.4} diff {:+.4} [{:+.4}, {:+.4}]  p_holm {:.3e}  {}{}",
+            "  {:<34} {:<11} {:>10.4} vs {:<10.4} diff {:+.4} [{:+.4}, {:+.4}]  p_holm {:.3e}  {}{}",
             c.claim.id,
+            c.claim.kind.as_str(),
             c.test.mean_a,
             c.test.mean_b,
             c.test.diff,
             c.test.diff_lo,
             c.test.diff_hi,
             c.p_holm,
-            c.verdict.as_str(),
+            c.verdict_text(),
             if spec.preliminary { " (preliminary)" } else { "" }
         );
     }

@@ -12,12 +12,12 @@ use infoloss::data::{DataSpec, Split};
 use infoloss::model::ModelConfig;
 use infoloss::train::optim::OptimizerKind;
 use infoloss::train::settings::{ScheduleKind, TrainSettings};
-use infoloss::train::trainer::{evaluate, train, TrainConfig};
+use infoloss::train::trainer::{evaluate, evaluate_test, train, TrainConfig};
 use infoloss::MobileNetV2;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// synthetic | cifar:DIR | mnist:DIR | folder:DIR
+    /// synthetic | fashion-mnist[:DIR] | cifar:DIR | mnist:DIR | folder:DIR
     #[arg(long, default_value = "synthetic")]
     pub data: String,
     #[arg(long, default_value_t = 10)]
@@ -38,8 +38,11 @@ pub struct TrainArgs {
     pub warmup: usize,
     #[arg(long, default_value_t = 0.0)]
     pub label_smoothing: f32,
-    /// Disable random crop + flip
+    /// none | crop | crop-flip (default: crop for mnist:DIR digits, crop-flip otherwise)
     #[arg(long)]
+    pub augment: Option<String>,
+    /// The same as --augment none
+    #[arg(long, conflicts_with = "augment")]
     pub no_augment: bool,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -62,7 +65,7 @@ pub struct TrainArgs {
 /// The model config for training: the flags over a 32×32, data-set-classes default.
 pub fn train_model_config(flags: &ModelFlags, data: &str) -> anyhow::Result<ModelConfig> {
     let spec: DataSpec = data.parse()?;
-    let classes = spec.open(Split::Val, 32, 0)?.classes();
+    let classes = spec.open(Split::Test, 32, 0)?.classes();
     let base = ModelConfig { resolution: 32, classes, ..Default::default() };
     Ok(flags.apply(&base)?)
 }
@@ -81,7 +84,7 @@ pub fn train_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
         schedule,
         warmup: a.warmup,
         label_smoothing: a.label_smoothing,
-        augment: !a.no_augment,
+        augment: if a.no_augment { Some(infoloss::train::augment::Augment::None) } else { a.augment.as_deref().map(str::parse).transpose()? },
         train_limit: a.train_limit,
         val_limit: a.val_limit,
     };
@@ -119,7 +122,15 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.lr, m.seconds
         );
     }
-    println!("trained {} in {:.1} s; checkpoint, metrics.csv and timing.csv in {}", config.label(), start.elapsed().as_secs_f64(), a.out.display());
+    let test = evaluate_test(&mut model, &cfg)?;
+    println!("test split: loss {:.4}, accuracy {:.4} ({} images)", test.loss, test.accuracy, test.confusion.iter().flatten().sum::<usize>());
+    println!(
+        "trained {} ({} augmentation) in {:.1} s; checkpoint, metrics.csv and timing.csv in {}",
+        config.label(),
+        cfg.augment.as_str(),
+        start.elapsed().as_secs_f64(),
+        a.out.display()
+    );
     Ok(())
 }
 
@@ -131,6 +142,9 @@ pub struct EvalArgs {
     pub data: String,
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Which split: test (the data set's test file) | val (the validation hold-out)
+    #[arg(long, default_value = "test")]
+    pub split: String,
     /// Also print the confusion matrix and per-class accuracy
     #[arg(long)]
     pub confusion: bool,
@@ -141,7 +155,12 @@ pub struct EvalArgs {
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let mut model = load_model(&a.weights, &a.model)?;
     let spec: DataSpec = a.data.parse()?;
-    let data = spec.open(Split::Val, model.config().resolution, 0)?;
+    let split = match a.split.as_str() {
+        "test" => Split::Test,
+        "val" => Split::Val,
+        other => anyhow::bail!("invalid --split = {other}: use test or val"),
+    };
+    let data = spec.open(split, model.config().resolution, 0)?;
     let e = evaluate(&mut model, data.as_ref(), a.limit, 256)?;
     if a.confusion {
         println!("confusion (rows: true class, columns: predicted):");

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::dataset::{Dataset, Split};
+use super::dataset::{Dataset, Part};
 use crate::error::{Error, Result};
 use crate::tensor::FeatureMap;
 
@@ -22,14 +22,14 @@ pub struct Cifar {
 }
 
 impl Cifar {
-    pub fn open(dir: &Path, split: Split) -> Result<Self> {
+    pub fn open(dir: &Path, part: Part) -> Result<Self> {
         let c10 = dir.join("data_batch_1.bin").exists() || dir.join("test_batch.bin").exists();
         let c100 = dir.join("train.bin").exists() || dir.join("test.bin").exists();
-        let (files, label_bytes, classes): (Vec<PathBuf>, usize, usize) = match (c10, c100, split) {
-            (true, _, Split::Train) => ((1..=5).map(|i| dir.join(format!("data_batch_{i}.bin"))).collect(), 1, 10),
-            (true, _, Split::Val) => (vec![dir.join("test_batch.bin")], 1, 10),
-            (false, true, Split::Train) => (vec![dir.join("train.bin")], 2, 100),
-            (false, true, Split::Val) => (vec![dir.join("test.bin")], 2, 100),
+        let (files, label_bytes, classes): (Vec<PathBuf>, usize, usize) = match (c10, c100, part) {
+            (true, _, Part::Train) => ((1..=5).map(|i| dir.join(format!("data_batch_{i}.bin"))).collect(), 1, 10),
+            (true, _, Part::Test) => (vec![dir.join("test_batch.bin")], 1, 10),
+            (false, true, Part::Train) => (vec![dir.join("train.bin")], 2, 100),
+            (false, true, Part::Test) => (vec![dir.join("test.bin")], 2, 100),
             _ => return Err(Error::file(
                 "CIFAR folder",
                 dir,

@@ -34,7 +34,7 @@ impl ImageFolder {
             files.shuffle(&mut StdRng::seed_from_u64(seed ^ label as u64));
             let n_val = ((files.len() as f64 * FOLDER_VAL_FRACTION).round() as usize).min(files.len().saturating_sub(1));
             let chosen: Vec<PathBuf> = match split {
-                Split::Val => files[..n_val].to_vec(),
+                Split::Val | Split::Test => files[..n_val].to_vec(),
                 Split::Train => files[n_val..].to_vec(),
             };
             items.extend(chosen.into_iter().map(|f| (f, label)));

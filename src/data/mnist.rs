@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::dataset::{Dataset, Split};
+use super::dataset::{Dataset, Part};
 use crate::error::{Error, Result};
 use crate::tensor::FeatureMap;
 
@@ -54,10 +54,14 @@ fn be32(b: &[u8], at: usize) -> u32 {
 }
 
 impl Mnist {
-    pub fn open(dir: &Path, split: Split) -> Result<Self> {
-        let prefix = match split {
-            Split::Train => "train",
-            Split::Val => "t10k",
+    /// Reads the training or the test file pair of `dir`.
+    ///
+    /// # Errors
+    /// Missing files, bad gzip, a malformed IDX header or labels out of range.
+    pub fn open(dir: &Path, part: Part) -> Result<Self> {
+        let prefix = match part {
+            Part::Train => "train",
+            Part::Test => "t10k",
         };
         let (ip, img) = read_maybe_gz(dir, &format!("{prefix}-images-idx3-ubyte"))?;
         let (lp, lab) = read_maybe_gz(dir, &format!("{prefix}-labels-idx1-ubyte"))?;

@@ -10,6 +10,6 @@ pub mod noise;
 pub mod source;
 pub mod synthetic;
 
-pub use dataset::{DataSpec, Dataset, DatasetSource, Split};
+pub use dataset::{DataSpec, Dataset, DatasetSource, Part, Split};
 pub use images::Preprocess;
 pub use source::{BatchSource, ImageFolderSource, NoiseSource, NpySource};

@@ -15,7 +15,9 @@ const fn m(name: &'static str, about: &'static str) -> MetricInfo {
 }
 
 /// Metrics of a `train` run (the analysis ones also exist with an `init_` prefix when `at-init`).
-pub const TRAIN_METRICS: [MetricInfo; 11] = [
+pub const TRAIN_METRICS: [MetricInfo; 15] = [
+    m("test_acc", "accuracy on the whole test split after the last epoch (measured once)"),
+    m("test_loss", "cross-entropy on the whole test split after the last epoch"),
     m("val_acc", "validation accuracy after the last epoch"),
     m("best_val_acc", "best validation accuracy over the epochs"),
     m("val_loss", "validation cross-entropy after the last epoch"),
@@ -24,7 +26,15 @@ pub const TRAIN_METRICS: [MetricInfo; 11] = [
     m("params", "parameters"),
     m("macs", "multiply-adds per image"),
     m("positive_fraction", "mean over .post sites of (positive channels per position / channels)"),
-    m("below_threshold", "mean over .post sites of the fraction of positions with fewer positive channels than the block input n (Fig. 7's threshold)"),
+    m(
+        "below_threshold",
+        "mean over all .post sites of the fraction of positions with fewer positive channels than the block input n (Fig. 7's threshold); includes the depthwise output of t = 1 blocks, below n almost everywhere",
+    ),
+    m("below_threshold_expanded", "below_threshold without the depthwise outputs of t = 1 blocks"),
+    m(
+        "expand_layers_below",
+        "Fig. 7 per layer: expansion layers (blocks.{i}.expand.post) whose fewest positive channels over all positions and analysed images fall below n",
+    ),
     m("dead_fraction", "mean over .post sites of the fraction of channels never positive"),
     m("lemma2_rate", "fraction of expansion-layer positions where Lemma 2 holds (|S| ≥ n and rank B_S = n); n/a without expansion layers"),
 ];
@@ -32,11 +42,12 @@ pub const TRAIN_METRICS: [MetricInfo; 11] = [
 pub const JACOBIAN_METRIC: MetricInfo =
     m("jacobian_rank", "mean over blocks of rank(block Jacobian) / min(input, output) dimension on a crop of the first image");
 /// Analysis metrics that exist at initialisation too.
-pub const ANALYSIS_METRICS: [&str; 5] = ["positive_fraction", "below_threshold", "dead_fraction", "lemma2_rate", "jacobian_rank"];
+pub const ANALYSIS_METRICS: [&str; 7] =
+    ["positive_fraction", "below_threshold", "below_threshold_expanded", "expand_layers_below", "dead_fraction", "lemma2_rate", "jacobian_rank"];
 
 pub const SPIRAL_METRICS: [MetricInfo; 5] = [
     m("invertible_fraction", "fraction of spiral points where Lemma 2 holds for ReLU(T x)"),
-    m("theory_noncollapsed", "Theorem 1: P(Binomial(n, ½) ≥ 2)"),
+    m("theory_lemma2_invertible", "Lemma 2's invertibility probability for ReLU(T x) with a Gaussian T: 1 − (n + 1)/2ⁿ (P(Binomial(n, ½) ≥ 2))"),
     m("collapsed_fraction", "fraction of points mapped onto a distant part of the spiral"),
     m("pinv_error", "mean ‖T⁺ ReLU(T x) − x‖ / mean ‖x‖"),
     m("pinv_shape_error", "the same after the best rescaling of the output (shape distortion)"),
@@ -58,6 +69,16 @@ pub const MEMORY_METRICS: [MetricInfo; 6] = [
 ];
 /// Appended for runs with `splits`.
 pub const SPLIT_DIFF_METRIC: MetricInfo = m("max_abs_diff", "largest |Δ logit| of the split forward against the plain forward");
+
+/// Metrics that are the same for every seed of a variant (structure, cost, byte counts, formulas):
+/// only exact checks may test them.
+pub const DETERMINISTIC_METRICS: [&str; 8] =
+    ["params", "macs", "theory", "theory_lemma2_invertible", "max_tensor_bytes", "fused_max_tensor_bytes", "fused_peak_bytes", "peak_heap_bytes"];
+
+/// Whether `metric` (with or without `init_`) is deterministic.
+pub fn is_deterministic(metric: &str) -> bool {
+    DETERMINISTIC_METRICS.contains(&metric.strip_prefix("init_").unwrap_or(metric))
+}
 
 /// Every metric name a kind can report.
 pub fn metric_names(kind: Kind) -> Vec<String> {
@@ -101,10 +122,10 @@ pub fn metric_about(name: &str) -> String {
 pub fn metrics_of(setup: &Setup) -> Vec<String> {
     match setup {
         Setup::Train(t) => {
-            let mut v: Vec<String> = TRAIN_METRICS[..7].iter().map(|m| m.name.to_string()).collect();
+            let mut v: Vec<String> = TRAIN_METRICS[..9].iter().map(|m| m.name.to_string()).collect();
             let mut analysis: Vec<&str> = Vec::new();
             if t.analysis.patterns {
-                analysis.extend(["positive_fraction", "below_threshold", "dead_fraction"]);
+                analysis.extend(["positive_fraction", "below_threshold", "below_threshold_expanded", "expand_layers_below", "dead_fraction"]);
             }
             if t.analysis.lemma2 {
                 analysis.push("lemma2_rate");
@@ -142,7 +163,7 @@ pub fn metric_available(metric: &str, setup: &Setup) -> Result<(), String> {
     }
     let base = metric.strip_prefix("init_").unwrap_or(metric);
     Err(match base {
-        "positive_fraction" | "below_threshold" | "dead_fraction" => "set analysis.patterns = true".into(),
+        "positive_fraction" | "below_threshold" | "below_threshold_expanded" | "expand_layers_below" | "dead_fraction" => "set analysis.patterns = true".into(),
         "lemma2_rate" => "set analysis.lemma2 = true".into(),
         "jacobian_rank" => "set analysis.jacobian = true".into(),
         "max_abs_diff" => "set memory.splits".into(),

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use super::metrics::{metric_about, metrics_of};
 use super::report_figures as figures;
-use super::spec::{Kind, Spec};
+use super::spec::{ClaimKind, Kind, Spec};
 use super::summary::{ClaimResult, Summary};
-use crate::analysis::stats::MIN_SEEDS_FOR_VERDICT;
+use crate::analysis::stats::{Direction, MIN_SEEDS_FOR_VERDICT};
 use crate::error::Result;
 use crate::io::meta::{GIT_COMMIT, VERSION};
 use crate::io::table::format_float;
@@ -26,22 +26,43 @@ fn cell(s: &Summary, variant: &str, metric: &str) -> String {
     }
 }
 
-/// The claims table in Markdown.
+/// The claims table in Markdown: tests (statistical, equivalence) and exact checks.
 pub fn claims_markdown(claims: &[ClaimResult]) -> String {
     let mut t = String::from(
-        "| claim | metric | tested | mean a | mean b | a − b [95% CI] | t (df) | p one-sided → Holm | verdict |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| claim | kind | metric | tested | mean a | mean b | a − b [95% CI] | t (df) | p → Holm | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for c in claims {
-        let cmp = if c.claim.direction == crate::analysis::stats::Direction::Greater { ">" } else { "<" };
         let b = c.claim.b.clone().unwrap_or_else(|| format_float(c.claim.value.unwrap_or(f64::NAN)));
         let test = &c.test;
+        let tested = match c.claim.kind {
+            ClaimKind::Equivalence => format!("{} within ± {} of {b}", c.claim.a, format_float(c.claim.margin.unwrap_or(f64::NAN))),
+            _ => {
+                let op = match c.claim.direction {
+                    Direction::Greater => ">",
+                    Direction::Less => "<",
+                    Direction::AtLeast => "≥",
+                    Direction::AtMost => "≤",
+                    Direction::Equal => "=",
+                };
+                let tol = c.claim.tolerance.map(|x| format!(" ± {}", format_float(x))).unwrap_or_default();
+                format!("{} {op} {b}{tol}", c.claim.a)
+            }
+        };
+        let (stat, p) = if c.claim.kind == ClaimKind::Exact {
+            ("—".to_string(), "—".to_string())
+        } else {
+            (format!("{} ({})", format_float(test.t), format_float(test.df)), format!("{} → {}", format_float(test.p_claimed), format_float(c.p_holm)))
+        };
+        let mut verdict = format!("**{}**", c.verdict_text());
+        if let Some(n) = c.seeds_for_power {
+            verdict.push_str(&format!(" (δ = {}: {n} seeds per group for 80% power)", format_float(c.claim.delta.unwrap_or(f64::NAN))));
+        }
         t.push_str(&format!(
-            "| {} — {} | {} | {} {cmp} {} (n = {}, {}) | {} | {} | {} [{}, {}] | {} ({}) | {} → {} | **{}** |\n",
+            "| {} — {} | {} | {} | {tested} (n = {}, {}) | {} | {} | {} [{}, {}] | {stat} | {p} | {verdict} |\n",
             c.claim.id,
             c.claim.statement,
+            c.claim.kind.as_str(),
             c.claim.metric,
-            c.claim.a,
-            b,
             test.n_a,
             test.n_b,
             format_float(test.mean_a),
@@ -49,21 +70,62 @@ pub fn claims_markdown(claims: &[ClaimResult]) -> String {
             format_float(test.diff),
             format_float(test.diff_lo),
             format_float(test.diff_hi),
-            format_float(test.t),
-            format_float(test.df),
-            format_float(test.p_claimed),
-            format_float(c.p_holm),
-            c.verdict.as_str()
         ));
     }
     t
 }
 
+/// Where a numeric sweep is not monotone: each adjacent pair (in axis order) whose mean goes against
+/// the overall direction (last point against the first), with a two-sided Welch p (descriptive, not
+/// part of the claims' family).
+pub fn monotonicity_markdown(spec: &Spec, s: &Summary) -> Option<String> {
+    use crate::analysis::stats::welch_test;
+    let (key, mut points) = figures::numeric_axis(spec)?;
+    points.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mut lines = Vec::new();
+    for m in ["test_acc", "lemma2_rate"] {
+        let vals: Vec<Vec<f64>> = points.iter().map(|&(i, _)| s.values(&spec.variants[i].name, m)).collect();
+        let means: Vec<(f64, f64, usize)> =
+            vals.iter().zip(&points).filter(|(v, _)| !v.is_empty()).map(|(v, p)| (p.1, v.iter().sum::<f64>() / v.len() as f64, p.0)).collect();
+        if means.len() < 3 {
+            continue;
+        }
+        let rising = means[means.len() - 1].1 >= means[0].1;
+        let mut breaks = Vec::new();
+        for w in means.windows(2) {
+            let (lo, hi) = (w[0], w[1]);
+            if (hi.1 < lo.1) == rising && hi.1 != lo.1 {
+                let t = welch_test(&s.values(&spec.variants[lo.2].name, m), &s.values(&spec.variants[hi.2].name, m), Direction::Greater, 0.95);
+                let p2 = (2.0 * t.p_claimed.min(t.p_opposite)).min(1.0);
+                breaks.push(format!(
+                    "{key} = {} → {}: {} → {} (two-sided Welch p = {})",
+                    format_float(lo.0),
+                    format_float(hi.0),
+                    format_float(lo.1),
+                    format_float(hi.1),
+                    format_float(p2)
+                ));
+            }
+        }
+        let trend = if rising { "rises" } else { "falls" };
+        if breaks.is_empty() {
+            lines.push(format!("- `{m}` {trend} monotonically with {key}."));
+        } else {
+            lines.push(format!("- `{m}` {trend} overall with {key} but is **not monotone**: {}.", breaks.join("; ")));
+        }
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
 fn rule(spec: &Spec, claims: usize) -> String {
     format!(
-        "Each claim is a one-sided Welch t-test over seeds in the paper's direction; p-values are Holm-corrected across the {claims} claim(s) of this experiment at α = {}. \
-         **reproduced**: significant in the paper's direction; **contradicted**: significant the other way (Holm over the opposite one-sided p-values); \
-         **inconclusive**: neither, or fewer than {MIN_SEEDS_FOR_VERDICT} seeds in a group.{}",
+        "Claims come in three kinds. A **statistical** claim is a one-sided Welch t-test over seeds (one-sample against a constant) in the paper's direction; \
+         an **equivalence** claim is two one-sided tests (TOST) that the mean lies within the stated margin of the predicted value. Their p-values are Holm-corrected together \
+         across the {claims} claim(s) of this experiment at α = {}. **reproduced**: significant in the paper's direction (for equivalence: inside the margin); \
+         **contradicted**: significant the other way (outside the margin); **inconclusive**: neither, or fewer than {MIN_SEEDS_FOR_VERDICT} seeds in a group — with the seeds \
+         per group that 80% power would need for the declared smallest effect δ; **invalid**: a group with zero spread, where a t-test means nothing. \
+         An **exact** check compares a deterministic quantity (or a property of each seed's network) with a bound, once per seed: **holds**, **fails** or \
+         \"holds in k of N seeds\"; it has no p-value and is not replication.{}",
         spec.alpha,
         if spec.preliminary { " This is a smoke-scale run: its verdicts are **preliminary**." } else { "" }
     )
@@ -117,6 +179,9 @@ pub fn write_experiment_report(spec: &Spec, s: &Summary, out: &Path) -> Result<V
         doc.md(format!("## Claims\n\n{}\n{}", claims_markdown(&s.claims), rule(spec, spec.claims.len())));
     }
     doc.md(format!("## Results (mean ± 95% Student-t half-width over seeds)\n\n{}", results_markdown(spec, s)));
+    if let Some(text) = monotonicity_markdown(spec, s) {
+        doc.md(format!("### Along the sweep\n\n{text}"));
+    }
     let metrics = spec.variants.first().map(|v| metrics_of(&v.setup)).unwrap_or_default();
     let glossary: Vec<String> = metrics.iter().map(|m| format!("- `{m}`: {}", metric_about(m))).collect();
     doc.md(format!("Metrics:\n\n{}", glossary.join("\n")));
@@ -171,11 +236,13 @@ pub fn write_suite_report(spec: &Spec, parts: &[(&Spec, Summary)], out: &Path) -
     if spec.preliminary {
         doc.md("This is a smoke-scale cut of the shipped experiments: its verdicts are **preliminary** (most groups have fewer seeds than a verdict needs).");
     }
-    let mut t = String::from("| part | kind | runs finished | reproduced | contradicted | inconclusive |\n|---|---|---|---|---|---|\n");
+    let mut t = String::from(
+        "| part | kind | runs finished | reproduced | contradicted | inconclusive | invalid | exact: holds | exact: fails or partial |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
     for (p, s) in parts {
         let count = |v: &str| s.claims.iter().filter(|c| c.verdict.as_str() == v).count();
         t.push_str(&format!(
-            "| [{}]({}/report.md) | {} | {} / {} | {} | {} | {} |\n",
+            "| [{}]({}/report.md) | {} | {} / {} | {} | {} | {} | {} | {} | {} |\n",
             p.name,
             p.name,
             p.kind.as_str(),
@@ -183,7 +250,10 @@ pub fn write_suite_report(spec: &Spec, parts: &[(&Spec, Summary)], out: &Path) -
             s.expected,
             count("reproduced"),
             count("contradicted"),
-            count("inconclusive")
+            count("inconclusive"),
+            count("invalid"),
+            count("holds"),
+            count("fails") + count("partial")
         ));
     }
     doc.md(format!("infoloss {VERSION}, commit `{GIT_COMMIT}`.\n\n{t}"));

@@ -30,19 +30,22 @@ fn band_of(xs: &[f64], values: impl Fn(usize) -> Vec<f64>, color: usize, name: &
     (Series::line(name, pts, color).with_markers(), band)
 }
 
-/// A numeric axis shared by all variants (`key=value` names with one key), e.g. the expansion sweep.
-fn numeric_axis(spec: &Spec) -> Option<(String, Vec<f64>)> {
-    let mut key = None;
-    let mut xs = Vec::new();
-    for v in &spec.variants {
-        let (k, val) = v.name.split_once('=')?;
-        if v.name.contains(',') || key.as_ref().is_some_and(|kk: &String| kk != k) {
-            return None;
+/// A numeric axis of the variants named `key=value` with one key and a number (e.g. the expansion
+/// sweep's `t=1` … `t=10`): the key and (variant index, value) pairs, in spec order. Other variants
+/// (e.g. the equal-cost arms `t=1,width=0.72`) are left out.
+pub(super) fn numeric_axis(spec: &Spec) -> Option<(String, Vec<(usize, f64)>)> {
+    let mut key: Option<String> = None;
+    let mut points = Vec::new();
+    for (i, v) in spec.variants.iter().enumerate() {
+        let Some((k, val)) = v.name.split_once('=') else { continue };
+        let Ok(x) = val.parse::<f64>() else { continue };
+        if v.name.contains(',') || key.as_ref().is_some_and(|kk| kk != k) {
+            continue;
         }
         key = Some(k.to_string());
-        xs.push(val.parse::<f64>().ok()?);
+        points.push((i, x));
     }
-    (spec.variants.len() > 1).then(|| (key.unwrap_or_default(), xs))
+    (points.len() > 1).then(|| (key.unwrap_or_default(), points))
 }
 
 pub(super) fn train_figures(spec: &Spec, s: &Summary, out: &Path) -> Result<Vec<(String, String)>> {
@@ -58,18 +61,19 @@ pub(super) fn train_figures(spec: &Spec, s: &Summary, out: &Path) -> Result<Vec<
     }
     chart.write(&out.join("curves"))?;
     figs.push(("curves".to_string(), "Validation accuracy per epoch, mean over seeds with 95% Student-t band (Fig. 6 style)".to_string()));
-    if let Some((key, xs)) = numeric_axis(spec) {
-        let metrics = metrics_of(&spec.variants[0].setup);
-        for m in ["val_acc", "lemma2_rate", "below_threshold"] {
+    if let Some((key, points)) = numeric_axis(spec) {
+        let xs: Vec<f64> = points.iter().map(|p| p.1).collect();
+        let metrics = metrics_of(&spec.variants[points[0].0].setup);
+        for m in ["test_acc", "lemma2_rate", "below_threshold"] {
             if !metrics.iter().any(|x| x == m) {
                 continue;
             }
             let mut c = LineChart::new(format!("{}: {m} against {key} (mean and 95% band)", spec.name), key.clone(), m);
-            let (line, band) = band_of(&xs, |i| s.values(&spec.variants[i].name, m), 0, m);
+            let (line, band) = band_of(&xs, |i| s.values(&spec.variants[points[i].0].name, m), 0, m);
             c.series.push(line);
             c.bands.push(band);
             if metrics.iter().any(|x| x == &format!("init_{m}")) {
-                let (line, band) = band_of(&xs, |i| s.values(&spec.variants[i].name, &format!("init_{m}")), 1, &format!("{m} at initialisation"));
+                let (line, band) = band_of(&xs, |i| s.values(&spec.variants[points[i].0].name, &format!("init_{m}")), 1, &format!("{m} at initialisation"));
                 c.series.push(line.dashed());
                 c.bands.push(band);
             }
@@ -94,35 +98,57 @@ pub(super) fn train_figures(spec: &Spec, s: &Summary, out: &Path) -> Result<Vec<
             let xs: Vec<f64> = (1..=sites).map(|i| i as f64).collect();
             let runs = &runs;
             let frac = |get: fn(&SitePattern) -> f64, init: bool| move |i: usize| site_fractions(runs, i, get, init);
-            let threshold: Vec<(f64, f64)> = first.patterns.iter().enumerate().map(|(i, p)| (i as f64 + 1.0, p.threshold as f64 / p.channels as f64)).collect();
             if per_variant {
-                let mut c = LineChart::new(
-                    format!("{} — {}: active channels per position / channels (Fig. 7)", spec.name, v.name),
-                    "layer (post-activation site, in order)",
-                    "fraction of channels",
-                );
-                c.y_range = Some((0.0, 1.05));
-                for (name, get, color) in [
-                    ("trained: min", (|p: &SitePattern| p.positive_min) as fn(&_) -> f64, 0),
-                    ("trained: mean", |p| p.positive_mean, 1),
-                    ("trained: max", |p| p.positive_max, 2),
-                ] {
-                    let (line, band) = band_of(&xs, frac(get, false), color, name);
-                    c.series.push(line);
-                    if name == "trained: mean" {
-                        c.bands.push(band);
+                // All .post sites, then the expansion layers alone (Fig. 7's per-layer statement).
+                let all: Vec<usize> = (0..sites).collect();
+                let expand: Vec<usize> = (0..sites).filter(|&i| first.patterns[i].site.ends_with(".expand.post")).collect();
+                for (which, idx) in [("all", all), ("expand", expand)] {
+                    if idx.is_empty() {
+                        continue;
                     }
+                    let xs: Vec<f64> = (1..=idx.len()).map(|i| i as f64).collect();
+                    let at = |get: fn(&SitePattern) -> f64, init: bool| {
+                        let idx = idx.clone();
+                        move |i: usize| site_fractions(runs, idx[i], get, init)
+                    };
+                    let (title, xlabel) = match which {
+                        "all" => ("active channels per position / channels at every .post site", "layer (post-activation site, in order)"),
+                        _ => ("active channels per position / channels at each expansion layer", "expansion layer (blocks.i.expand.post, in order)"),
+                    };
+                    let mut c = LineChart::new(format!("{} — {}: {title} (Fig. 7)", spec.name, v.name), xlabel, "fraction of channels");
+                    c.y_range = Some((0.0, 1.05));
+                    for (name, get, color) in [
+                        ("trained: min", (|p: &SitePattern| p.positive_min) as fn(&_) -> f64, 0),
+                        ("trained: mean", |p| p.positive_mean, 1),
+                        ("trained: max", |p| p.positive_max, 2),
+                    ] {
+                        let (line, band) = band_of(&xs, at(get, false), color, name);
+                        c.series.push(line);
+                        if name == "trained: mean" {
+                            c.bands.push(band);
+                        }
+                    }
+                    if !first.init_patterns.is_empty() {
+                        let (line, _) = band_of(&xs, at(|p| p.positive_min, true), 4, "initialisation: min");
+                        c.series.push(line.dashed());
+                        let (line, _) = band_of(&xs, at(|p| p.positive_mean, true), 5, "initialisation: mean");
+                        c.series.push(line.dashed());
+                    }
+                    let threshold: Vec<(f64, f64)> = idx
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &i)| (j as f64 + 1.0, first.patterns[i].threshold as f64 / first.patterns[i].channels as f64))
+                        .collect();
+                    c.series.push(Series::line("threshold n / channels", threshold, 3).dashed());
+                    let stem = if which == "all" { format!("patterns_{}", k + 1) } else { format!("expansion_layers_{}", k + 1) };
+                    c.write(&out.join(&stem))?;
+                    let about = if which == "all" {
+                        format!("Variant {}: positive channels per position at every .post site relative to the channel count, mean over seeds (band: 95% of the per-seed mean), against the invertibility threshold n (Fig. 7)", v.name)
+                    } else {
+                        format!("Variant {}: the expansion layers alone — fewest, mean and most positive channels per position over the analysed images, relative to the channel count, mean over seeds, against n (Fig. 7 as the paper draws it; a min below the threshold line is a layer that dips below n)", v.name)
+                    };
+                    figs.push((stem, about));
                 }
-                if !first.init_patterns.is_empty() {
-                    let (line, _) = band_of(&xs, frac(|p| p.positive_min, true), 4, "initialisation: min");
-                    c.series.push(line.dashed());
-                    let (line, _) = band_of(&xs, frac(|p| p.positive_mean, true), 5, "initialisation: mean");
-                    c.series.push(line.dashed());
-                }
-                c.series.push(Series::line("threshold n / channels", threshold, 3).dashed());
-                let stem = format!("patterns_{}", k + 1);
-                c.write(&out.join(&stem))?;
-                figs.push((stem, format!("Variant {}: positive channels per position at every .post site relative to the channel count, mean over seeds (band: 95% of the per-seed mean), against the invertibility threshold n (Fig. 7)", v.name)));
             } else {
                 let (line, _) = band_of(&xs, frac(|p| p.positive_mean, false), k, &v.name);
                 combined.series.push(line);

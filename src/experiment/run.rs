@@ -116,6 +116,48 @@ pub fn finished(plan: &RunPlan, out: &Path) -> Option<RunResult> {
     serde_json::from_slice::<RunResult>(&bytes).ok().filter(|r| r.key == plan.key)
 }
 
+/// A finished run with the same key in a sibling experiment folder (`out/../*/runs/<key>`), copied
+/// into this one: the key is a hash of the full setup and seed, and runs are deterministic, so the
+/// copy is what executing would write (Fig. 6a, 6b and 7 share the default network's runs this way).
+/// Files are copied atomically, `result.json` last.
+///
+/// # Errors
+/// A sibling run that cannot be read, or a copy that cannot be written.
+pub fn adopt_sibling(plan: &RunPlan, out: &Path) -> Result<Option<RunResult>> {
+    let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) else { return Ok(None) };
+    let Ok(entries) = std::fs::read_dir(parent) else { return Ok(None) };
+    let own = std::fs::canonicalize(out).ok();
+    let mut siblings: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+    siblings.sort();
+    for sib in siblings {
+        if std::fs::canonicalize(&sib).ok() == own {
+            continue;
+        }
+        let Some(mut found) = finished(plan, &sib) else { continue };
+        // The variant's name is this spec's (the key does not depend on it).
+        found.variant = plan.variant.clone();
+        let (src, dst) = (plan.dir(&sib), plan.dir(out));
+        std::fs::create_dir_all(&dst).map_err(|e| Error::io(&dst, e))?;
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&src)
+            .map_err(|e| Error::io(&src, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            .collect();
+        files.sort_by_key(|p| (p.file_name().is_some_and(|n| n == "result.json"), p.clone()));
+        for f in files {
+            let name = f.file_name().map(PathBuf::from).unwrap_or_default();
+            let bytes = match name.to_str() {
+                Some("run.json") => serde_json::to_string_pretty(plan).map_err(|e| Error::input("run", e))?.into_bytes(),
+                Some("result.json") => serde_json::to_string_pretty(&found).map_err(|e| Error::input("run result", e))?.into_bytes(),
+                _ => std::fs::read(&f).map_err(|e| Error::io(&f, e))?,
+            };
+            write_atomic(&dst.join(name), &bytes)?;
+        }
+        return Ok(Some(found));
+    }
+    Ok(None)
+}
+
 /// Executes `plan` in its folder under `out` (resuming a half-trained run) and returns its result.
 /// Runs on the caller's rayon pool (training is bit-identical for any thread count).
 pub fn execute(plan: &RunPlan, out: &Path) -> Result<RunResult> {
@@ -179,7 +221,10 @@ fn execute_train(t: &TrainSetup, seed: u64, dir: &Path) -> Result<RunResult> {
     let epochs = train(&mut model, &cfg, dir, resume, &mut |_| {})?;
     let last = epochs.last().ok_or_else(|| Error::input("training", "no epoch ran"))?;
     let cost = model.cost(t.model.resolution);
+    let test = crate::train::trainer::evaluate_test(&mut model, &cfg)?;
     metrics.extend([
+        metric("test_acc", test.accuracy),
+        metric("test_loss", test.loss),
         metric("val_acc", last.val_acc),
         metric("best_val_acc", epochs.iter().map(|e| e.val_acc).fold(f64::NAN, f64::max)),
         metric("val_loss", last.val_loss),
@@ -233,7 +278,13 @@ fn analyse(model: MobileNetV2, t: &TrainSetup, seed: u64, dir: &Path, prefix: &s
     Ok((out, patterns))
 }
 
-/// Means over `.post` sites, and each site's positive-count summary.
+/// The block index and layer of a `blocks.{i}.{layer}.post` site.
+fn block_site(name: &str) -> Option<(&str, &str)> {
+    name.strip_prefix("blocks.")?.strip_suffix(".post")?.split_once('.')
+}
+
+/// Means over `.post` sites, Fig. 7's per-layer count (expansion layers whose fewest positive
+/// channels over positions and images fall below n), and each site's positive-count summary.
 fn pattern_metrics(r: &AnalyzeResult) -> (Vec<(&'static str, f64)>, Vec<SitePattern>) {
     let mut sites = Vec::new();
     let (mut pos, mut below, mut dead) = (0.0, 0.0, 0.0);
@@ -253,7 +304,30 @@ fn pattern_metrics(r: &AnalyzeResult) -> (Vec<(&'static str, f64)>, Vec<SitePatt
         });
     }
     let k = sites.len().max(1) as f64;
-    (vec![("positive_fraction", pos / k), ("below_threshold", below / k), ("dead_fraction", dead / k)], sites)
+    let expanded: Vec<&str> = sites.iter().filter_map(|p| block_site(&p.site)).filter(|(_, l)| *l == "expand").map(|(b, _)| b).collect();
+    let expand_sites: Vec<&SitePattern> = sites.iter().filter(|p| block_site(&p.site).is_some_and(|(_, l)| l == "expand")).collect();
+    let layers_below = expand_sites.iter().filter(|p| p.positive_min < p.threshold as f64).count();
+    // The all-site average without the depthwise outputs of t = 1 blocks (no expansion layer: n
+    // channels against the threshold n, below it almost everywhere).
+    let mut kept = (0.0, 0usize);
+    for (p, a) in sites.iter().zip(r.sites.iter().filter_map(|s| r.activity.sites.get(&s.name))) {
+        let t1 = block_site(&p.site).is_some_and(|(b, l)| l == "depthwise" && !expanded.contains(&b));
+        if !t1 {
+            kept = (kept.0 + a.fraction_positive_below(p.threshold), kept.1 + 1);
+        }
+    }
+    let below_expanded = if kept.1 == 0 { f64::NAN } else { kept.0 / kept.1 as f64 };
+    let layers_below = if expand_sites.is_empty() { f64::NAN } else { layers_below as f64 };
+    (
+        vec![
+            ("positive_fraction", pos / k),
+            ("below_threshold", below / k),
+            ("below_threshold_expanded", below_expanded),
+            ("expand_layers_below", layers_below),
+            ("dead_fraction", dead / k),
+        ],
+        sites,
+    )
 }
 
 fn execute_spiral(s: &SpiralSetup, seed: u64) -> RunResult {
@@ -262,7 +336,7 @@ fn execute_spiral(s: &SpiralSetup, seed: u64) -> RunResult {
         seed,
         vec![
             metric("invertible_fraction", row.invertible_fraction),
-            metric("theory_noncollapsed", row.theory_noncollapsed),
+            metric("theory_lemma2_invertible", row.theory_lemma2_invertible),
             metric("collapsed_fraction", row.collapsed_fraction),
             metric("pinv_error", row.pinv_error),
             metric("pinv_shape_error", row.pinv_shape_error),

@@ -74,7 +74,13 @@ fn claim(plan: &RunPlan, dir: &Path, wait: bool) -> Result<Claim> {
 /// turned out to be finished once the lock was ours.
 fn claim_and_execute(plan: &RunPlan, dir: &Path, wait: bool) -> Result<Option<RunResult>> {
     let Claim::Mine(lock) = claim(plan, dir, wait)? else { return Ok(None) };
-    let r = if finished(plan, dir).is_some() { Ok(None) } else { execute(plan, dir).map(Some) };
+    let r = if finished(plan, dir).is_some() {
+        Ok(None)
+    } else if let Some(adopted) = super::run::adopt_sibling(plan, dir)? {
+        Ok(Some(adopted))
+    } else {
+        execute(plan, dir).map(Some)
+    };
     drop(lock);
     r
 }

@@ -73,7 +73,7 @@ impl TrainSetup {
         model.entry("resolution").or_insert(toml::Value::Integer(32));
         let resolution = model.get("resolution").and_then(|v| v.as_integer()).unwrap_or(32).max(1) as usize;
         if !model.contains_key("classes") {
-            let classes = spec.open(Split::Val, resolution, 0)?.classes();
+            let classes = spec.open(Split::Test, resolution, 0)?.classes();
             model.insert("classes".into(), toml::Value::Integer(classes as i64));
         }
         let model: ModelConfig = section(model, "model")?;

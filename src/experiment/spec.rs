@@ -123,7 +123,33 @@ pub struct RawPart {
     pub set: Vec<String>,
 }
 
-/// A paper claim the experiment tests: `metric(a) > metric(b)` (or `<`, or against a constant).
+/// How a claim is decided.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClaimKind {
+    /// One-sided Welch (or one-sample) t-test over seeds, Holm across the experiment; ≥ 5 seeds.
+    #[default]
+    Statistical,
+    /// Agreement with `value` (or with `b`) within `± margin`: two one-sided tests (TOST), Holm with
+    /// the statistical claims.
+    Equivalence,
+    /// A deterministic quantity, or a property of one network per seed, compared once per seed with a
+    /// bound: holds / fails / partial ("holds in k of N seeds"); no p-value, never replication.
+    Exact,
+}
+
+impl ClaimKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimKind::Statistical => "statistical",
+            ClaimKind::Equivalence => "equivalence",
+            ClaimKind::Exact => "exact",
+        }
+    }
+}
+
+/// A paper claim the experiment tests: `metric(a) > metric(b)` (or `<`, or against a constant), in the
+/// [`ClaimKind`] that fits the metric.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Claim {
@@ -140,6 +166,15 @@ pub struct Claim {
     pub value: Option<f64>,
     #[serde(default)]
     pub direction: Direction,
+    #[serde(default)]
+    pub kind: ClaimKind,
+    /// Equivalence: the half-width of the agreement interval around `value` (or `b`'s mean).
+    pub margin: Option<f64>,
+    /// Statistical: the smallest effect of interest, for the seeds an inconclusive claim would need
+    /// (80% power at its Holm level).
+    pub delta: Option<f64>,
+    /// Exact `equal`: the largest |a − b| that counts as equal (default 0).
+    pub tolerance: Option<f64>,
 }
 
 /// One variant, resolved.
@@ -367,6 +402,60 @@ pub fn parse_seeds(v: Option<&toml::Value>) -> Result<Vec<u64>> {
     Ok(seeds)
 }
 
+/// The fields each claim kind takes, and deterministic metrics only in exact checks.
+fn check_claim_kind(c: &Claim, key: &dyn Fn(&str) -> String) -> Result<()> {
+    let positive = |name: &str, v: Option<f64>| -> Result<()> {
+        match v {
+            Some(x) if !(x.is_finite() && x > 0.0) => Err(Error::config(key(name), x, "use a finite positive number")),
+            _ => Ok(()),
+        }
+    };
+    positive("margin", c.margin)?;
+    positive("delta", c.delta)?;
+    if let Some(t) = c.tolerance.filter(|t| !(t.is_finite() && *t >= 0.0)) {
+        return Err(Error::config(key("tolerance"), t, "use a finite non-negative number"));
+    }
+    let deterministic = super::metrics::is_deterministic(&c.metric);
+    match c.kind {
+        ClaimKind::Exact => {
+            if c.margin.is_some() || c.delta.is_some() {
+                return Err(Error::config(key("kind"), "exact", "an exact check takes direction (and tolerance for equal), not margin or delta"));
+            }
+            if c.tolerance.is_some() && c.direction != Direction::Equal {
+                return Err(Error::config(key("tolerance"), c.tolerance.unwrap_or_default(), "tolerance belongs to direction = \"equal\""));
+            }
+        }
+        ClaimKind::Statistical | ClaimKind::Equivalence if deterministic => {
+            return Err(Error::config(
+                key("kind"),
+                format!("{} on {}", c.kind.as_str(), c.metric),
+                format!("{} is deterministic (the same for every seed): repeating it is not replication; use kind = \"exact\"", c.metric),
+            ));
+        }
+        ClaimKind::Statistical => {
+            if !c.direction.is_one_sided() {
+                return Err(Error::config(key("direction"), c.direction.as_str(), "a statistical claim is greater or less; bounds belong to kind = \"exact\""));
+            }
+            if c.margin.is_some() || c.tolerance.is_some() {
+                return Err(Error::config(key("kind"), "statistical", "margin belongs to kind = \"equivalence\", tolerance to kind = \"exact\""));
+            }
+        }
+        ClaimKind::Equivalence => {
+            if c.margin.is_none() {
+                return Err(Error::config(
+                    key("margin"),
+                    "missing",
+                    "an equivalence claim needs margin = the largest difference that still counts as agreement",
+                ));
+            }
+            if c.delta.is_some() || c.tolerance.is_some() || c.direction != Direction::Greater {
+                return Err(Error::config(key("kind"), "equivalence", "an equivalence claim takes value (or b) and margin only"));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_claims(raw: &RawSpec, variants: &[Variant]) -> Result<()> {
     let names: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
     let find = |key: String, name: &str| -> Result<&Variant> {
@@ -386,6 +475,7 @@ fn check_claims(raw: &RawSpec, variants: &[Variant]) -> Result<()> {
         if !known.contains(&c.metric) {
             return Err(Error::config(key("metric"), &c.metric, format!("use one of {}", known.join(", "))));
         }
+        check_claim_kind(c, &key)?;
         let mut groups = vec![find(key("a"), &c.a)?];
         match (&c.b, c.value) {
             (Some(b), None) => {

@@ -1,15 +1,16 @@
 //! From finished runs to tables: per variant and metric the mean ± 95% Student-t interval over seeds
 //! (`summary.csv`), every run's metrics (`runs.csv`), training curves with intervals (`curves.csv`),
-//! and each claim's Welch test, Holm-adjusted p and verdict (`claims.csv`). Everything is read in plan
-//! order, so the tables are byte-identical however the runs were scheduled.
+//! and each claim decided in its kind (`claims.csv`): a statistical claim by Welch's test, an
+//! equivalence claim by TOST — both Holm-adjusted together — and an exact check seed by seed.
+//! Everything is read in plan order, so the tables are byte-identical however the runs were scheduled.
 
 use std::path::{Path, PathBuf};
 
 use super::metrics::metrics_of;
 use super::run::{finished, RunResult};
 use super::runner::plan;
-use super::spec::{Claim, Kind, Spec};
-use crate::analysis::stats::{mean_ci, verdicts, welch_test, welch_test_value, MeanCi, Verdict, WelchTest};
+use super::spec::{Claim, ClaimKind, Kind, Spec};
+use crate::analysis::stats::{holm_levels, mean_ci, seeds_for_power, tost, verdicts, welch_test, welch_test_value, MeanCi, Verdict, WelchTest};
 use crate::error::Result;
 use crate::io::meta::RunMeta;
 use crate::io::table::Table;
@@ -26,14 +27,35 @@ pub struct SummaryRow {
     pub ci: MeanCi,
 }
 
+/// Power a statistical claim's seed count is planned for.
+pub const POWER: f64 = 0.8;
+
 /// One claim, tested.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClaimResult {
     pub claim: Claim,
+    /// The t-test (statistical), the TOST (equivalence) or, for an exact check, the means compared.
     pub test: WelchTest,
     pub p_holm: f64,
     pub p_opposite_holm: f64,
     pub verdict: Verdict,
+    /// Exact checks: seeds where the bound holds, and seeds checked.
+    pub holds: Option<(usize, usize)>,
+    /// Inconclusive statistical claims with a `delta`: seeds per group for [`POWER`] at the claim's
+    /// Holm level (`None`: not computed, or more than the bound of [`seeds_for_power`]).
+    pub seeds_for_power: Option<usize>,
+}
+
+impl ClaimResult {
+    /// The verdict in words, e.g. "holds in 4 of 5 seeds" for a partial exact check.
+    pub fn verdict_text(&self) -> String {
+        match (self.verdict, self.holds) {
+            (Verdict::Partial, Some((k, n))) => format!("holds in {k} of {n} seeds"),
+            (Verdict::Holds, Some((_, n))) if n > 1 => format!("holds ({n} of {n} seeds)"),
+            (Verdict::Invalid, _) => "invalid (zero spread)".into(),
+            (v, _) => v.as_str().into(),
+        }
+    }
 }
 
 /// Everything a report shows.
@@ -77,27 +99,85 @@ pub fn summarize(spec: &Spec, out: &Path) -> Summary {
             s.rows.push(SummaryRow { variant: v.name.clone(), metric: m, ci });
         }
     }
-    let tests: Vec<WelchTest> = spec
-        .claims
-        .iter()
-        .map(|c| {
-            let a = s.values(&c.a, &c.metric);
-            match (&c.b, c.value) {
-                (Some(b), _) => welch_test(&a, &s.values(b, &c.metric), c.direction, CONFIDENCE),
-                (None, Some(v)) => welch_test_value(&a, v, c.direction, CONFIDENCE),
-                (None, None) => welch_test_value(&a, f64::NAN, c.direction, CONFIDENCE),
-            }
-        })
-        .collect();
-    let decided = verdicts(&tests, spec.alpha);
-    s.claims = spec
-        .claims
+    s.claims = decide_claims(spec, &s);
+    s
+}
+
+/// Each claim of `spec` decided in its kind: the statistical and equivalence claims as one Holm family.
+fn decide_claims(spec: &Spec, s: &Summary) -> Vec<ClaimResult> {
+    let tests: Vec<WelchTest> = spec.claims.iter().map(|c| claim_test(c, s)).collect();
+    let tested: Vec<bool> = spec.claims.iter().map(|c| c.kind != ClaimKind::Exact).collect();
+    // Exact checks stay out of the family: their p-values are NaN there.
+    let family: Vec<WelchTest> =
+        tests.iter().zip(&tested).map(|(t, &f)| if f { *t } else { WelchTest { p_claimed: f64::NAN, p_opposite: f64::NAN, ..*t } }).collect();
+    let decided = verdicts(&family, spec.alpha);
+    let levels = holm_levels(&family.iter().map(|t| if t.zero_spread() { f64::NAN } else { t.p_claimed }).collect::<Vec<_>>(), spec.alpha);
+    spec.claims
         .iter()
         .zip(tests)
         .zip(decided)
-        .map(|((c, test), (verdict, p_holm, p_opposite_holm))| ClaimResult { claim: c.clone(), test, p_holm, p_opposite_holm, verdict })
-        .collect();
-    s
+        .zip(levels)
+        .map(|(((c, test), (verdict, p_holm, p_opposite_holm)), level)| {
+            if c.kind == ClaimKind::Exact {
+                let (k, n) = exact_check(c, s);
+                let verdict = match (k, n) {
+                    (_, 0) => Verdict::Inconclusive,
+                    (k, n) if k == n => Verdict::Holds,
+                    (0, _) => Verdict::Fails,
+                    _ => Verdict::Partial,
+                };
+                return ClaimResult {
+                    claim: c.clone(),
+                    test,
+                    p_holm: f64::NAN,
+                    p_opposite_holm: f64::NAN,
+                    verdict,
+                    holds: Some((k, n)),
+                    seeds_for_power: None,
+                };
+            }
+            let power = match (c.kind, verdict, c.delta) {
+                (ClaimKind::Statistical, Verdict::Inconclusive, Some(delta)) => {
+                    let sd = |v: &str| mean_ci(&s.values(v, &c.metric), CONFIDENCE).std;
+                    seeds_for_power(delta, sd(&c.a), c.b.as_deref().map(sd), if level.is_finite() { level } else { spec.alpha }, POWER)
+                }
+                _ => None,
+            };
+            ClaimResult { claim: c.clone(), test, p_holm, p_opposite_holm, verdict, holds: None, seeds_for_power: power }
+        })
+        .collect()
+}
+
+/// The test of one claim: Welch / one-sample t, or TOST for equivalence; for an exact check only
+/// its means and difference matter.
+fn claim_test(c: &Claim, s: &Summary) -> WelchTest {
+    let a = s.values(&c.a, &c.metric);
+    let b = c.b.as_ref().map(|b| s.values(b, &c.metric)).unwrap_or_default();
+    let value = c.value.unwrap_or(f64::NAN);
+    match c.kind {
+        ClaimKind::Equivalence => tost(&a, &b, value, c.margin.unwrap_or(f64::NAN), CONFIDENCE),
+        _ if c.b.is_some() => welch_test(&a, &b, c.direction, CONFIDENCE),
+        _ => welch_test_value(&a, value, c.direction, CONFIDENCE),
+    }
+}
+
+/// An exact check seed by seed: (seeds where it holds, seeds with a value). Against `b`, each seed of
+/// `a` is compared with the same seed of `b`.
+fn exact_check(c: &Claim, s: &Summary) -> (usize, usize) {
+    let tolerance = c.tolerance.unwrap_or(0.0);
+    let (mut k, mut n) = (0, 0);
+    for r in s.results.iter().filter(|r| r.variant == c.a) {
+        let a = r.metric(&c.metric);
+        let b = match &c.b {
+            Some(b) => s.results.iter().find(|o| &o.variant == b && o.seed == r.seed).map_or(f64::NAN, |o| o.metric(&c.metric)),
+            None => c.value.unwrap_or(f64::NAN),
+        };
+        if a.is_finite() && b.is_finite() {
+            n += 1;
+            k += usize::from(c.direction.holds(a, b, tolerance));
+        }
+    }
+    (k, n)
 }
 
 /// `summary.csv`.
@@ -117,10 +197,15 @@ pub fn claims_table(s: &Summary) -> Table {
     let c = &s.claims;
     Table::new()
         .str("id", c.iter().map(|r| r.claim.id.clone()).collect())
+        .str("kind", c.iter().map(|r| r.claim.kind.as_str().to_string()).collect())
         .str("metric", c.iter().map(|r| r.claim.metric.clone()).collect())
         .str("a", c.iter().map(|r| r.claim.a.clone()).collect())
-        .str("direction", c.iter().map(|r| format!("{:?}", r.claim.direction).to_lowercase()).collect())
+        .str(
+            "direction",
+            c.iter().map(|r| if r.claim.kind == ClaimKind::Equivalence { "within".into() } else { r.claim.direction.as_str().to_string() }).collect(),
+        )
         .str("b", c.iter().map(|r| r.claim.b.clone().unwrap_or_else(|| format!("{}", r.claim.value.unwrap_or(f64::NAN)))).collect())
+        .f64("margin", c.iter().map(|r| r.claim.margin.or(r.claim.tolerance).unwrap_or(f64::NAN)).collect())
         .u64("n_a", c.iter().map(|r| r.test.n_a as u64).collect())
         .u64("n_b", c.iter().map(|r| r.test.n_b as u64).collect())
         .f64("mean_a", c.iter().map(|r| r.test.mean_a).collect())
@@ -128,11 +213,15 @@ pub fn claims_table(s: &Summary) -> Table {
         .f64("diff", c.iter().map(|r| r.test.diff).collect())
         .f64("diff_ci95_lo", c.iter().map(|r| r.test.diff_lo).collect())
         .f64("diff_ci95_hi", c.iter().map(|r| r.test.diff_hi).collect())
-        .f64("t", c.iter().map(|r| r.test.t).collect())
-        .f64("df", c.iter().map(|r| r.test.df).collect())
-        .f64("p_one_sided", c.iter().map(|r| r.test.p_claimed).collect())
+        .f64("t", c.iter().map(|r| if r.claim.kind == ClaimKind::Exact { f64::NAN } else { r.test.t }).collect())
+        .f64("df", c.iter().map(|r| if r.claim.kind == ClaimKind::Exact { f64::NAN } else { r.test.df }).collect())
+        .f64("p", c.iter().map(|r| if r.claim.kind == ClaimKind::Exact { f64::NAN } else { r.test.p_claimed }).collect())
         .f64("p_holm", c.iter().map(|r| r.p_holm).collect())
         .f64("p_opposite_holm", c.iter().map(|r| r.p_opposite_holm).collect())
+        .f64("delta", c.iter().map(|r| r.claim.delta.unwrap_or(f64::NAN)).collect())
+        .f64("seeds_for_80pct_power", c.iter().map(|r| r.seeds_for_power.map_or(f64::NAN, |n| n as f64)).collect())
+        .f64("seeds_holding", c.iter().map(|r| r.holds.map_or(f64::NAN, |h| h.0 as f64)).collect())
+        .f64("seeds_checked", c.iter().map(|r| r.holds.map_or(f64::NAN, |h| h.1 as f64)).collect())
         .str("verdict", c.iter().map(|r| r.verdict.as_str().to_string()).collect())
         .str("statement", c.iter().map(|r| r.claim.statement.clone()).collect())
 }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::augment::Augment;
 use super::optim::{OptimizerConfig, OptimizerKind, Schedule};
 use super::trainer::TrainConfig;
 use crate::error::{Error, Result};
@@ -20,7 +21,7 @@ pub enum ScheduleKind {
     Cosine,
 }
 
-/// Training settings (defaults: the paper's RMSprop recipe, 10 epochs, batch 96, augmentation on).
+/// Training settings (defaults: the paper's RMSprop recipe, 10 epochs, batch 96, the data set's augmentation).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
 pub struct TrainSettings {
@@ -35,8 +36,8 @@ pub struct TrainSettings {
     /// Linear warm-up epochs.
     pub warmup: usize,
     pub label_smoothing: f32,
-    /// Random crop (padding 4) and horizontal flip.
-    pub augment: bool,
+    /// `none`, `crop` or `crop-flip`; `None` takes the data set's default ([`Augment::default_for`]).
+    pub augment: Option<Augment>,
     /// Use only the first N training / validation images.
     pub train_limit: Option<usize>,
     pub val_limit: Option<usize>,
@@ -53,7 +54,7 @@ impl Default for TrainSettings {
             schedule: ScheduleKind::Exponential,
             warmup: 0,
             label_smoothing: 0.0,
-            augment: true,
+            augment: None,
             train_limit: None,
             val_limit: None,
         }
@@ -104,7 +105,10 @@ impl TrainSettings {
             optimizer,
             schedule,
             label_smoothing: self.label_smoothing,
-            augment: self.augment,
+            augment: match self.augment {
+                Some(a) => a,
+                None => Augment::default_for(&data.parse()?),
+            },
             seed,
             train_limit: self.train_limit,
             val_limit: self.val_limit,

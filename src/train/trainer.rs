@@ -14,8 +14,8 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use super::act::Act;
-pub use super::augment::augment;
 use super::augment::mix;
+pub use super::augment::{augment, Augment};
 use super::checkpoint;
 use super::engine::{train_step, StepOptions};
 pub use super::evaluate::{evaluate, Evaluation};
@@ -41,8 +41,8 @@ pub struct TrainConfig {
     pub optimizer: OptimizerConfig,
     pub schedule: Schedule,
     pub label_smoothing: f32,
-    /// Random crop (padding 4) and horizontal flip.
-    pub augment: bool,
+    /// Augmentation of the training images.
+    pub augment: Augment,
     pub seed: u64,
     /// Use only the first N training / validation images.
     pub train_limit: Option<usize>,
@@ -58,7 +58,7 @@ impl Default for TrainConfig {
             optimizer: OptimizerConfig::default(),
             schedule: Schedule::default(),
             label_smoothing: 0.0,
-            augment: true,
+            augment: Augment::CropFlip,
             seed: 0,
             train_limit: None,
             val_limit: None,
@@ -232,7 +232,7 @@ pub fn train_until(
                 .iter()
                 .map(|&i| {
                     let (img, label) = train_set.image(i)?;
-                    let img = if cfg.augment { augment(&img, mix(mix(cfg.seed, epoch as u64), i as u64)) } else { img };
+                    let img = cfg.augment.apply(img, mix(mix(cfg.seed, epoch as u64), i as u64));
                     Ok((img, label))
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -283,6 +283,20 @@ pub fn train_until(
         write_outputs(model, cfg, &metrics, out)?;
     }
     Ok(metrics)
+}
+
+/// The model on the whole test split of `cfg.data` (its test file; see [`Split::Test`]): the number a
+/// run reports once, after training.
+///
+/// # Errors
+/// Unreadable data, an empty test split.
+pub fn evaluate_test(model: &mut MobileNetV2, cfg: &TrainConfig) -> Result<Evaluation> {
+    let spec: DataSpec = cfg.data.parse()?;
+    let test = spec.open(Split::Test, model.config().resolution, cfg.seed)?;
+    if test.is_empty() {
+        return Err(Error::config("test split", &cfg.data, "it has no images; use a data set with a test file"));
+    }
+    evaluate(model, test.as_ref(), None, 256)
 }
 
 /// The first key where two configs differ, as `key = stored (now given)`.
