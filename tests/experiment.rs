@@ -564,6 +564,31 @@ fn equivalence_claims_join_the_holm_family_of_the_statistical_ones() {
     assert_eq!(eq.p_holm, holm(&p)[1]);
 }
 
+#[test]
+fn a_run_finished_in_a_sibling_experiment_is_copied_not_recomputed() {
+    let parent = tmp("siblings");
+    let (a_out, b_out) = (parent.join("a"), parent.join("b"));
+    let a = parse(SPIRAL).unwrap();
+    run_spec(&a, &opts(&a_out), &|_| {}).unwrap();
+    // Another experiment whose variant "two" is the same setup as a's "n=2" (the key ignores names).
+    let b = parse("name = \"other\"\nkind = \"spiral\"\nseeds = [0, 1]\n[spiral]\npoints = 60\n[[variants]]\nname = \"two\"\nspiral = { n = 2 }\n").unwrap();
+    let outcome = run_spec(&b, &opts(&b_out), &|_| {}).unwrap();
+    assert_eq!(outcome.executed.len(), 2);
+    let sb = summarize(&b, &b_out);
+    let sa = summarize(&a, &a_out);
+    for r in &sb.results {
+        let twin = sa.results.iter().find(|x| x.key == r.key).expect("same key as a's run");
+        assert_eq!((twin.variant.as_str(), r.variant.as_str()), ("n=2", "two"));
+        assert_eq!(twin.metrics, r.metrics);
+        // Copied: the wall-time record is a's, byte for byte (a fresh run would time itself).
+        let dir = |out: &Path| out.join("runs").join(&r.key);
+        assert_eq!(read(dir(&a_out).join("timing.json")), read(dir(&b_out).join("timing.json")));
+        let run: serde_json::Value = serde_json::from_slice(&read(dir(&b_out).join("run.json"))).unwrap();
+        assert_eq!(run["variant"], "two");
+    }
+    assert_eq!(sb.values("two", "invertible_fraction"), sa.values("n=2", "invertible_fraction")[..2].to_vec());
+}
+
 // ---- notebook ----------------------------------------------------------------------------------
 
 #[test]

@@ -364,3 +364,60 @@ fn stacked_depthwise_planes_match_direct_loops() {
         }
     }
 }
+
+#[test]
+fn augmentation_modes_crop_and_flip_as_named_with_padding_scaled_to_the_image() {
+    use infoloss::data::DataSpec;
+    use infoloss::tensor::FeatureMap;
+    use infoloss::train::augment::{crop_padding, Augment};
+    use std::path::PathBuf;
+    // A 1×16×16 image whose pixel (y, x) is 1 + 16y + x: any output pixel tells where it came from.
+    let (h, w) = (16usize, 16usize);
+    let img = FeatureMap::from_chw(1, h, w, (0..h * w).map(|k| 1.0 + k as f32).collect()).unwrap();
+    assert_eq!((crop_padding(32), crop_padding(16), crop_padding(224), crop_padding(4)), (4, 2, 28, 1));
+    // Naive reference: the output is a translate (dy, dx) of the input — or of its mirror — with zero fill.
+    let shift_of = |out: &FeatureMap| -> (isize, isize, bool) {
+        let src = img.channel(0);
+        for flip in [false, true] {
+            for dy in -2isize..=2 {
+                for dx in -2isize..=2 {
+                    let same = (0..h * w).all(|k| {
+                        let (y, x) = ((k / w) as isize, (k % w) as isize);
+                        let xx = if flip { w as isize - 1 - x } else { x };
+                        let (sy, sx) = (y + dy, xx + dx);
+                        let want = if sy < 0 || sx < 0 || sy >= h as isize || sx >= w as isize { 0.0 } else { src[sy as usize * w + sx as usize] };
+                        out.channel(0)[k] == want
+                    });
+                    if same {
+                        return (dy, dx, flip);
+                    }
+                }
+            }
+        }
+        panic!("not a padded crop of the image");
+    };
+    let (mut flips, mut shifts) = (0, std::collections::HashSet::new());
+    for seed in 0..200u64 {
+        assert!(Augment::None.apply(img.clone(), seed) == img);
+        let (dy, dx, flip) = shift_of(&Augment::Crop.apply(img.clone(), seed));
+        assert!(!flip, "crop never flips");
+        shifts.insert((dy, dx));
+        let (_, _, flip) = shift_of(&Augment::CropFlip.apply(img.clone(), seed));
+        flips += usize::from(flip);
+    }
+    // Every offset in ±padding (2 at 16 px) turns up; about half the crop-flips flip.
+    assert_eq!(shifts.len(), 25);
+    assert!((70..130).contains(&flips), "{flips} of 200 flipped");
+    // Defaults per data source; the booleans of older specs still read.
+    assert_eq!(Augment::default_for(&DataSpec::Mnist(PathBuf::from("d"))), Augment::Crop);
+    assert_eq!(Augment::default_for(&DataSpec::FashionMnist(PathBuf::from("d"))), Augment::CropFlip);
+    assert_eq!(Augment::default_for(&DataSpec::Cifar(PathBuf::from("d"))), Augment::CropFlip);
+    assert_eq!(serde_json::from_str::<Augment>("true").unwrap(), Augment::CropFlip);
+    assert_eq!(serde_json::from_str::<Augment>("false").unwrap(), Augment::None);
+    assert_eq!(serde_json::from_str::<Augment>("\"crop\"").unwrap(), Augment::Crop);
+    assert!(serde_json::from_str::<Augment>("\"rotate\"").is_err());
+    // The resolved mode is recorded in the training config (and so in every run's key).
+    let s = infoloss::train::settings::TrainSettings::default();
+    assert_eq!(s.resolve("mnist:/x", 0).unwrap().augment, Augment::Crop);
+    assert_eq!(s.resolve("synthetic", 0).unwrap().augment, Augment::CropFlip);
+}
