@@ -369,12 +369,13 @@ fn stacked_depthwise_planes_match_direct_loops() {
 fn augmentation_modes_crop_and_flip_as_named_with_padding_scaled_to_the_image() {
     use infoloss::data::DataSpec;
     use infoloss::tensor::FeatureMap;
-    use infoloss::train::augment::{crop_padding, Augment};
+    use infoloss::train::augment::{crop_padding, crop_padding_small, Augment};
     use std::path::PathBuf;
     // A 1×16×16 image whose pixel (y, x) is 1 + 16y + x: any output pixel tells where it came from.
     let (h, w) = (16usize, 16usize);
     let img = FeatureMap::from_chw(1, h, w, (0..h * w).map(|k| 1.0 + k as f32).collect()).unwrap();
     assert_eq!((crop_padding(32), crop_padding(16), crop_padding(224), crop_padding(4)), (4, 2, 28, 1));
+    assert_eq!((crop_padding_small(32), crop_padding_small(16), crop_padding_small(224), crop_padding_small(4)), (2, 1, 14, 1));
     // Naive reference: the output is a translate (dy, dx) of the input — or of its mirror — with zero fill.
     let shift_of = |out: &FeatureMap| -> (isize, isize, bool) {
         let src = img.channel(0);
@@ -396,17 +397,18 @@ fn augmentation_modes_crop_and_flip_as_named_with_padding_scaled_to_the_image() 
         }
         panic!("not a padded crop of the image");
     };
-    let (mut flips, mut shifts) = (0, std::collections::HashSet::new());
+    let (mut flips, mut shifts, mut wide) = (0, std::collections::HashSet::new(), std::collections::HashSet::new());
     for seed in 0..200u64 {
         assert!(Augment::None.apply(img.clone(), seed) == img);
         let (dy, dx, flip) = shift_of(&Augment::Crop.apply(img.clone(), seed));
         assert!(!flip, "crop never flips");
         shifts.insert((dy, dx));
-        let (_, _, flip) = shift_of(&Augment::CropFlip.apply(img.clone(), seed));
+        let (dy, dx, flip) = shift_of(&Augment::CropFlip.apply(img.clone(), seed));
+        wide.insert((dy, dx));
         flips += usize::from(flip);
     }
-    // Every offset in ±padding (2 at 16 px) turns up; about half the crop-flips flip.
-    assert_eq!(shifts.len(), 25);
+    // Every offset in ±padding turns up (crop: ±1 at 16 px, crop-flip: ±2); about half the crop-flips flip.
+    assert_eq!((shifts.len(), wide.len()), (9, 25));
     assert!((70..130).contains(&flips), "{flips} of 200 flipped");
     // Defaults per data source; the booleans of older specs still read.
     assert_eq!(Augment::default_for(&DataSpec::Mnist(PathBuf::from("d"))), Augment::Crop);

@@ -1,10 +1,12 @@
-//! Training-time augmentation, a pure function of a seed: a random crop with zero padding of one
-//! eighth of the side (4 pixels at 32×32) and, where the data allow it, a horizontal flip. The seed of
-//! each image is mixed from (run seed, epoch, image index).
+//! Training-time augmentation, a pure function of a seed: a random crop of the zero-padded image and,
+//! where the data allow it, a horizontal flip. The seed of each image is mixed from (run seed, epoch,
+//! image index).
 //!
 //! Which augmentation fits depends on the data: a flipped digit is another digit, a flipped shirt is
-//! a shirt. [`Augment::default_for`] picks per data source — digits (`mnist:DIR`) crop only,
-//! Fashion-MNIST, CIFAR, folders and the synthetic shapes crop and flip.
+//! a shirt. [`Augment::default_for`] picks per data source — digits (`mnist:DIR`) `crop`, Fashion-MNIST,
+//! CIFAR, folders and the synthetic shapes `crop-flip`. The padding scales with the image: one eighth
+//! of the side for `crop-flip` (4 pixels at 32×32, the CIFAR convention), one sixteenth for `crop`
+//! (2 pixels at 32×32, the usual shift for digits, which fill their box).
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -20,9 +22,10 @@ use crate::tensor::FeatureMap;
 pub enum Augment {
     /// Images as they are.
     None,
-    /// Random crop of the zero-padded image.
+    /// Random crop of the image zero-padded by [`crop_padding_small`] (shifts of ±2 pixels at 32×32).
     Crop,
-    /// Random crop and a horizontal flip with probability ½.
+    /// Random crop of the image zero-padded by [`crop_padding`] (±4 at 32×32) and a horizontal flip
+    /// with probability ½.
     CropFlip,
 }
 
@@ -48,8 +51,8 @@ impl Augment {
     pub fn apply(self, img: FeatureMap, seed: u64) -> FeatureMap {
         match self {
             Augment::None => img,
-            Augment::Crop => crop_flip(&img, seed, false),
-            Augment::CropFlip => crop_flip(&img, seed, true),
+            Augment::Crop => crop_flip(&img, seed, crop_padding_small, false),
+            Augment::CropFlip => crop_flip(&img, seed, crop_padding, true),
         }
     }
 }
@@ -86,20 +89,25 @@ impl<'de> Deserialize<'de> for Augment {
 
 /// Random crop and horizontal flip, a pure function of `seed`.
 pub fn augment(img: &FeatureMap, seed: u64) -> FeatureMap {
-    crop_flip(img, seed, true)
+    Augment::CropFlip.apply(img.clone(), seed)
 }
 
-/// Zero padding of the random crop for a side: one eighth (4 at 32), at least 1.
+/// Zero padding of `crop-flip` for a side: one eighth (4 at 32), at least 1.
 pub fn crop_padding(side: usize) -> usize {
     (side / 8).max(1)
 }
 
+/// Zero padding of `crop` (digits) for a side: one sixteenth (2 at 32), at least 1.
+pub fn crop_padding_small(side: usize) -> usize {
+    (side / 16).max(1)
+}
+
 /// The crop offset is drawn first, then (with `flip`) the flip, so `crop-flip` at 32×32 is the
 /// augmentation infoloss always had.
-fn crop_flip(img: &FeatureMap, seed: u64, flip: bool) -> FeatureMap {
+fn crop_flip(img: &FeatureMap, seed: u64, padding: fn(usize) -> usize, flip: bool) -> FeatureMap {
     let mut rng = StdRng::seed_from_u64(seed);
     let [c, h, w] = img.shape();
-    let (py, px) = (crop_padding(h), crop_padding(w));
+    let (py, px) = (padding(h), padding(w));
     let dy = rng.random_range(0..2 * py + 1) as isize - py as isize;
     let dx = rng.random_range(0..2 * px + 1) as isize - px as isize;
     let flip = flip && rng.random::<bool>();
