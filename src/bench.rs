@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use crate::error::Result;
+use crate::model::hooked::Hooked;
 use crate::model::{MobileNetV2, ModelConfig};
 
 /// Result of timing one workload.

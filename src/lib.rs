@@ -44,5 +44,6 @@ pub mod tensor;
 pub mod train;
 
 pub use error::{Error, Result};
+pub use model::hooked::Hooked;
 pub use model::{MobileNetV2, ModelConfig};
 pub use tensor::{Batch, FeatureMap};

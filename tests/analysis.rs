@@ -16,6 +16,7 @@ use infoloss::data::{BatchSource, ImageFolderSource, NoiseSource, NpySource, Pre
 use infoloss::hooks::{BlockPoint, HookName, HookSet, NameFilter};
 use infoloss::model::ModelConfig;
 use infoloss::report::{analyze::write_analyze_outputs, RunMeta};
+use infoloss::Hooked;
 use infoloss::{Batch, FeatureMap, MobileNetV2};
 use nalgebra::DMatrix;
 
@@ -168,7 +169,7 @@ fn lemma2_observer_matches_a_per_position_loop_and_reconstructs_within_bound() {
     let mut hooks = HookSet::new();
     let id = hooks.observe(Lemma2Observer::filter(), Lemma2Observer::for_model(&m, RANK_EPS));
     m.run_with_hooks(&b, &mut hooks).unwrap();
-    let obs = hooks.observer::<Lemma2Observer>(id).unwrap();
+    let obs = hooks.get(id).unwrap();
     assert_eq!(obs.blocks().len(), 16);
     // Reference: cache the block input and expansion pre-activation, loop positions directly.
     let blk = 4;

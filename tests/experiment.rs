@@ -331,6 +331,11 @@ fn tost_matches_scipy_and_statsmodels() {
     assert!(far.p_claimed > 0.99 && far.p_opposite < 1e-6, "{far:?}");
     let flat = tost(&[1.0; 5], &[], 1.0, 0.01, 0.95);
     assert!(flat.zero_spread() && flat.p_claimed.is_nan());
+    // A constant computed in floating point is constant although its sd is 1e-16, not 0.
+    let rounded = [0.25000000000000094, 0.25000000000000094, 0.25, 0.25000000000000094];
+    assert!(infoloss::analysis::stats::constant_group(&rounded));
+    assert!(welch_test_value(&rounded, 0.2, Direction::Greater, 0.95).zero_spread());
+    assert!(!infoloss::analysis::stats::constant_group(&[0.25, 0.2500001]));
 }
 
 #[test]

@@ -12,6 +12,7 @@ use infoloss::hooks::interventions::{ActivationPattern, Clamp, FreezePattern, Ga
 use infoloss::hooks::observers::{ChannelActivity, CountStats, SiteRecorder, ValueHistogram};
 use infoloss::hooks::{resolve_name, BlockPoint, HookName, HookSet, NameFilter, Observer};
 use infoloss::model::{BottleneckActivation, ModelConfig, Shortcut};
+use infoloss::Hooked;
 use infoloss::{Batch, FeatureMap, MobileNetV2};
 
 fn small(bottleneck: BottleneckActivation, shortcut: Shortcut) -> MobileNetV2 {
@@ -72,7 +73,7 @@ fn sites_fire_in_catalogue_order_and_images_join_in_order() {
     let mut hooks = HookSet::new();
     let id = hooks.observe(NameFilter::All, SiteRecorder::default());
     m.run_with_hooks(&x(3, 2), &mut hooks).unwrap();
-    let fired = &hooks.observer::<SiteRecorder>(id).unwrap().fired;
+    let fired = &hooks.get(id).unwrap().fired;
     let cat: Vec<HookName> = catalogue(&m, 64).into_iter().map(|s| s.name).collect();
     assert_eq!(fired.len(), 3 * cat.len());
     for (img, chunk) in fired.chunks(cat.len()).enumerate() {
@@ -151,7 +152,7 @@ fn zeroing_all_channels_leaves_only_the_next_layers_bias() {
     hooks.intervene(NameFilter::Exact(site("blocks.3.expand.post")), ZeroChannels { channels: (0..c).collect() });
     let cache = hooks.observe(NameFilter::Exact(site("blocks.3.depthwise.pre")), infoloss::hooks::ActivationCache::default());
     m.run_with_hooks(&x(1, 4), &mut hooks).unwrap();
-    let dw = hooks.observer::<infoloss::hooks::ActivationCache>(cache).unwrap().image(&site("blocks.3.depthwise.pre"), 0).unwrap().clone();
+    let dw = hooks.get(cache).unwrap().image(&site("blocks.3.depthwise.pre"), 0).unwrap().clone();
     let bias = m.blocks[2].depthwise.folded_bias();
     for ch in 0..dw.channels() {
         assert!(dw.channel(ch).iter().all(|&v| v == bias[ch]), "channel {ch}");
@@ -165,7 +166,7 @@ fn keep_channels_zeroes_the_others_and_observers_see_the_replacement() {
     hooks.intervene(NameFilter::Exact(HookName::StemPost), KeepChannels { channels: vec![1, 4] });
     let id = hooks.observe(NameFilter::Exact(HookName::StemPost), infoloss::hooks::ActivationCache::default());
     m.run_with_hooks(&x(1, 5), &mut hooks).unwrap();
-    let fm = hooks.observer::<infoloss::hooks::ActivationCache>(id).unwrap().image(&HookName::StemPost, 0).unwrap().clone();
+    let fm = hooks.get(id).unwrap().image(&HookName::StemPost, 0).unwrap().clone();
     for ch in 0..fm.channels() {
         let nonzero = fm.channel(ch).iter().any(|&v| v != 0.0);
         assert_eq!(nonzero, ch == 1 || ch == 4, "channel {ch}");
@@ -183,7 +184,7 @@ fn clamp_propagates_to_the_next_layer_as_computed_by_hand() {
         infoloss::hooks::ActivationCache::default(),
     );
     m.run_with_hooks(&b, &mut hooks).unwrap();
-    let cache = hooks.observer::<infoloss::hooks::ActivationCache>(id).unwrap();
+    let cache = hooks.get(id).unwrap();
     let stem = cache.image(&HookName::StemPost, 0).unwrap();
     assert!(stem.as_slice().iter().all(|&v| (0.0..=0.5).contains(&v)));
     // Block 1 (t = 1) applies its depthwise layer to the clamped stem output.
@@ -203,7 +204,7 @@ fn gaussian_noise_is_seeded_and_has_the_requested_spread() {
         let after = hooks.observe(NameFilter::Exact(site("blocks.5.project")), infoloss::hooks::ActivationCache::default());
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         let y = pool.install(|| m.run_with_hooks(&b, &mut hooks).unwrap());
-        let get = |id| hooks.observer::<infoloss::hooks::ActivationCache>(id).unwrap().stacked(&site("blocks.5.project")).unwrap().1;
+        let get = |id: infoloss::hooks::HookId<infoloss::hooks::ActivationCache>| hooks.get(id).unwrap().stacked(&site("blocks.5.project")).unwrap().1;
         (y, get(before), get(after))
     };
     let (y1, pre, post) = run(9, 1);
@@ -226,7 +227,7 @@ fn frozen_pattern_reproduces_its_own_input_and_makes_the_network_affine() {
     let mut rec = HookSet::new();
     let id = rec.observe(NameFilter::pre_activation_sites(), ActivationPattern::new(Some(6.0)));
     let ya = m.run_with_hooks(&a, &mut rec).unwrap();
-    let pattern = rec.observer::<ActivationPattern>(id).unwrap().clone();
+    let pattern = rec.get(id).unwrap().clone();
     let frozen = |input: &Batch| {
         let f = FreezePattern::new(pattern.clone(), Some(0));
         let mut hooks = HookSet::new();
@@ -261,8 +262,8 @@ fn channel_activity_matches_a_naive_loop() {
     let hist = hooks.observe(filter.clone(), ValueHistogram::new(0.0, 6.0, 12));
     m.run_with_hooks(&b, &mut hooks).unwrap();
     let (_, cache) = m.run_with_cache(&b, filter).unwrap();
-    let activity = hooks.observer::<ChannelActivity>(act).unwrap();
-    let histo = hooks.observer::<ValueHistogram>(hist).unwrap();
+    let activity = hooks.get(act).unwrap();
+    let histo = hooks.get(hist).unwrap();
     for n in names {
         let s = &activity.sites[&site(n)];
         let maps = cache.get(&site(n)).unwrap();
@@ -342,4 +343,105 @@ fn cache_exports_npy_and_safetensors() {
 fn readme_hook_table_is_generated_from_the_catalogue() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     assert!(readme.contains(&markdown_table()), "README hook table is stale: paste `infoloss hooks --markdown`");
+}
+
+#[test]
+fn closures_observe_and_intervene_like_the_built_in_hooks() {
+    use std::sync::{Arc, Mutex};
+    let m = default_small();
+    let b = x(3, 5);
+    let target = site("blocks.3.expand.post");
+    // A closure intervention that zeroes channels 0 and 1 equals ZeroChannels.
+    let mut built_in = HookSet::new();
+    built_in.intervene(NameFilter::Exact(target), ZeroChannels { channels: vec![0, 1] });
+    let want = m.run_with_hooks(&b, &mut built_in).unwrap();
+    let mut closures = HookSet::new();
+    closures.intervene_fn(NameFilter::Exact(target), |_, _, fm| {
+        for c in 0..2 {
+            fm.channel_mut(c).fill(0.0);
+        }
+    });
+    // A closure observer sees the edited activation, once per image, with the image index.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    closures.observe_fn(NameFilter::Exact(target), move |name, image, fm| {
+        sink.lock().unwrap().push((name.to_string(), image, fm.channel(0).iter().all(|&v| v == 0.0), fm.channel(2).iter().any(|&v| v != 0.0)));
+    });
+    assert_eq!(m.run_with_hooks(&b, &mut closures).unwrap(), want);
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, (0..3).map(|i| ("blocks.3.expand.post".to_string(), i, true, true)).collect::<Vec<_>>());
+}
+
+#[test]
+fn typed_handles_give_hooks_back_and_refuse_another_set() {
+    let m = default_small();
+    let b = x(2, 6);
+    let mut hooks = HookSet::new();
+    let act = hooks.observe(NameFilter::post_sites(), ChannelActivity::new(Some(6.0)));
+    m.run_with_hooks(&b, &mut hooks).unwrap();
+    let sites = hooks.get(act).unwrap().sites.len();
+    assert_eq!(sites, 35);
+    let taken: ChannelActivity = hooks.take(act).unwrap();
+    assert_eq!(taken.sites.len(), 35);
+    // Taken: it is gone from the set and fires no more.
+    assert!(hooks.get(act).unwrap_err().to_string().contains("already taken"));
+    m.run_with_hooks(&b, &mut hooks).unwrap();
+    // A handle of one set is refused by another.
+    let other = HookSet::new();
+    assert!(other.get(act).unwrap_err().to_string().contains("another HookSet"));
+    assert_eq!(hooks.list()[0].verb, "taken");
+}
+
+#[test]
+fn interventions_that_name_their_sites_attach_without_a_filter() {
+    let m = small(BottleneckActivation::Relu6, Shortcut::Bottleneck);
+    let b = x(2, 7);
+    let targets: Vec<HookName> = m.blocks.iter().map(|bl| HookName::block(bl.plan.index, BlockPoint::Project)).collect();
+    let lin = Linearize::new(targets);
+    let mut by_filter = HookSet::new();
+    by_filter.intervene(lin.filter(), lin.clone());
+    let mut by_apply = HookSet::new();
+    by_apply.apply(lin).unwrap();
+    assert_eq!(m.run_with_hooks(&b, &mut by_apply).unwrap(), m.run_with_hooks(&b, &mut by_filter).unwrap());
+    // One that acts wherever it is attached says so.
+    let e = HookSet::new().apply(ZeroChannels { channels: vec![0] }).unwrap_err().to_string();
+    assert!(e.contains("intervene(filter"), "{e}");
+}
+
+#[test]
+fn one_trait_runs_classifiers_detectors_and_networks_with_a_cache_indexed_by_name() {
+    use infoloss::model::hooked::NetworkOutput;
+    use infoloss::model::{Arch, Network};
+    let m = default_small();
+    let b = x(2, 8);
+    let filter = NameFilter::parse("blocks.*.expand.post", &m.hook_sites()).unwrap();
+    let (logits, cache) = m.run_with_cache(&b, filter.clone()).unwrap();
+    assert_eq!(logits, m.forward(&b).unwrap());
+    // Every selected site, shaped as the catalogue says, indexable by its name.
+    let want: Vec<_> = m.hook_sites().into_iter().filter(|s| filter.matches(&s.name)).collect();
+    assert_eq!(cache.names().len(), want.len());
+    for s in &want {
+        let maps = &cache[s.name.to_string().as_str()];
+        assert_eq!(maps.len(), 2);
+        assert_eq!(maps[1].shape(), s.shape, "{}", s.name);
+        assert_eq!(maps.images, vec![0, 1]);
+    }
+    assert!(cache.by_name("blocks.1.expand.post").is_err(), "t = 1 has no expansion layer");
+    // Network (classifier) through the same trait.
+    let net = Network::Classifier(m.clone());
+    match net.run_with_cache(&b, filter).unwrap() {
+        (NetworkOutput::Logits(l), c) => assert!(l == logits && c == cache),
+        _ => panic!("a classifier returns logits"),
+    }
+    // A detector: its head sites too.
+    let cfg = ModelConfig { arch: Arch::SsdliteMobilenetV2, width: 0.35, resolution: 96, classes: 3, ..Default::default() };
+    let det = Network::seeded(&cfg, 1).unwrap();
+    let sites = det.hook_sites();
+    let head = NameFilter::parse("ssd.box.*", &sites).unwrap();
+    let xb = random_batch(1, 96, 9).unwrap();
+    let (out, c) = det.run_with_cache(&xb, head.clone()).unwrap();
+    assert!(matches!(out, NetworkOutput::Detections(_)));
+    assert_eq!(c.names().len(), sites.iter().filter(|s| head.matches(&s.name)).count());
+    assert!(!c.names().is_empty());
 }

@@ -5,6 +5,7 @@ use infoloss::hooks::observers::SiteRecorder;
 use infoloss::hooks::{HookName, HookSet, NameFilter, SsdPart, SsdPoint};
 use infoloss::model::ssd::Detector;
 use infoloss::model::{Arch, ModelConfig};
+use infoloss::Hooked;
 
 fn cfg(arch: Arch, res: usize, classes: usize) -> ModelConfig {
     ModelConfig { arch, resolution: res, classes, ..Default::default() }
@@ -92,7 +93,7 @@ fn detector_outputs_per_anchor_and_hooks_fire_through_the_head() {
     assert_eq!(out.box_deltas[1].shape(), (anchors, 4));
     assert!(out.class_logits[0].iter().all(|v| v.is_finite()));
     assert_ne!(out.class_logits[0], out.class_logits[1]);
-    let fired = &hooks.observer::<SiteRecorder>(id).unwrap().fired;
+    let fired = &hooks.get(id).unwrap().fired;
     let sites = d.sites(160);
     assert_eq!(fired.len(), 2 * sites.len());
     let order: Vec<HookName> = fired.iter().filter(|(i, _)| *i == 0).map(|(_, n)| *n).collect();

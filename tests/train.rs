@@ -280,7 +280,7 @@ fn hooks_fire_in_training_mode_forward_passes() {
     let mut hooks = HookSet::new();
     let id = hooks.observe(NameFilter::All, SiteRecorder::default());
     train_step_with_hooks(&mut m.clone(), &x, &labels, opt, &mut hooks);
-    let fired = &hooks.observer::<SiteRecorder>(id).unwrap().fired;
+    let fired = &hooks.get(id).unwrap().fired;
     let sites: Vec<HookName> = catalogue(&m, 32).into_iter().map(|s| s.name).collect();
     let image0: Vec<HookName> = fired.iter().filter(|(i, _)| *i == 0).map(|(_, n)| *n).collect();
     assert_eq!(image0, sites);

@@ -14,6 +14,7 @@ use super::invertibility::RANK_EPS;
 use crate::error::{Error, Result};
 use crate::hooks::{BlockPoint, HookName, NameFilter};
 use crate::layers::{Activation, ConvBn, ConvKind};
+use crate::model::hooked::Hooked;
 use crate::model::{InvertedResidual, MobileNetV2};
 use crate::tensor::{Batch, FeatureMap};
 

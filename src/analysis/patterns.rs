@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::hooks::observers::{ChannelActivity, ValueHistogram};
 use crate::hooks::{HookSet, HookSite, NameFilter};
 use crate::io::table::Table;
+use crate::model::hooked::Hooked;
 use crate::model::Network;
 
 /// Settings of `analyze` (recorded in every output's metadata).
@@ -64,9 +65,9 @@ pub fn analyze(model: &Network, source: &mut dyn BatchSource, settings: &Analyze
         let h = hooks.observe(filter.clone(), histogram.clone());
         let l = lemma2.take().map(|obs| hooks.observe(Lemma2Observer::filter(), obs));
         model.run_with_hooks_at(&batch, done, &mut hooks)?;
-        activity = hooks.observer::<ChannelActivity>(a).cloned().expect("attached above");
-        histogram = hooks.observer::<ValueHistogram>(h).cloned().expect("attached above");
-        lemma2 = l.map(|id| hooks.observer::<Lemma2Observer>(id).cloned().expect("attached above"));
+        activity = hooks.take(a)?;
+        histogram = hooks.take(h)?;
+        lemma2 = l.map(|id| hooks.take(id)).transpose()?;
         done += batch.len();
         progress(done, total);
     }

@@ -110,7 +110,7 @@ pub struct WelchTest {
     pub p_opposite: f64,
     /// Standard error of the difference (0 when every group has zero spread).
     pub se: f64,
-    /// A group of two or more values has zero spread.
+    /// A group of two or more values has zero spread ([`constant_group`]).
     pub degenerate: bool,
 }
 
@@ -120,6 +120,18 @@ impl WelchTest {
     pub fn zero_spread(&self) -> bool {
         self.degenerate
     }
+}
+
+/// A group of two or more values that are all equal, up to rounding: `max − min ≤ 1e-12 · max(1, |mean|)`
+/// (a constant computed in floating point, e.g. 0.25000000000000094 in every seed, has a standard
+/// deviation of 1e-16, not 0).
+pub fn constant_group(v: &[f64]) -> bool {
+    if v.len() < 2 || v.iter().any(|x| !x.is_finite()) {
+        return false;
+    }
+    let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    hi - lo <= 1e-12 * mean.abs().max(1.0)
 }
 
 fn mean_var(v: &[f64]) -> (f64, f64) {
@@ -136,7 +148,7 @@ pub fn welch_test(a: &[f64], b: &[f64], direction: Direction, confidence: f64) -
     let (sa, sb) = (va / a.len() as f64, vb / b.len() as f64);
     let df = (sa + sb).powi(2) / (sa * sa / (a.len() as f64 - 1.0) + sb * sb / (b.len() as f64 - 1.0));
     let mut t = finish(a.len(), b.len(), ma, mb, (sa + sb).sqrt(), df, direction, confidence);
-    t.degenerate = va == 0.0 || vb == 0.0;
+    t.degenerate = constant_group(a) || constant_group(b);
     t
 }
 
@@ -144,7 +156,7 @@ pub fn welch_test(a: &[f64], b: &[f64], direction: Direction, confidence: f64) -
 pub fn welch_test_value(a: &[f64], value: f64, direction: Direction, confidence: f64) -> WelchTest {
     let (ma, va) = mean_var(a);
     let mut t = finish(a.len(), 0, ma, value, (va / a.len() as f64).sqrt(), a.len() as f64 - 1.0, direction, confidence);
-    t.degenerate = va == 0.0;
+    t.degenerate = constant_group(a);
     t
 }
 
@@ -211,7 +223,8 @@ pub const MAX_POWER_SEEDS: usize = 100_000;
 /// `None` when the inputs are not finite and positive or n would exceed [`MAX_POWER_SEEDS`].
 pub fn seeds_for_power(delta: f64, sd_a: f64, sd_b: Option<f64>, alpha: f64, power: f64) -> Option<usize> {
     let sds_ok = sd_a.is_finite() && sd_a >= 0.0 && sd_b.is_none_or(|s| s.is_finite() && s >= 0.0);
-    if !(delta > 0.0) || !sds_ok || !(alpha > 0.0 && alpha < 1.0) || !(power > 0.0 && power < 1.0) {
+    let in_range = delta > 0.0 && sds_ok && alpha > 0.0 && alpha < 1.0 && power > 0.0 && power < 1.0;
+    if !in_range {
         return None;
     }
     let meets = |n: usize| -> bool {

@@ -57,7 +57,7 @@ pub enum Part {
 /// One image in this many of a training file is held out as the validation split (5,000 of 60,000).
 pub const VAL_HOLDOUT_DENOMINATOR: usize = 12;
 /// The fixed shuffle that picks the held-out images (the same for every run and seed).
-const HOLDOUT_SEED: u64 = 0x5EED_0F_7E57;
+const HOLDOUT_SEED: u64 = 0x5E_ED0F_7E57;
 
 /// A subset of a data set's images, in the inner set's order.
 struct Subset {

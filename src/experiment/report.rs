@@ -27,9 +27,9 @@ fn cell(s: &Summary, variant: &str, metric: &str) -> String {
 }
 
 /// The claims table in Markdown: tests (statistical, equivalence) and exact checks.
-pub fn claims_markdown(claims: &[ClaimResult]) -> String {
+pub fn claims_markdown(claims: &[ClaimResult], alpha: f64) -> String {
     let mut t = String::from(
-        "| claim | kind | metric | tested | mean a | mean b | a − b [95% CI] | t (df) | p → Holm | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| claim | kind | metric | tested | mean a | mean b | a − b [CI] | t (df) | p → Holm | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for c in claims {
         let b = c.claim.b.clone().unwrap_or_else(|| format_float(c.claim.value.unwrap_or(f64::NAN)));
@@ -58,7 +58,7 @@ pub fn claims_markdown(claims: &[ClaimResult]) -> String {
             verdict.push_str(&format!(" (δ = {}: {n} seeds per group for 80% power)", format_float(c.claim.delta.unwrap_or(f64::NAN))));
         }
         t.push_str(&format!(
-            "| {} — {} | {} | {} | {tested} (n = {}, {}) | {} | {} | {} [{}, {}] | {stat} | {p} | {verdict} |\n",
+            "| {} — {} | {} | {} | {tested} (n = {}, {}) | {} | {} | {} [{}, {}] ({}%) | {stat} | {p} | {verdict} |\n",
             c.claim.id,
             c.claim.statement,
             c.claim.kind.as_str(),
@@ -70,6 +70,7 @@ pub fn claims_markdown(claims: &[ClaimResult]) -> String {
             format_float(test.diff),
             format_float(test.diff_lo),
             format_float(test.diff_hi),
+            format_float(100.0 * crate::experiment::summary::claim_ci_level(&c.claim, alpha)),
         ));
     }
     t
@@ -121,7 +122,7 @@ fn rule(spec: &Spec, claims: usize) -> String {
     format!(
         "Claims come in three kinds. A **statistical** claim is a one-sided Welch t-test over seeds (one-sample against a constant) in the paper's direction; \
          an **equivalence** claim is two one-sided tests (TOST) that the mean lies within the stated margin of the predicted value. Their p-values are Holm-corrected together \
-         across the {claims} claim(s) of this experiment at α = {}. **reproduced**: significant in the paper's direction (for equivalence: inside the margin); \
+         across the {claims} claim(s) of this experiment that have one at α = {}; the interval of a statistical claim is 95%, of an equivalence claim 1 − 2α (90%), the one a TOST at α reads. **reproduced**: significant in the paper's direction (for equivalence: inside the margin); \
          **contradicted**: significant the other way (outside the margin); **inconclusive**: neither, or fewer than {MIN_SEEDS_FOR_VERDICT} seeds in a group — with the seeds \
          per group that 80% power would need for the declared smallest effect δ; **invalid**: a group with zero spread, where a t-test means nothing. \
          An **exact** check compares a deterministic quantity (or a property of each seed's network) with a bound, once per seed: **holds**, **fails** or \
@@ -176,7 +177,7 @@ pub fn write_experiment_report(spec: &Spec, s: &Summary, out: &Path) -> Result<V
     doc.md(format!("# {}\n\n{}", spec.name, spec.description.trim()));
     doc.md(provenance(spec, s, out));
     if !spec.claims.is_empty() {
-        doc.md(format!("## Claims\n\n{}\n{}", claims_markdown(&s.claims), rule(spec, spec.claims.len())));
+        doc.md(format!("## Claims\n\n{}\n{}", claims_markdown(&s.claims, s.alpha), rule(spec, crate::experiment::summary::holm_family_size(s))));
     }
     doc.md(format!("## Results (mean ± 95% Student-t half-width over seeds)\n\n{}", results_markdown(spec, s)));
     if let Some(text) = monotonicity_markdown(spec, s) {
@@ -260,7 +261,7 @@ pub fn write_suite_report(spec: &Spec, parts: &[(&Spec, Summary)], out: &Path) -
     for (p, s) in parts {
         doc.md(format!("## {}\n\n{}", p.name, p.description.trim()));
         if !s.claims.is_empty() {
-            doc.md(claims_markdown(&s.claims));
+            doc.md(claims_markdown(&s.claims, s.alpha));
         }
         doc.md(format!("Full report: [{0}/report.md]({0}/report.md) ([notebook]({0}/report.ipynb)).", p.name));
     }

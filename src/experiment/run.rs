@@ -110,24 +110,46 @@ impl RunResult {
     }
 }
 
-/// The result of a finished run in `dir`, if it is finished (a `result.json` for this key).
+/// The result of a finished run in `dir`, if it is finished: a `result.json` for this key with every
+/// metric the catalogue now lists for its setup (a result written before a metric was added or
+/// renamed is not finished: the run is computed again rather than reported with holes).
 pub fn finished(plan: &RunPlan, out: &Path) -> Option<RunResult> {
     let bytes = std::fs::read(plan.dir(out).join("result.json")).ok()?;
-    serde_json::from_slice::<RunResult>(&bytes).ok().filter(|r| r.key == plan.key)
+    let r = serde_json::from_slice::<RunResult>(&bytes).ok().filter(|r| r.key == plan.key)?;
+    let complete = metrics_of(&plan.setup).iter().all(|m| r.metrics.iter().any(|(k, _)| k == m));
+    complete.then_some(r)
 }
 
-/// A finished run with the same key in a sibling experiment folder (`out/../*/runs/<key>`), copied
-/// into this one: the key is a hash of the full setup and seed, and runs are deterministic, so the
-/// copy is what executing would write (Fig. 6a, 6b and 7 share the default network's runs this way).
-/// Files are copied atomically, `result.json` last.
+/// Files of a finished run that a sibling copies (what [`execute`] leaves once the run is tidied):
+/// never checkpoints or weights.
+const ADOPTED_FILES: [&str; 11] = [
+    "run.json",
+    "metrics.csv",
+    "metrics.csv.meta.json",
+    "timing.csv",
+    "timing.csv.meta.json",
+    "patterns.csv",
+    "patterns.csv.meta.json",
+    "init_patterns.csv",
+    "init_patterns.csv.meta.json",
+    "timing.json",
+    "result.json",
+];
+
+/// A finished run with the same key in a sibling experiment folder (`out/../*/runs/<key>`, siblings
+/// being folders that hold an experiment's `spec.resolved.json`), copied into this one: the key is a
+/// hash of the full setup and seed, and runs are deterministic, so the copy is what executing would
+/// write (Fig. 6a, 6b and 7 share the default network's runs this way). The finished run's files are
+/// copied atomically, `result.json` last, with `adopted_from.txt` naming the source; a sibling that
+/// cannot be read is passed over (the run is then executed).
 ///
 /// # Errors
-/// A sibling run that cannot be read, or a copy that cannot be written.
+/// The copy cannot be written.
 pub fn adopt_sibling(plan: &RunPlan, out: &Path) -> Result<Option<RunResult>> {
     let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) else { return Ok(None) };
     let Ok(entries) = std::fs::read_dir(parent) else { return Ok(None) };
     let own = std::fs::canonicalize(out).ok();
-    let mut siblings: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+    let mut siblings: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("spec.resolved.json").is_file()).collect();
     siblings.sort();
     for sib in siblings {
         if std::fs::canonicalize(&sib).ok() == own {
@@ -136,21 +158,32 @@ pub fn adopt_sibling(plan: &RunPlan, out: &Path) -> Result<Option<RunResult>> {
         let Some(mut found) = finished(plan, &sib) else { continue };
         // The variant's name is this spec's (the key does not depend on it).
         found.variant = plan.variant.clone();
-        let (src, dst) = (plan.dir(&sib), plan.dir(out));
-        std::fs::create_dir_all(&dst).map_err(|e| Error::io(&dst, e))?;
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&src)
-            .map_err(|e| Error::io(&src, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
-            .collect();
-        files.sort_by_key(|p| (p.file_name().is_some_and(|n| n == "result.json"), p.clone()));
-        for f in files {
-            let name = f.file_name().map(PathBuf::from).unwrap_or_default();
-            let bytes = match name.to_str() {
-                Some("run.json") => serde_json::to_string_pretty(plan).map_err(|e| Error::input("run", e))?.into_bytes(),
-                Some("result.json") => serde_json::to_string_pretty(&found).map_err(|e| Error::input("run result", e))?.into_bytes(),
-                _ => std::fs::read(&f).map_err(|e| Error::io(&f, e))?,
+        let src = plan.dir(&sib);
+        // Read everything first: a sibling that changes under us is passed over, not half-copied.
+        let mut files: Vec<(&str, Vec<u8>)> = Vec::new();
+        let mut readable = true;
+        for name in ADOPTED_FILES {
+            let bytes = match name {
+                "run.json" => serde_json::to_string_pretty(plan).map_err(|e| Error::input("run", e))?.into_bytes(),
+                "result.json" => serde_json::to_string_pretty(&found).map_err(|e| Error::input("run result", e))?.into_bytes(),
+                _ => match std::fs::read(src.join(name)) {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(_) => {
+                        readable = false;
+                        break;
+                    }
+                },
             };
+            files.push((name, bytes));
+        }
+        if !readable {
+            continue;
+        }
+        let dst = plan.dir(out);
+        std::fs::create_dir_all(&dst).map_err(|e| Error::io(&dst, e))?;
+        write_atomic(&dst.join("adopted_from.txt"), format!("{}\n", src.display()).as_bytes())?;
+        for (name, bytes) in files {
             write_atomic(&dst.join(name), &bytes)?;
         }
         return Ok(Some(found));
@@ -207,6 +240,11 @@ fn metric(name: &str, v: f64) -> (String, Option<f64>) {
 
 fn execute_train(t: &TrainSetup, seed: u64, dir: &Path) -> Result<RunResult> {
     let cfg = t.train.resolve(&t.data, seed)?;
+    // The test split is read after training: a missing test file must stop the run before it.
+    let data: DataSpec = t.data.parse()?;
+    if data.open(Split::Test, t.model.resolution, seed)?.is_empty() {
+        return Err(Error::config("test split", &t.data, "it has no images; use a data set with a test file"));
+    }
     let mut metrics = Vec::new();
     let mut result = RunResult::with_metrics(seed, Vec::new());
     if t.analysis.at_init {

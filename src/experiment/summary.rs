@@ -10,7 +10,9 @@ use super::metrics::metrics_of;
 use super::run::{finished, RunResult};
 use super::runner::plan;
 use super::spec::{Claim, ClaimKind, Kind, Spec};
-use crate::analysis::stats::{holm_levels, mean_ci, seeds_for_power, tost, verdicts, welch_test, welch_test_value, MeanCi, Verdict, WelchTest};
+use crate::analysis::stats::{
+    holm_levels, mean_ci, seeds_for_power, tost, verdicts, welch_test, welch_test_value, MeanCi, Verdict, WelchTest, MIN_SEEDS_FOR_VERDICT,
+};
 use crate::error::Result;
 use crate::io::meta::RunMeta;
 use crate::io::table::Table;
@@ -66,6 +68,8 @@ pub struct Summary {
     pub expected: usize,
     pub rows: Vec<SummaryRow>,
     pub claims: Vec<ClaimResult>,
+    /// The family-wise α the claims were decided at.
+    pub alpha: f64,
 }
 
 impl Summary {
@@ -92,7 +96,7 @@ pub fn summarize(spec: &Spec, out: &Path) -> Summary {
     let rank = |p: &super::run::RunPlan| (spec.variants.iter().position(|v| v.name == p.variant), spec.seeds.iter().position(|&s| s == p.seed));
     planned.sort_by_key(|(_, p)| rank(p));
     let results: Vec<RunResult> = planned.iter().filter_map(|(dir, p)| finished(p, dir)).collect();
-    let mut s = Summary { results, expected: planned.len(), rows: Vec::new(), claims: Vec::new() };
+    let mut s = Summary { results, expected: planned.len(), rows: Vec::new(), claims: Vec::new(), alpha: spec.alpha };
     for v in &spec.variants {
         for m in metrics_of(&v.setup) {
             let ci = mean_ci(&s.values(&v.name, &m), CONFIDENCE);
@@ -105,7 +109,7 @@ pub fn summarize(spec: &Spec, out: &Path) -> Summary {
 
 /// Each claim of `spec` decided in its kind: the statistical and equivalence claims as one Holm family.
 fn decide_claims(spec: &Spec, s: &Summary) -> Vec<ClaimResult> {
-    let tests: Vec<WelchTest> = spec.claims.iter().map(|c| claim_test(c, s)).collect();
+    let tests: Vec<WelchTest> = spec.claims.iter().map(|c| claim_test(c, s, spec.alpha)).collect();
     let tested: Vec<bool> = spec.claims.iter().map(|c| c.kind != ClaimKind::Exact).collect();
     // Exact checks stay out of the family: their p-values are NaN there.
     let family: Vec<WelchTest> =
@@ -121,7 +125,8 @@ fn decide_claims(spec: &Spec, s: &Summary) -> Vec<ClaimResult> {
             if c.kind == ClaimKind::Exact {
                 let (k, n) = exact_check(c, s);
                 let verdict = match (k, n) {
-                    (_, 0) => Verdict::Inconclusive,
+                    // Seeds without a value (unfinished runs, NaN): no verdict until they are in.
+                    (_, n) if n < spec.seeds.len() => Verdict::Inconclusive,
                     (k, n) if k == n => Verdict::Holds,
                     (0, _) => Verdict::Fails,
                     _ => Verdict::Partial,
@@ -139,7 +144,11 @@ fn decide_claims(spec: &Spec, s: &Summary) -> Vec<ClaimResult> {
             let power = match (c.kind, verdict, c.delta) {
                 (ClaimKind::Statistical, Verdict::Inconclusive, Some(delta)) => {
                     let sd = |v: &str| mean_ci(&s.values(v, &c.metric), CONFIDENCE).std;
+                    // The level the claim was compared with in the step-down (approximate: another
+                    // run's p-values would order the family differently); never fewer seeds than a
+                    // verdict needs.
                     seeds_for_power(delta, sd(&c.a), c.b.as_deref().map(sd), if level.is_finite() { level } else { spec.alpha }, POWER)
+                        .map(|n| n.max(MIN_SEEDS_FOR_VERDICT))
                 }
                 _ => None,
             };
@@ -148,14 +157,34 @@ fn decide_claims(spec: &Spec, s: &Summary) -> Vec<ClaimResult> {
         .collect()
 }
 
+/// The interval that matches a TOST at level α: 1 − 2α (90% at α = 0.05); equivalence is shown
+/// when it lies inside the margin.
+pub fn equivalence_confidence(alpha: f64) -> f64 {
+    1.0 - 2.0 * alpha
+}
+
+/// The interval level of a claim's `diff_lo`/`diff_hi`.
+pub fn claim_ci_level(c: &Claim, alpha: f64) -> f64 {
+    if c.kind == ClaimKind::Equivalence {
+        equivalence_confidence(alpha)
+    } else {
+        CONFIDENCE
+    }
+}
+
+/// Statistical and equivalence claims with a p-value: the size of the Holm family.
+pub fn holm_family_size(s: &Summary) -> usize {
+    s.claims.iter().filter(|c| c.claim.kind != ClaimKind::Exact && c.test.p_claimed.is_finite() && !c.test.zero_spread()).count()
+}
+
 /// The test of one claim: Welch / one-sample t, or TOST for equivalence; for an exact check only
 /// its means and difference matter.
-fn claim_test(c: &Claim, s: &Summary) -> WelchTest {
+fn claim_test(c: &Claim, s: &Summary, alpha: f64) -> WelchTest {
     let a = s.values(&c.a, &c.metric);
     let b = c.b.as_ref().map(|b| s.values(b, &c.metric)).unwrap_or_default();
     let value = c.value.unwrap_or(f64::NAN);
     match c.kind {
-        ClaimKind::Equivalence => tost(&a, &b, value, c.margin.unwrap_or(f64::NAN), CONFIDENCE),
+        ClaimKind::Equivalence => tost(&a, &b, value, c.margin.unwrap_or(f64::NAN), equivalence_confidence(alpha)),
         _ if c.b.is_some() => welch_test(&a, &b, c.direction, CONFIDENCE),
         _ => welch_test_value(&a, value, c.direction, CONFIDENCE),
     }
@@ -205,14 +234,16 @@ pub fn claims_table(s: &Summary) -> Table {
             c.iter().map(|r| if r.claim.kind == ClaimKind::Equivalence { "within".into() } else { r.claim.direction.as_str().to_string() }).collect(),
         )
         .str("b", c.iter().map(|r| r.claim.b.clone().unwrap_or_else(|| format!("{}", r.claim.value.unwrap_or(f64::NAN)))).collect())
-        .f64("margin", c.iter().map(|r| r.claim.margin.or(r.claim.tolerance).unwrap_or(f64::NAN)).collect())
+        .f64("margin", c.iter().map(|r| r.claim.margin.unwrap_or(f64::NAN)).collect())
+        .f64("tolerance", c.iter().map(|r| r.claim.tolerance.unwrap_or(f64::NAN)).collect())
         .u64("n_a", c.iter().map(|r| r.test.n_a as u64).collect())
         .u64("n_b", c.iter().map(|r| r.test.n_b as u64).collect())
         .f64("mean_a", c.iter().map(|r| r.test.mean_a).collect())
         .f64("mean_b", c.iter().map(|r| r.test.mean_b).collect())
         .f64("diff", c.iter().map(|r| r.test.diff).collect())
-        .f64("diff_ci95_lo", c.iter().map(|r| r.test.diff_lo).collect())
-        .f64("diff_ci95_hi", c.iter().map(|r| r.test.diff_hi).collect())
+        .f64("ci_level", c.iter().map(|r| claim_ci_level(&r.claim, s.alpha)).collect())
+        .f64("diff_ci_lo", c.iter().map(|r| r.test.diff_lo).collect())
+        .f64("diff_ci_hi", c.iter().map(|r| r.test.diff_hi).collect())
         .f64("t", c.iter().map(|r| if r.claim.kind == ClaimKind::Exact { f64::NAN } else { r.test.t }).collect())
         .f64("df", c.iter().map(|r| if r.claim.kind == ClaimKind::Exact { f64::NAN } else { r.test.df }).collect())
         .f64("p", c.iter().map(|r| if r.claim.kind == ClaimKind::Exact { f64::NAN } else { r.test.p_claimed }).collect())

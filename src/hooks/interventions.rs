@@ -98,8 +98,8 @@ pub fn stream_seed(seed: u64, image: usize, site: &HookName) -> u64 {
 }
 
 /// Replaces each target (a `.post` site or `blocks.{i}.project`) by its pre-activation: the
-/// activation at that point becomes the identity. Attach with [`Linearize::filter`], which selects
-/// the targets and their `.pre` sites.
+/// activation at that point becomes the identity. Attach with [`HookSet::apply`](super::HookSet::apply):
+/// it names its own sites (the targets and their `.pre` sites, [`Linearize::filter`]).
 #[derive(Clone, Debug, Default)]
 pub struct Linearize {
     pub targets: Vec<HookName>,
@@ -130,6 +130,9 @@ impl Intervention for Linearize {
     }
     fn fork(&self) -> Box<dyn Intervention> {
         Box::new(Linearize::new(self.targets.clone()))
+    }
+    fn sites(&self) -> Option<NameFilter> {
+        Some(self.filter())
     }
 }
 
@@ -254,5 +257,8 @@ impl Intervention for FreezePattern {
     }
     fn fork(&self) -> Box<dyn Intervention> {
         Box::new(FreezePattern { pattern: self.pattern.clone(), source_image: self.source_image, stored: HashMap::new() })
+    }
+    fn sites(&self) -> Option<NameFilter> {
+        Some(self.filter())
     }
 }

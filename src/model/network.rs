@@ -9,8 +9,7 @@ use super::mobilenet_v2::MobileNetV2;
 use super::ssd::Detector;
 use super::weights::WeightsFile;
 use crate::error::Result;
-use crate::hooks::{catalogue, HookSet, HookSite};
-use crate::tensor::Batch;
+use crate::hooks::{catalogue, HookSite};
 
 /// A classifier or a detector.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,14 +67,6 @@ impl Network {
         match self {
             Network::Classifier(m) => m.cost(resolution),
             Network::Detector(d) => d.cost(resolution),
-        }
-    }
-
-    /// Forward pass with hooks (outputs discarded: the analyses read what the hooks saw).
-    pub fn run_with_hooks_at(&self, batch: &Batch, first_image: usize, hooks: &mut HookSet) -> Result<()> {
-        match self {
-            Network::Classifier(m) => m.run_with_hooks_at(batch, first_image, hooks).map(|_| ()),
-            Network::Detector(d) => d.run_with_hooks_at(batch, first_image, hooks).map(|_| ()),
         }
     }
 

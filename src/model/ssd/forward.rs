@@ -15,11 +15,12 @@ use crate::tensor::{Batch, FeatureMap};
 impl Detector {
     /// Forward pass: per image, class logits and box deltas per anchor.
     pub fn detect(&self, batch: &Batch) -> Result<Detections> {
-        self.run_with_hooks_at(batch, 0, &mut HookSet::new())
+        self.detect_with_hooks(batch, 0, &mut HookSet::new())
     }
 
-    /// Forward pass with hooks at backbone and head sites (images numbered from `first_image`).
-    pub fn run_with_hooks_at(&self, batch: &Batch, first_image: usize, hooks: &mut HookSet) -> Result<Detections> {
+    /// Forward pass with hooks at backbone and head sites (images numbered from `first_image`); the
+    /// body of [`Hooked::run_with_hooks_at`](crate::model::hooked::Hooked::run_with_hooks_at).
+    pub(crate) fn detect_with_hooks(&self, batch: &Batch, first_image: usize, hooks: &mut HookSet) -> Result<Detections> {
         self.backbone.check_input(batch)?;
         let routes = Arc::new(hooks.routes(&self.sites(self.config.resolution)));
         let sinks: Vec<_> = (0..batch.len()).map(|_| hooks.fork(&routes)).collect();
