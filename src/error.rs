@@ -1,5 +1,10 @@
 //! One error type for the library. Every variant names the thing, the value and, where there is one,
 //! the fix, so the CLI can print a single line (`{:#}`) and exit non-zero.
+//!
+//! Three kinds ([`Error::kind`]): **user** errors (bad input: a key, a value, a file's contents —
+//! with the fix), **I/O** failures (a path the system refused), and **internal** failures (what
+//! should not happen on any input: the underlying error is kept as the `#[source]`, not
+//! stringified). The Python front maps them to `ValueError`, `OSError` and `RuntimeError`.
 
 use std::path::PathBuf;
 
@@ -41,6 +46,25 @@ pub enum Error {
     /// The cause is part of the message (not a `source`), so an error chain prints it once.
     #[error("I/O error on {path}: {cause}")]
     Io { path: PathBuf, cause: std::io::Error },
+
+    /// A failure no input should cause (serialising infoloss's own data, a broken invariant).
+    #[error("internal error while {what} (please report it)")]
+    Internal {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Which side an [`Error`] is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad input: fix the key, the value or the file.
+    User,
+    /// The operating system refused a path.
+    Io,
+    /// A bug: no input should cause it.
+    Internal,
 }
 
 impl Error {
@@ -61,5 +85,19 @@ impl Error {
 
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), cause: source }
+    }
+
+    /// An internal failure while doing `what`, keeping `source`.
+    pub fn internal(what: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Internal { what: what.into(), source: Box::new(source) }
+    }
+
+    /// User error, I/O failure or internal failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Internal { .. } => ErrorKind::Internal,
+            _ => ErrorKind::User,
+        }
     }
 }

@@ -43,7 +43,7 @@ pub mod report;
 pub mod tensor;
 pub mod train;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use model::hooked::Hooked;
 pub use model::{MobileNetV2, ModelConfig};
 pub use tensor::{Batch, FeatureMap};

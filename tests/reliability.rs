@@ -586,3 +586,21 @@ fn slurm_refuses_abbreviated_and_attached_forms_of_its_own_options() {
         .unwrap();
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
 }
+
+#[test]
+fn errors_say_whether_the_input_the_system_or_infoloss_is_at_fault() {
+    use infoloss::{Error, ErrorKind};
+    use std::error::Error as _;
+    assert_eq!(Error::config("k", 1, "fix").kind(), ErrorKind::User);
+    assert_eq!(infoloss::data::DataSpec::Mnist("/nonexistent".into()).open(infoloss::data::Split::Train, 32, 0).err().unwrap().kind(), ErrorKind::User);
+    let io = Error::io("/x", std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"));
+    assert_eq!(io.kind(), ErrorKind::Io);
+    // An internal failure keeps its cause as the source (a chain prints it once, after the context).
+    let bad: serde_json::Error = serde_json::from_str::<u8>("x").unwrap_err();
+    let cause = bad.to_string();
+    let e = Error::internal("serialising a run result", bad);
+    assert_eq!(e.kind(), ErrorKind::Internal);
+    assert_eq!(e.source().map(|s| s.to_string()), Some(cause.clone()));
+    assert!(!e.to_string().contains(&cause), "{e}");
+    assert_eq!(format!("{:#}", anyhow::Error::from(e)), format!("internal error while serialising a run result (please report it): {cause}"));
+}

@@ -164,8 +164,8 @@ pub fn adopt_sibling(plan: &RunPlan, out: &Path) -> Result<Option<RunResult>> {
         let mut readable = true;
         for name in ADOPTED_FILES {
             let bytes = match name {
-                "run.json" => serde_json::to_string_pretty(plan).map_err(|e| Error::input("run", e))?.into_bytes(),
-                "result.json" => serde_json::to_string_pretty(&found).map_err(|e| Error::input("run result", e))?.into_bytes(),
+                "run.json" => serde_json::to_string_pretty(plan).map_err(|e| Error::internal("serialising a run plan", e))?.into_bytes(),
+                "result.json" => serde_json::to_string_pretty(&found).map_err(|e| Error::internal("serialising a run result", e))?.into_bytes(),
                 _ => match std::fs::read(src.join(name)) {
                     Ok(b) => b,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -196,7 +196,7 @@ pub fn adopt_sibling(plan: &RunPlan, out: &Path) -> Result<Option<RunResult>> {
 pub fn execute(plan: &RunPlan, out: &Path) -> Result<RunResult> {
     let dir = plan.dir(out);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let described = serde_json::to_string_pretty(plan).map_err(|e| Error::input("run", e))?;
+    let described = serde_json::to_string_pretty(plan).map_err(|e| Error::internal("serialising a run plan", e))?;
     write_atomic(&dir.join("run.json"), described.as_bytes())?;
     let start = std::time::Instant::now();
     let mut result = match &plan.setup {
@@ -213,7 +213,7 @@ pub fn execute(plan: &RunPlan, out: &Path) -> Result<RunResult> {
     result.metrics.sort_by_key(|(m, _)| order.iter().position(|o| o == m).unwrap_or(usize::MAX));
     let timing = serde_json::json!({ "seconds": start.elapsed().as_secs_f64(), "threads": rayon::current_num_threads() });
     write_atomic(&dir.join("timing.json"), timing.to_string().as_bytes())?;
-    let text = serde_json::to_string_pretty(&result).map_err(|e| Error::input("run result", e))?;
+    let text = serde_json::to_string_pretty(&result).map_err(|e| Error::internal("serialising a run result", e))?;
     crate::failpoint!("run-before-result");
     write_atomic(&dir.join("result.json"), text.as_bytes())?;
     crate::failpoint!("run-after-result");

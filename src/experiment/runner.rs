@@ -177,7 +177,10 @@ pub fn write_spec_files(spec: &Spec, out: &Path) -> Result<()> {
         "infoloss_version": crate::io::meta::VERSION,
         "git_commit": crate::io::meta::GIT_COMMIT,
     });
-    write_atomic(&out.join("spec.resolved.json"), serde_json::to_string_pretty(&resolved).map_err(|e| Error::input("spec", e))?.as_bytes())?;
+    write_atomic(
+        &out.join("spec.resolved.json"),
+        serde_json::to_string_pretty(&resolved).map_err(|e| Error::internal("serialising the resolved spec", e))?.as_bytes(),
+    )?;
     for p in &spec.parts {
         write_spec_files(p, &out.join(&p.name))?;
     }

@@ -126,7 +126,7 @@ impl ActivationCache {
             .iter()
             .map(|(n, s, b)| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)).map_err(|e| Error::input(n.clone(), e)))
             .collect::<Result<Vec<_>>>()?;
-        let bytes = safetensors::serialize(views, None).map_err(|e| Error::input("activation cache", e))?;
+        let bytes = safetensors::serialize(views, None).map_err(|e| Error::internal("serialising the activation cache", e))?;
         write_atomic(path, &bytes)
     }
 }

@@ -213,9 +213,9 @@ pub fn serialize_tensors_with_counters<C: serde::Serialize>(
         .collect::<Result<Vec<_>>>()?;
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "pt".to_string());
-    meta.insert(key.to_string(), serde_json::to_string(config).map_err(|e| Error::input("config", e))?);
+    meta.insert(key.to_string(), serde_json::to_string(config).map_err(|e| Error::internal("serialising the model config", e))?);
     meta.insert("infoloss.version".to_string(), env!("CARGO_PKG_VERSION").to_string());
-    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::input("safetensors serialisation", e))?;
+    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::internal("serialising safetensors", e))?;
     canonical_header(bytes)
 }
 

@@ -109,7 +109,7 @@ impl Document {
         let md = dir.join("report.md");
         write_atomic(&md, self.to_markdown().as_bytes())?;
         let nb = dir.join("report.ipynb");
-        let text = serde_json::to_string_pretty(&self.to_notebook(dir)?).map_err(|e| Error::input("notebook", e))?;
+        let text = serde_json::to_string_pretty(&self.to_notebook(dir)?).map_err(|e| Error::internal("serialising the notebook", e))?;
         write_atomic(&nb, format!("{text}\n").as_bytes())?;
         Ok(vec![md, nb])
     }

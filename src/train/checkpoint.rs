@@ -95,7 +95,7 @@ pub fn save(out: &Path, epoch: usize, files: &[(&str, &[u8])]) -> Result<()> {
     sync_dir(&dir)?;
     crate::failpoint!("checkpoint-before-pointer");
     let pointer = Pointer { epoch, dir: name.clone(), files: hashes };
-    let text = serde_json::to_string_pretty(&pointer).map_err(|e| Error::input("checkpoint pointer", e))?;
+    let text = serde_json::to_string_pretty(&pointer).map_err(|e| Error::internal("serialising the checkpoint pointer", e))?;
     write_atomic(&out.join(POINTER), text.as_bytes())?;
     sync_dir(out)?;
     crate::failpoint!("checkpoint-before-cleanup");

@@ -331,7 +331,7 @@ fn save_checkpoint(model: &MobileNetV2, cfg: &TrainConfig, opt: &Optimizer, metr
         metrics: metrics.to_vec(),
         infoloss_version: env!("CARGO_PKG_VERSION").into(),
     };
-    let state = serde_json::to_string_pretty(&st).map_err(|e| Error::input("train state", e))?;
+    let state = serde_json::to_string_pretty(&st).map_err(|e| Error::internal("serialising the train state", e))?;
     checkpoint::save(out, epochs_done, &[(WEIGHTS_FILE, &weights), (OPTIMIZER_FILE, &optimizer), (STATE_FILE, state.as_bytes())])
 }
 
