@@ -210,7 +210,7 @@ fn block_jacobian_matches_central_differences() {
     let m = calibrated();
     for (k, bottleneck_shortcut) in [(4, true), (3, false), (1, false)] {
         let block = &m.blocks[k];
-        assert_eq!(block.has_shortcut, bottleneck_shortcut);
+        assert_eq!(block.has_shortcut(), bottleneck_shortcut);
         let x0 = FeatureMap::from_chw(block.plan.in_channels, 3, 3, common::random_vec(block.plan.in_channels * 9, 7 + k as u64)).unwrap();
         let j = block_jacobian_matrix(block, &x0, None);
         assert_eq!(j.ncols(), x0.len());

@@ -95,7 +95,7 @@ fn shortcut_counts_per_placement() {
     assert_eq!(count(Shortcut::None), 0);
     // Where the expansion placement fires (hand-derived from Table 2): same hidden width, stride 1.
     let m = MobileNetV2::new(&ModelConfig { shortcut: Shortcut::Expansion, ..Default::default() }).unwrap();
-    let wide: Vec<usize> = m.blocks.iter().filter(|b| b.has_wide_shortcut).map(|b| b.plan.index).collect();
+    let wide: Vec<usize> = m.blocks.iter().filter(|b| b.has_wide_shortcut()).map(|b| b.plan.index).collect();
     assert_eq!(wide, vec![6, 9, 10, 11, 13, 16, 17]);
 }
 

@@ -14,6 +14,7 @@ use super::invertibility::RANK_EPS;
 use crate::error::{Error, Result};
 use crate::hooks::{BlockPoint, HookName, NameFilter};
 use crate::layers::{Activation, ConvBn, ConvKind};
+use crate::model::block_steps::Step;
 use crate::model::hooked::Hooked;
 use crate::model::{InvertedResidual, MobileNetV2};
 use crate::tensor::{Batch, FeatureMap};
@@ -64,55 +65,82 @@ fn times(mut fm: FeatureMap, mask: &[f32]) -> FeatureMap {
     fm
 }
 
-/// The block's actual output on `x` (with `carry` added after the depthwise where the block has a wide
-/// shortcut), computed layer by layer from the definitions.
+/// The block's actual output on `x` (with `carry` added where the block's steps have a wide sum),
+/// computed layer by layer from the definitions, walking the block's steps.
 pub fn block_output(block: &InvertedResidual, x: &FeatureMap, carry: Option<&FeatureMap>) -> FeatureMap {
-    let wide = match &block.expand {
-        Some(e) => apply(e, &pre_and_mask(e, x).0),
-        None => x.clone(),
-    };
-    let mut d = apply(&block.depthwise, &pre_and_mask(&block.depthwise, &wide).0);
-    if let (true, Some(c)) = (block.has_wide_shortcut, carry) {
-        d.as_mut_slice().iter_mut().zip(c.as_slice()).for_each(|(a, b)| *a += b);
+    let mut cur = x.clone();
+    let mut saved: Option<FeatureMap> = None;
+    for &step in &block.steps {
+        match step {
+            Step::Save => saved = Some(cur.clone()),
+            Step::Conv(l) => {
+                if let Some(u) = block.layer(l) {
+                    cur = apply(u, &pre_and_mask(u, &cur).0);
+                }
+            }
+            Step::WideSum => {
+                if let Some(c) = carry {
+                    add(&mut cur, c);
+                }
+            }
+            Step::AddSaved => add(&mut cur, saved.as_ref().expect("AddSaved follows Save")),
+            Step::In | Step::Carry | Step::Out => {}
+        }
     }
-    let mut out = apply(&block.project, &pre_and_mask(&block.project, &d).0);
-    if block.has_shortcut {
-        out.as_mut_slice().iter_mut().zip(x.as_slice()).for_each(|(a, b)| *a += b);
-    }
-    out
+    cur
 }
 
-/// The Jacobian (output_dim × input_dim, CHW order on both sides) at `x` with masks frozen.
+fn add(a: &mut FeatureMap, b: &FeatureMap) {
+    a.as_mut_slice().iter_mut().zip(b.as_slice()).for_each(|(x, y)| *x += y);
+}
+
+/// The Jacobian (output_dim × input_dim, CHW order on both sides) at `x` with masks frozen: the
+/// block's steps walked once on `x` for the masks, then once per input direction with each layer
+/// replaced by its linear part times its mask (the carried wide tensor is a constant).
 pub fn block_jacobian_matrix(block: &InvertedResidual, x: &FeatureMap, carry: Option<&FeatureMap>) -> DMatrix<f64> {
-    let (wide, me) = match &block.expand {
-        Some(e) => {
-            let (pre, m) = pre_and_mask(e, x);
-            (apply(e, &pre), Some(m))
+    let mut masks: Vec<Vec<f32>> = Vec::new();
+    let mut cur = x.clone();
+    let mut saved: Option<FeatureMap> = None;
+    for &step in &block.steps {
+        match step {
+            Step::Save => saved = Some(cur.clone()),
+            Step::Conv(l) => {
+                if let Some(u) = block.layer(l) {
+                    let (pre, m) = pre_and_mask(u, &cur);
+                    cur = apply(u, &pre);
+                    masks.push(m);
+                }
+            }
+            Step::WideSum => {
+                if let Some(c) = carry {
+                    add(&mut cur, c);
+                }
+            }
+            Step::AddSaved => add(&mut cur, saved.as_ref().expect("AddSaved follows Save")),
+            Step::In | Step::Carry | Step::Out => {}
         }
-        None => (x.clone(), None),
-    };
-    let (dpre, md) = pre_and_mask(&block.depthwise, &wide);
-    let mut d = apply(&block.depthwise, &dpre);
-    if let (true, Some(c)) = (block.has_wide_shortcut, carry) {
-        d.as_mut_slice().iter_mut().zip(c.as_slice()).for_each(|(a, b)| *a += b);
     }
-    let (_, mp) = pre_and_mask(&block.project, &d);
     let [c, h, w] = x.shape();
     let input_dim = c * h * w;
     let mut cols: Vec<Vec<f64>> = Vec::with_capacity(input_dim);
     for k in 0..input_dim {
-        let mut e = FeatureMap::zeros(c, h, w);
-        e.as_mut_slice()[k] = 1.0;
-        let mut v = match (&block.expand, &me) {
-            (Some(ex), Some(m)) => times(linear_part(ex, &e), m),
-            _ => e.clone(),
-        };
-        v = times(linear_part(&block.depthwise, &v), &md);
-        let mut out = times(linear_part(&block.project, &v), &mp);
-        if block.has_shortcut {
-            out.as_mut_slice()[k] += 1.0;
+        let mut v = FeatureMap::zeros(c, h, w);
+        v.as_mut_slice()[k] = 1.0;
+        let mut saved_v: Option<FeatureMap> = None;
+        let mut m = masks.iter();
+        for &step in &block.steps {
+            match step {
+                Step::Save => saved_v = Some(v.clone()),
+                Step::Conv(l) => {
+                    if let Some(u) = block.layer(l) {
+                        v = times(linear_part(u, &v), m.next().expect("one mask per layer"));
+                    }
+                }
+                Step::AddSaved => add(&mut v, saved_v.as_ref().expect("AddSaved follows Save")),
+                Step::In | Step::WideSum | Step::Carry | Step::Out => {}
+            }
         }
-        cols.push(out.as_slice().iter().map(|&v| v as f64).collect());
+        cols.push(v.as_slice().iter().map(|&x| x as f64).collect());
     }
     let output_dim = cols.first().map_or(0, |v| v.len());
     DMatrix::from_fn(output_dim, input_dim, |r, col| cols[col][r])
@@ -158,9 +186,9 @@ pub fn block_jacobian(model: &MobileNetV2, index: usize, image: &FeatureMap, cro
     let block = &model.blocks[k];
     let input = HookName::block(index, BlockPoint::In);
     let mut names = vec![NameFilter::Exact(input)];
-    let carry_site = (block.has_wide_shortcut && k > 0).then(|| {
+    let carry_site = (block.has_wide_shortcut() && k > 0).then(|| {
         let prev = &model.blocks[k - 1];
-        let point = if prev.has_wide_shortcut { BlockPoint::DepthwiseSum } else { BlockPoint::DepthwisePost };
+        let point = if prev.has_wide_shortcut() { BlockPoint::DepthwiseSum } else { BlockPoint::DepthwisePost };
         HookName::block(prev.plan.index, point)
     });
     if let Some(s) = carry_site {

@@ -13,6 +13,7 @@
 
 use serde::Serialize;
 
+use crate::model::block_steps::{Layer, Step};
 use crate::model::{Arch, MobileNetV2};
 
 /// One op of a schedule: its name and the `[C, H, W]` shapes it reads and writes.
@@ -62,40 +63,58 @@ pub fn schedule(model: &MobileNetV2, resolution: usize, fused: bool) -> Vec<Memo
     let mut carry: Option<[usize; 3]> = None;
     for (k, b) in model.blocks.iter().enumerate() {
         let i = b.plan.index;
-        let hidden = b.wide_channels();
-        let (oh, ow) = b.depthwise.kind.output_size(x[1], x[2]);
-        let wide_in = [hidden, x[1], x[2]];
-        let wide_out = [hidden, oh, ow];
-        let out = [b.project.out_channels(), oh, ow];
         if fused {
+            // One op per block: its input (and the carried wide tensor) in, its output (and the
+            // wide tensor it carries on) out.
+            let (mut shape, mut wide_out) = (x, x);
+            for &step in &b.steps {
+                if let Step::Conv(layer) = step {
+                    let Some(u) = b.layer(layer) else { continue };
+                    let (oh, ow) = u.kind.output_size(shape[1], shape[2]);
+                    shape = [u.out_channels(), oh, ow];
+                    if layer == Layer::Depthwise {
+                        wide_out = shape;
+                    }
+                }
+            }
             let mut inputs = vec![if k == 0 && fuse_stem { image } else { x }];
-            let mut outputs = vec![out];
-            if b.has_wide_shortcut {
+            let mut outputs = vec![shape];
+            if b.steps.contains(&Step::WideSum) {
                 inputs.push(carry.unwrap_or(wide_out));
             }
-            if model.config().shortcut == crate::model::Shortcut::Expansion {
+            if b.steps.contains(&Step::Carry) {
                 outputs.push(wide_out);
                 carry = Some(wide_out);
             }
             let name = if k == 0 && fuse_stem { format!("features.0+{i} (stem + block, fused)") } else { format!("features.{i} (fused)") };
             ops.push(op(name, inputs, outputs));
-        } else {
-            if b.expand.is_some() {
-                ops.push(op(format!("features.{i} expand"), vec![x], vec![wide_in]));
-            }
-            ops.push(op(format!("features.{i} depthwise"), vec![wide_in], vec![wide_out]));
-            if b.has_wide_shortcut {
-                ops.push(op(format!("features.{i} wide add"), vec![wide_out, carry.unwrap_or(wide_out)], vec![wide_out]));
-            }
-            if model.config().shortcut == crate::model::Shortcut::Expansion {
-                carry = Some(wide_out);
-            }
-            ops.push(op(format!("features.{i} {}", if v1 { "pointwise" } else { "project" }), vec![wide_out], vec![out]));
-            if b.has_shortcut {
-                ops.push(op(format!("features.{i} add"), vec![out, x], vec![out]));
+            x = shape;
+            continue;
+        }
+        // Layer by layer: one op per step that computes something.
+        let mut saved = x;
+        for &step in &b.steps {
+            match step {
+                Step::Conv(layer) => {
+                    let Some(u) = b.layer(layer) else { continue };
+                    let (oh, ow) = u.kind.output_size(x[1], x[2]);
+                    let out = [u.out_channels(), oh, ow];
+                    let what = match layer {
+                        Layer::Expand => "expand",
+                        Layer::Depthwise => "depthwise",
+                        Layer::Project if v1 => "pointwise",
+                        Layer::Project => "project",
+                    };
+                    ops.push(op(format!("features.{i} {what}"), vec![x], vec![out]));
+                    x = out;
+                }
+                Step::WideSum => ops.push(op(format!("features.{i} wide add"), vec![x, carry.unwrap_or(x)], vec![x])),
+                Step::Carry => carry = Some(x),
+                Step::Save => saved = x,
+                Step::AddSaved => ops.push(op(format!("features.{i} add"), vec![x, saved], vec![x])),
+                Step::In | Step::Out => {}
             }
         }
-        x = out;
     }
     if let Some(h) = &model.head {
         let head = [h.out_channels(), x[1], x[2]];

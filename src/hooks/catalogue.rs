@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::hook_name::{BlockPoint, HookName};
 use crate::error::{Error, Result};
+use crate::model::block_steps::Step;
 use crate::model::MobileNetV2;
 
 /// Layout of every site (see [`crate::tensor`]).
@@ -48,24 +49,23 @@ pub fn catalogue(model: &MobileNetV2, resolution: usize) -> Vec<HookSite> {
     for b in &model.blocks {
         let (i, n) = (b.plan.index, b.plan.in_channels);
         let site = |p| HookName::block(i, p);
-        push(site(BlockPoint::In), shape, n);
-        let mut wide = shape;
-        if let Some(e) = &b.expand {
-            wide = [e.out_channels(), shape[1], shape[2]];
-            push(site(BlockPoint::ExpandPre), wide, n);
-            push(site(BlockPoint::ExpandPost), wide, n);
+        // Walk the block's steps: each conv changes the current shape, the sums keep it.
+        for &step in &b.steps {
+            match step {
+                Step::In => push(site(BlockPoint::In), shape, n),
+                Step::Conv(layer) => {
+                    let Some(u) = b.layer(layer) else { continue };
+                    let (oh, ow) = u.kind.output_size(shape[1], shape[2]);
+                    shape = [u.out_channels(), oh, ow];
+                    let (pre, post) = layer.sites();
+                    push(site(pre), shape, n);
+                    push(site(post), shape, n);
+                }
+                Step::WideSum => push(site(BlockPoint::DepthwiseSum), shape, n),
+                Step::Out => push(site(BlockPoint::Out), shape, n),
+                Step::Save | Step::Carry | Step::AddSaved => {}
+            }
         }
-        let (oh, ow) = b.depthwise.kind.output_size(wide[1], wide[2]);
-        let dw = [b.depthwise.out_channels(), oh, ow];
-        push(site(BlockPoint::DepthwisePre), dw, n);
-        push(site(BlockPoint::DepthwisePost), dw, n);
-        if b.has_wide_shortcut {
-            push(site(BlockPoint::DepthwiseSum), dw, n);
-        }
-        shape = [b.project.out_channels(), oh, ow];
-        push(site(BlockPoint::ProjectPre), shape, n);
-        push(site(BlockPoint::Project), shape, n);
-        push(site(BlockPoint::Out), shape, n);
     }
     let head_in = shape[0];
     let mut features = shape;

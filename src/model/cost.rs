@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::block_steps::Step;
 use super::mobilenet_v2::MobileNetV2;
 use crate::layers::ConvBn;
 
@@ -66,30 +67,34 @@ impl MobileNetV2 {
             *shape = out;
         };
         let units = self.conv_units();
-        let mut it = units.into_iter();
-        let (c, b, u) = it.next().expect("stem");
+        let (c, b, u) = units.first().expect("stem").clone();
         push_unit(&mut rows, c, b, u, &mut shape);
+        let mut k = 1;
         for block in &self.blocks {
-            let block_in = shape;
-            let n_units = if block.expand.is_some() { 3 } else { 2 };
-            for _ in 0..n_units {
-                let (c, b, u) = it.next().expect("block unit");
-                push_unit(&mut rows, c, b, u, &mut shape);
-            }
-            if block.has_shortcut || block.has_wide_shortcut {
-                let at = if block.has_shortcut { shape } else { [block.wide_channels(), shape[1], shape[2]] };
-                rows.push(LayerCost {
-                    name: format!("features.{}.add", block.plan.index),
-                    kind: "add".into(),
-                    input: if block.has_shortcut { block_in } else { at },
-                    output: at,
-                    params: 0,
-                    buffers: 0,
-                    macs: 0,
-                });
+            let mut saved = shape;
+            for &step in &block.steps {
+                match step {
+                    Step::Conv(layer) if block.layer(layer).is_some() => {
+                        let (c, b, u) = units[k].clone();
+                        k += 1;
+                        push_unit(&mut rows, c, b, u, &mut shape);
+                    }
+                    Step::Save => saved = shape,
+                    // Additions are free (MACs 0); they are rows so the table shows where they are.
+                    Step::AddSaved | Step::WideSum => rows.push(LayerCost {
+                        name: format!("features.{}.add", block.plan.index),
+                        kind: "add".into(),
+                        input: if step == Step::AddSaved { saved } else { shape },
+                        output: shape,
+                        params: 0,
+                        buffers: 0,
+                        macs: 0,
+                    }),
+                    _ => {}
+                }
             }
         }
-        if let Some((c, b, u)) = it.next() {
+        if let Some((c, b, u)) = units.get(k).cloned() {
             push_unit(&mut rows, c, b, u, &mut shape);
         }
         let pooled = [shape[0], 1, 1];
@@ -109,7 +114,7 @@ impl MobileNetV2 {
             params: rows.iter().map(|r| r.params).sum(),
             buffers: rows.iter().map(|r| r.buffers).sum(),
             macs: rows.iter().map(|r| r.macs).sum(),
-            shortcuts: self.blocks.iter().filter(|b| b.has_shortcut || b.has_wide_shortcut).count(),
+            shortcuts: self.blocks.iter().filter(|b| b.has_shortcut() || b.has_wide_shortcut()).count(),
             layers: rows,
         }
     }

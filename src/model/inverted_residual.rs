@@ -1,9 +1,10 @@
 //! The inverted residual block with linear bottleneck (paper Table 1 and Fig. 3b):
 //! expand (1×1, ReLU6) → depthwise (3×3, stride s, ReLU6) → project (1×1, *linear*), with the shortcut
-//! joining the thin bottlenecks. The variants of the paper's ablations (Fig. 6) are stored facts, decided
-//! once when the block is built; the forward pass only branches on them.
+//! joining the thin bottlenecks. The variants of the paper's ablations (Fig. 6) are decided once when
+//! the block is built, as its list of [`Step`]s ([`super::block_steps`]); the forward pass walks it.
 
 use super::block_setting::BlockPlan;
+use super::block_steps::{block_steps, Layer, Step};
 use super::config::{Arch, ModelConfig, Shortcut};
 use super::workspace::Workspace;
 use crate::hooks::hook_name::{BlockPoint, HookName};
@@ -21,11 +22,11 @@ pub struct InvertedResidual {
     pub depthwise: ConvBn,
     /// 1×1 projection `t·n → n'` with the bottleneck activation (identity: linear bottleneck).
     pub project: ConvBn,
-    /// Bottleneck shortcut: `out = project + in` (stride 1 and in == out, `shortcut = bottleneck`).
-    pub has_shortcut: bool,
-    /// Expansion shortcut: the previous block's wide tensor is added to this block's depthwise output
-    /// (same width, stride 1, `shortcut = expansion`).
-    pub has_wide_shortcut: bool,
+    /// The block's data flow, in order: what every executor and accountant walks. Built from the
+    /// config: the bottleneck shortcut (`out = project + in`, stride 1 and in == out, `shortcut =
+    /// bottleneck`) and the expansion shortcut (the previous block's wide tensor added to this
+    /// block's depthwise output: same width, stride 1, `shortcut = expansion`).
+    pub steps: Vec<Step>,
 }
 
 impl InvertedResidual {
@@ -44,7 +45,8 @@ impl InvertedResidual {
         let project = ConvBn::new(ConvKind::Pointwise(Pointwise { in_channels: dw_channels, out_channels: plan.out_channels }), project_act, eps);
         let has_shortcut = !v1 && config.shortcut == Shortcut::Bottleneck && plan.stride == 1 && plan.in_channels == plan.out_channels;
         let has_wide_shortcut = config.shortcut == Shortcut::Expansion && plan.stride == 1 && previous.is_some_and(|p| wide_channels(p) == dw_channels);
-        InvertedResidual { plan, expand, depthwise, project, has_shortcut, has_wide_shortcut }
+        let steps = block_steps(expand.is_some(), has_shortcut, has_wide_shortcut, config.shortcut == Shortcut::Expansion);
+        InvertedResidual { plan, expand, depthwise, project, steps }
     }
 
     /// Width of the tensor between depthwise and projection.
@@ -52,38 +54,100 @@ impl InvertedResidual {
         self.depthwise.out_channels()
     }
 
-    /// Runs the block on `ws.cur`, leaving the output in `ws.cur`. With the `expansion` placement,
-    /// `ws.carry` holds the previous block's wide tensor on entry and this block's on exit.
-    pub(crate) fn forward<H: HookSink>(&self, ws: &mut Workspace, hooks: &mut H, image: usize, threads: usize, carry_wide: bool) {
+    /// The layer a [`Step::Conv`] names (`None`: no expansion layer where t = 1).
+    pub fn layer(&self, layer: Layer) -> Option<&ConvBn> {
+        match layer {
+            Layer::Expand => self.expand.as_ref(),
+            Layer::Depthwise => Some(&self.depthwise),
+            Layer::Project => Some(&self.project),
+        }
+    }
+
+    /// A residual connection ends in this block (`Save` … `AddSaved`; the bottleneck shortcut).
+    pub fn has_shortcut(&self) -> bool {
+        self.steps.contains(&Step::AddSaved)
+    }
+
+    /// The previous block's wide tensor joins this one (`expansion` placement).
+    pub fn has_wide_shortcut(&self) -> bool {
+        self.steps.contains(&Step::WideSum)
+    }
+
+    /// Runs the block's steps on `ws.cur`, leaving the output in `ws.cur`. With the `expansion`
+    /// placement, `ws.carry` holds the previous block's wide tensor on entry and this block's on exit.
+    pub(crate) fn forward<H: HookSink>(&self, ws: &mut Workspace, hooks: &mut H, image: usize, threads: usize) {
         let i = self.plan.index;
         let site = |point| HookName::block(i, point);
         let Workspace { cur, next, wide, dw, carry, scratch, .. } = ws;
-        fire(hooks, site(BlockPoint::In), image, cur);
-        let dw_in: &FeatureMap = match &self.expand {
-            Some(expand) => {
-                conv_site(expand, cur, wide, scratch, threads, site(BlockPoint::ExpandPre), site(BlockPoint::ExpandPost), hooks, image);
-                wide
+        // The block's buffers; each conv writes its own, so a saved tensor is never overwritten.
+        let mut bufs: [&mut FeatureMap; 5] = [cur, wide, dw, carry, next];
+        let (mut x, mut saved) = (CUR, None);
+        for &step in &self.steps {
+            match step {
+                Step::In => fire(hooks, site(BlockPoint::In), image, bufs[x]),
+                Step::Save => saved = Some(x),
+                Step::Conv(layer) => {
+                    let Some(unit) = self.layer(layer) else { continue };
+                    let dst = match layer {
+                        Layer::Expand => WIDE,
+                        Layer::Depthwise => DW,
+                        Layer::Project => NEXT,
+                    };
+                    debug_assert!(saved != Some(dst), "a conv would overwrite a saved tensor");
+                    let (pre, post) = layer.sites();
+                    let (src, out) = pair(&mut bufs, x, dst);
+                    conv_site(unit, src, out, scratch, threads, site(pre), site(post), hooks, image);
+                    x = dst;
+                }
+                Step::WideSum => {
+                    let (c, out) = pair(&mut bufs, CARRY, x);
+                    out.as_mut_slice().iter_mut().zip(c.as_slice()).for_each(|(a, b)| *a += b);
+                    fire(hooks, site(BlockPoint::DepthwiseSum), image, out);
+                }
+                Step::Carry => {
+                    if x != CARRY {
+                        let (c, other) = pair_mut(&mut bufs, CARRY, x);
+                        std::mem::swap(c, other);
+                        x = CARRY;
+                    }
+                }
+                Step::AddSaved => {
+                    let from = saved.expect("AddSaved follows Save");
+                    let (s, out) = pair(&mut bufs, from, x);
+                    out.as_mut_slice().iter_mut().zip(s.as_slice()).for_each(|(a, b)| *a += b);
+                }
+                Step::Out => fire(hooks, site(BlockPoint::Out), image, bufs[x]),
             }
-            None => cur,
-        };
-        conv_site(&self.depthwise, dw_in, dw, scratch, threads, site(BlockPoint::DepthwisePre), site(BlockPoint::DepthwisePost), hooks, image);
-        if self.has_wide_shortcut {
-            dw.as_mut_slice().iter_mut().zip(carry.as_slice()).for_each(|(a, b)| *a += b);
-            fire(hooks, site(BlockPoint::DepthwiseSum), image, dw);
         }
-        // The wide residual stream continues from what enters this projection.
-        let proj_in = if carry_wide {
-            std::mem::swap(carry, dw);
-            &*carry
-        } else {
-            &*dw
-        };
-        conv_site(&self.project, proj_in, next, scratch, threads, site(BlockPoint::ProjectPre), site(BlockPoint::Project), hooks, image);
-        if self.has_shortcut {
-            next.as_mut_slice().iter_mut().zip(cur.as_slice()).for_each(|(a, b)| *a += b);
+        if x != CUR {
+            let (c, other) = pair_mut(&mut bufs, CUR, x);
+            std::mem::swap(c, other);
         }
-        fire(hooks, site(BlockPoint::Out), image, next);
-        std::mem::swap(cur, next);
+    }
+}
+
+/// Buffer slots of [`InvertedResidual::forward`].
+const CUR: usize = 0;
+const WIDE: usize = 1;
+const DW: usize = 2;
+const CARRY: usize = 3;
+const NEXT: usize = 4;
+
+/// Slot `a` to read and slot `b` to write (a ≠ b).
+fn pair<'a>(bufs: &'a mut [&mut FeatureMap; 5], a: usize, b: usize) -> (&'a FeatureMap, &'a mut FeatureMap) {
+    let (x, y) = pair_mut(bufs, a, b);
+    (x, y)
+}
+
+/// Slots `a` and `b` both writable (a ≠ b).
+fn pair_mut<'a>(bufs: &'a mut [&mut FeatureMap; 5], a: usize, b: usize) -> (&'a mut FeatureMap, &'a mut FeatureMap) {
+    assert_ne!(a, b, "one buffer cannot be read and written at once");
+    if a < b {
+        let (l, r) = bufs.split_at_mut(b);
+        (&mut *l[a], &mut *r[0])
+    } else {
+        let (l, r) = bufs.split_at_mut(a);
+        (&mut *r[0], &mut *l[b])
     }
 }
 

@@ -15,7 +15,7 @@ use nalgebra::DMatrix;
 use rayon::prelude::*;
 
 use super::block_setting::{expand_stages, make_divisible, v1_plans, v1_width, BlockPlan, HEAD_CHANNELS, STEM_CHANNELS};
-use super::config::{Arch, ModelConfig, Shortcut};
+use super::config::{Arch, ModelConfig};
 use super::inverted_residual::{conv_site, fire, InvertedResidual};
 use super::workspace::{Workspace, WorkspacePool};
 use crate::error::{Error, Result};
@@ -188,9 +188,8 @@ impl MobileNetV2 {
             x
         };
         conv_site(&self.stem, input, &mut ws.cur, &mut ws.scratch, threads, HookName::StemPre, HookName::StemPost, hooks, image);
-        let carry_wide = self.config.shortcut == Shortcut::Expansion;
         for block in &self.blocks {
-            block.forward(ws, hooks, image, threads, carry_wide);
+            block.forward(ws, hooks, image, threads);
         }
     }
 

@@ -3,6 +3,7 @@
 //! seeded initialisation ([`init`]), weights I/O ([`weights`]) and cost accounting ([`cost`]).
 
 pub mod block_setting;
+pub mod block_steps;
 pub mod config;
 pub mod cost;
 pub mod hooked;

@@ -8,6 +8,7 @@
 //! `expansion` shortcut placement needs the whole wide tensor of the previous block by construction
 //! and is rejected (its peak is the unsplit one; see [`crate::analysis::memory`]).
 
+use super::block_steps::{block_steps, Step};
 use super::config::Shortcut;
 use super::inverted_residual::InvertedResidual;
 use super::mobilenet_v2::MobileNetV2;
@@ -60,6 +61,19 @@ impl std::str::FromStr for Splits {
     }
 }
 
+/// Whether a block's steps are the flow [`MobileNetV2::forward_split`] fuses: the input, optionally
+/// saved for the bottleneck shortcut, expand (optional), depthwise, project, the shortcut's add, the
+/// output.
+fn splittable(steps: &[Step]) -> bool {
+    let core: Vec<Step> = steps.iter().copied().filter(|s| !matches!(s, Step::Save | Step::AddSaved)).collect();
+    let flow_ok = core == block_steps(true, false, false, false) || core == block_steps(false, false, false, false);
+    let saves = steps.iter().filter(|&&s| s == Step::Save).count();
+    let adds = steps.iter().filter(|&&s| s == Step::AddSaved).count();
+    let save_at_input = saves == 0 || steps.get(1) == Some(&Step::Save);
+    let add_at_end = adds == 0 || steps.len() >= 2 && steps[steps.len() - 2] == Step::AddSaved;
+    flow_ok && saves == adds && saves <= 1 && save_at_input && add_at_end
+}
+
 /// Where a block's per-channel input comes from.
 enum BlockInput<'a> {
     /// A materialised bottleneck.
@@ -77,6 +91,16 @@ impl MobileNetV2 {
                 "shortcut",
                 "expansion",
                 "split execution needs the bottleneck or no shortcut: the expansion placement keeps the whole wide tensor alive by construction",
+            ));
+        }
+        // The fused kernel below runs the standard flow of a block's steps slice by slice.
+        if let Some(b) = self.blocks.iter().find(|b| !splittable(&b.steps)) {
+            return Err(Error::input(
+                "split execution",
+                format!(
+                    "block {} runs {:?}; only In, Save (of the block input), the three convs in order, AddSaved and Out can be split",
+                    b.plan.index, b.steps
+                ),
             ));
         }
         if x.channels() != 3 {
@@ -150,7 +174,7 @@ impl MobileNetV2 {
             matmul_rows_acc(acc.as_mut_slice(), dslice.as_slice(), &wp[a..], oh * ow, s, n_out, wide, k > 0);
         }
         bias_activate(&mut acc, b.project.folded_bias(), b.project.activation);
-        if b.has_shortcut {
+        if b.has_shortcut() {
             if let BlockInput::Map(x) = input {
                 acc.as_mut_slice().iter_mut().zip(x.as_slice()).for_each(|(o, v)| *o += v);
             }

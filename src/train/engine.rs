@@ -13,7 +13,8 @@ use crate::hooks::catalogue::catalogue;
 use crate::hooks::hook_set::ImageHooks;
 use crate::hooks::{BlockPoint, HookName, HookSet, HookSink};
 use crate::layers::ConvBn;
-use crate::model::{MobileNetV2, Shortcut};
+use crate::model::block_steps::{Layer, Step};
+use crate::model::MobileNetV2;
 
 /// Gradients of one conv → BN unit.
 #[derive(Clone, Debug, PartialEq)]
@@ -121,9 +122,9 @@ fn train_step_hooks(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: Ste
 
 fn train_step_inner(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: StepOptions, hooks: &mut TrainHooks) -> StepResult {
     let threads = opt.threads;
-    let indices: Vec<usize> = model.blocks.iter().map(|b| b.plan.index).collect();
-    let info: Vec<(bool, bool, bool)> = model.blocks.iter().map(|b| (b.expand.is_some(), b.has_shortcut, b.has_wide_shortcut)).collect();
-    let carry_wide = model.config().shortcut == Shortcut::Expansion;
+    // Each block's steps (the one description of its data flow), with whether it has an expansion layer.
+    let blocks: Vec<(usize, Vec<Step>, bool)> = model.blocks.iter().map(|b| (b.plan.index, b.steps.clone(), b.expand.is_some())).collect();
+    let present = |layer: Layer, expand: bool| layer != Layer::Expand || expand;
     let dropout = model.config().dropout;
     let (cls_w, cls_b) = (model.classifier.weight.clone(), model.classifier.bias.clone());
     let mut units: Vec<&mut ConvBn> = model.conv_units_mut().into_iter().map(|(_, _, u)| u).collect();
@@ -139,31 +140,31 @@ fn train_step_inner(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: Ste
     hooks.fire(&HookName::Input, &mut input);
     let mut cur = step(&mut units, &mut tapes, &mut k, input, hooks, (HookName::StemPre, HookName::StemPost));
     let mut carry: Option<Act> = None;
-    for (&(expand, shortcut, wide), &i) in info.iter().zip(&indices) {
-        let site = |p| HookName::block(i, p);
-        let mut x_in = cur;
-        hooks.fire(&site(BlockPoint::In), &mut x_in);
-        let h = if expand {
-            step(&mut units, &mut tapes, &mut k, x_in.clone(), hooks, (site(BlockPoint::ExpandPre), site(BlockPoint::ExpandPost)))
-        } else {
-            x_in.clone()
-        };
-        let mut proj_in = step(&mut units, &mut tapes, &mut k, h, hooks, (site(BlockPoint::DepthwisePre), site(BlockPoint::DepthwisePost)));
-        if wide {
-            if let Some(c) = &carry {
-                proj_in.add_assign(c);
+    for (i, steps, expand) in &blocks {
+        let site = |p| HookName::block(*i, p);
+        let mut x = cur;
+        let mut saved: Option<Act> = None;
+        for &st in steps {
+            match st {
+                Step::In => hooks.fire(&site(BlockPoint::In), &mut x),
+                Step::Save => saved = Some(x.clone()),
+                Step::Conv(layer) if present(layer, *expand) => {
+                    let (pre, post) = layer.sites();
+                    x = step(&mut units, &mut tapes, &mut k, x, hooks, (site(pre), site(post)));
+                }
+                Step::Conv(_) => {}
+                Step::WideSum => {
+                    if let Some(c) = &carry {
+                        x.add_assign(c);
+                    }
+                    hooks.fire(&site(BlockPoint::DepthwiseSum), &mut x);
+                }
+                Step::Carry => carry = Some(x.clone()),
+                Step::AddSaved => x.add_assign(saved.as_ref().expect("AddSaved follows Save")),
+                Step::Out => hooks.fire(&site(BlockPoint::Out), &mut x),
             }
-            hooks.fire(&site(BlockPoint::DepthwiseSum), &mut proj_in);
         }
-        if carry_wide {
-            carry = Some(proj_in.clone());
-        }
-        let mut out = step(&mut units, &mut tapes, &mut k, proj_in, hooks, (site(BlockPoint::ProjectPre), site(BlockPoint::Project)));
-        if shortcut {
-            out.add_assign(&x_in);
-        }
-        hooks.fire(&site(BlockPoint::Out), &mut out);
-        cur = out;
+        cur = x;
     }
     let has_head = k < units.len();
     let feats = if has_head { step(&mut units, &mut tapes, &mut k, cur, hooks, (HookName::HeadPre, HookName::HeadPost)) } else { cur };
@@ -199,22 +200,28 @@ fn train_step_inner(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: Ste
     if has_head {
         dcur = back(&mut k, &dcur, true, &mut grads).expect("dx");
     }
+    // The steps backwards: a conv by its unit, a sum passes the gradient to both addends.
     let mut d_carry_from_next: Option<Act> = None;
-    for &(expand, shortcut, wide) in info.iter().rev() {
-        let d_out = dcur;
-        let mut d_proj_in = back(&mut k, &d_out, true, &mut grads).expect("dx");
-        if let Some(d) = d_carry_from_next.take() {
-            d_proj_in.add_assign(&d);
+    for (_, steps, expand) in blocks.iter().rev() {
+        let mut d = dcur;
+        let mut d_saved: Option<Act> = None;
+        for &st in steps.iter().rev() {
+            match st {
+                Step::AddSaved => d_saved = Some(d.clone()),
+                Step::Conv(layer) if present(layer, *expand) => d = back(&mut k, &d, true, &mut grads).expect("dx"),
+                Step::Conv(_) => {}
+                // The next block's wide sum read this block's carried tensor.
+                Step::Carry => {
+                    if let Some(dc) = d_carry_from_next.take() {
+                        d.add_assign(&dc);
+                    }
+                }
+                Step::WideSum => d_carry_from_next = Some(d.clone()),
+                Step::Save => d.add_assign(d_saved.as_ref().expect("Save precedes AddSaved")),
+                Step::In | Step::Out => {}
+            }
         }
-        d_carry_from_next = wide.then(|| d_proj_in.clone());
-        let d_h = back(&mut k, &d_proj_in, true, &mut grads).expect("dx");
-        // The block input's gradient: through the expansion (or directly into the depthwise), plus the
-        // bottleneck shortcut's identity path (same shape only where a shortcut exists).
-        let mut d_xin = if expand { back(&mut k, &d_h, true, &mut grads).expect("dx") } else { d_h };
-        if shortcut {
-            d_xin.add_assign(&d_out);
-        }
-        dcur = d_xin;
+        dcur = d;
     }
     back(&mut k, &dcur, false, &mut grads);
     StepResult {
