@@ -24,6 +24,31 @@ use crate::hooks::sink::{HookSink, NoHooks};
 use crate::layers::{pool::global_average_pool, Conv2d, ConvBn, ConvKind, Linear, Pointwise};
 use crate::tensor::{Batch, FeatureMap};
 
+/// torchvision's module names of the conv → BN units in forward order — stem `features.0`, block i's
+/// `features.{i}.conv.{j}` (expansion, depthwise, projection; j from 0 where t = 1 has no expansion),
+/// the head `features.{blocks + 1}` — written once and instantiated for shared (`&`) and mutable
+/// (`&mut`) access.
+macro_rules! torchvision_units {
+    ($stem:expr, $blocks:expr, $head:expr, $($r:tt)+) => {{
+        let h = $blocks.len() + 1;
+        let mut units = vec![("features.0.0".to_string(), "features.0.1".to_string(), $stem)];
+        for b in $blocks {
+            let i = b.plan.index;
+            let mut j = 0;
+            if let Some(e) = $($r)+ b.expand {
+                units.push((format!("features.{i}.conv.0.0"), format!("features.{i}.conv.0.1"), e));
+                j = 1;
+            }
+            units.push((format!("features.{i}.conv.{j}.0"), format!("features.{i}.conv.{j}.1"), $($r)+ b.depthwise));
+            units.push((format!("features.{i}.conv.{}", j + 1), format!("features.{i}.conv.{}", j + 2), $($r)+ b.project));
+        }
+        if let Some(head) = $head {
+            units.push((format!("features.{h}.0"), format!("features.{h}.1"), head));
+        }
+        units
+    }};
+}
+
 /// Input channels of the stem (RGB).
 pub const INPUT_CHANNELS: usize = 3;
 
@@ -98,22 +123,7 @@ impl MobileNetV2 {
 
     /// Every conv → BN unit in forward order with its torchvision module prefixes `(conv, bn)`.
     pub fn conv_units(&self) -> Vec<(String, String, &ConvBn)> {
-        let mut units = vec![("features.0.0".to_string(), "features.0.1".to_string(), &self.stem)];
-        for b in &self.blocks {
-            let i = b.plan.index;
-            let mut j = 0;
-            if let Some(e) = &b.expand {
-                units.push((format!("features.{i}.conv.0.0"), format!("features.{i}.conv.0.1"), e));
-                j = 1;
-            }
-            units.push((format!("features.{i}.conv.{j}.0"), format!("features.{i}.conv.{j}.1"), &b.depthwise));
-            units.push((format!("features.{i}.conv.{}", j + 1), format!("features.{i}.conv.{}", j + 2), &b.project));
-        }
-        if let Some(head) = &self.head {
-            let h = self.head_index();
-            units.push((format!("features.{h}.0"), format!("features.{h}.1"), head));
-        }
-        units
+        torchvision_units!(&self.stem, &self.blocks, &self.head, &)
     }
 
     /// Mutable view of [`Self::conv_units`] (same order), for loading and initialisation.
@@ -214,20 +224,5 @@ impl MobileNetV2 {
 
 /// The conv → BN units of a network's parts in forward order, with their torchvision prefixes.
 pub(crate) fn units_mut<'a>(stem: &'a mut ConvBn, blocks: &'a mut [InvertedResidual], head: &'a mut Option<ConvBn>) -> Vec<(String, String, &'a mut ConvBn)> {
-    let h = blocks.len() + 1;
-    let mut units = vec![("features.0.0".to_string(), "features.0.1".to_string(), stem)];
-    for b in blocks {
-        let i = b.plan.index;
-        let mut j = 0;
-        if let Some(e) = &mut b.expand {
-            units.push((format!("features.{i}.conv.0.0"), format!("features.{i}.conv.0.1"), e));
-            j = 1;
-        }
-        units.push((format!("features.{i}.conv.{j}.0"), format!("features.{i}.conv.{j}.1"), &mut b.depthwise));
-        units.push((format!("features.{i}.conv.{}", j + 1), format!("features.{i}.conv.{}", j + 2), &mut b.project));
-    }
-    if let Some(head) = head {
-        units.push((format!("features.{h}.0"), format!("features.{h}.1"), head));
-    }
-    units
+    torchvision_units!(stem, blocks, head, &mut)
 }

@@ -8,6 +8,33 @@ use super::super::weights::{fill_slots, serialize_tensors, WeightsFile};
 use crate::error::Result;
 use crate::layers::{ConvBias, ConvBn};
 
+/// The module names of the detector's own layers — `extras.{j}.{0,1,2}` (reduce, spatial, expand),
+/// `head.{class|box}.{k}.0` (the separable predictor's spatial conv → BN) and `head.{class|box}.{k}.1`
+/// (the biased output conv) — written once and instantiated for shared (`&`) and mutable (`&mut`)
+/// access: (conv → BN units, biased convs).
+macro_rules! head_units {
+    ($extras:expr, $class:expr, $boxes:expr, $($r:tt)+) => {{
+        let mut bn = Vec::new();
+        let mut bias = Vec::new();
+        for (j, e) in $extras.into_iter().enumerate() {
+            bn.push((format!("extras.{j}.0"), $($r)+ e.reduce));
+            bn.push((format!("extras.{j}.1"), $($r)+ e.spatial));
+            if let Some(x) = $($r)+ e.expand {
+                bn.push((format!("extras.{j}.2"), x));
+            }
+        }
+        for (part, heads) in [("class", $class), ("box", $boxes)] {
+            for (k, p) in heads.into_iter().enumerate() {
+                if let Some(s) = $($r)+ p.spatial {
+                    bn.push((format!("head.{part}.{k}.0"), s));
+                }
+                bias.push((format!("head.{part}.{k}.1"), $($r)+ p.conv));
+            }
+        }
+        (bn, bias)
+    }};
+}
+
 impl Detector {
     /// Every tensor with its documented name (see the module docs).
     pub fn state_dict(&self) -> Vec<(String, Vec<usize>, &[f32])> {
@@ -29,29 +56,11 @@ impl Detector {
     }
 
     pub(super) fn head_bn_units(&self) -> Vec<(String, &ConvBn)> {
-        let mut v = Vec::new();
-        for (j, e) in self.extras.iter().enumerate() {
-            v.push((format!("extras.{j}.0"), &e.reduce));
-            v.push((format!("extras.{j}.1"), &e.spatial));
-            if let Some(x) = &e.expand {
-                v.push((format!("extras.{j}.2"), x));
-            }
-        }
-        for (part, heads) in [("class", &self.class_heads), ("box", &self.box_heads)] {
-            for (k, p) in heads.iter().enumerate() {
-                if let Some(s) = &p.spatial {
-                    v.push((format!("head.{part}.{k}.0"), s));
-                }
-            }
-        }
-        v
+        head_units!(&self.extras, &self.class_heads, &self.box_heads, &).0
     }
 
     pub(super) fn head_bias_units(&self) -> Vec<(String, &ConvBias)> {
-        [("class", &self.class_heads), ("box", &self.box_heads)]
-            .into_iter()
-            .flat_map(|(part, heads)| heads.iter().enumerate().map(move |(k, p)| (format!("head.{part}.{k}.1"), &p.conv)))
-            .collect()
+        head_units!(&self.extras, &self.class_heads, &self.box_heads, &).1
     }
 
     /// Mutable slots named as [`Detector::state_dict`] (order may differ; names decide).
@@ -62,23 +71,15 @@ impl Detector {
         for (conv, bn, u) in super::super::mobilenet_v2::units_mut(stem, blocks, head) {
             push_bn(&mut out, format!("backbone.{conv}"), format!("backbone.{bn}"), u);
         }
-        for (j, e) in extras.iter_mut().enumerate() {
-            push_bn(&mut out, format!("extras.{j}.0.0"), format!("extras.{j}.0.1"), &mut e.reduce);
-            push_bn(&mut out, format!("extras.{j}.1.0"), format!("extras.{j}.1.1"), &mut e.spatial);
-            if let Some(x) = &mut e.expand {
-                push_bn(&mut out, format!("extras.{j}.2.0"), format!("extras.{j}.2.1"), x);
-            }
+        let (bn_units, bias_units) = head_units!(extras, class_heads, box_heads, &mut);
+        for (p, u) in bn_units {
+            push_bn(&mut out, format!("{p}.0"), format!("{p}.1"), u);
         }
-        for (part, heads) in [("class", class_heads), ("box", box_heads)] {
-            for (k, p) in heads.iter_mut().enumerate() {
-                if let Some(s) = &mut p.spatial {
-                    push_bn(&mut out, format!("head.{part}.{k}.0.0"), format!("head.{part}.{k}.0.1"), s);
-                }
-                let shape = p.conv.kind.torch_shape();
-                let nb = p.conv.bias.len();
-                out.push((format!("head.{part}.{k}.1.weight"), shape, p.conv.weight.as_mut_slice()));
-                out.push((format!("head.{part}.{k}.1.bias"), vec![nb], &mut p.conv.bias[..]));
-            }
+        for (p, c) in bias_units {
+            let shape = c.kind.torch_shape();
+            let nb = c.bias.len();
+            out.push((format!("{p}.weight"), shape, c.weight.as_mut_slice()));
+            out.push((format!("{p}.bias"), vec![nb], &mut c.bias[..]));
         }
         out
     }
