@@ -19,6 +19,9 @@ pub struct Timing {
 pub use crate::data::noise::random_batch;
 
 /// Median milliseconds of `iters` (at least one) timed calls of `f`.
+///
+/// # Errors
+/// The first error `f` returns.
 pub fn median_ms<T>(iters: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {
     let mut ms: Vec<f64> = (0..iters.max(1))
         .map(|_| {
@@ -50,6 +53,9 @@ pub fn check_bench_args(batch: usize, iters: usize) -> Result<()> {
 }
 
 /// Times `f` (one batch per call): one warm-up call, then `iters` timed calls; median.
+///
+/// # Errors
+/// The first error `f` returns.
 pub fn time_batches(batch: usize, iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
     f()?;
     let med = median_ms(iters, &mut f)?;
@@ -57,6 +63,9 @@ pub fn time_batches(batch: usize, iters: usize, mut f: impl FnMut() -> Result<()
 }
 
 /// Times the eval-mode forward pass of a seeded model on a random batch.
+///
+/// # Errors
+/// An invalid config or batch size.
 pub fn bench_forward(config: &ModelConfig, batch: usize, iters: usize) -> Result<Timing> {
     check_bench_args(batch, iters)?;
     let model = MobileNetV2::seeded(config, 0)?;
@@ -75,6 +84,9 @@ pub struct AnalyzeTiming {
 
 /// Times the plain forward and the forward with a [`ChannelActivity`](crate::hooks::observers::ChannelActivity) observer on all `.post` sites,
 /// interleaved so both see the same machine load.
+///
+/// # Errors
+/// An invalid config or batch size.
 pub fn bench_analyze(config: &ModelConfig, batch: usize, iters: usize) -> Result<AnalyzeTiming> {
     check_bench_args(batch, iters)?;
     use crate::hooks::{observers::ChannelActivity, HookSet, NameFilter};
@@ -120,6 +132,9 @@ pub struct SplitRow {
 
 /// Peak heap bytes and time of the split forward for each `splits`, and of the plain forward (label
 /// `unsplit`) for reference; single-threaded, batch of one.
+///
+/// # Errors
+/// An invalid config, a split count the model cannot run, a failed forward pass.
 pub fn bench_split(config: &ModelConfig, splits: &[crate::model::split::Splits], iters: usize) -> Result<Vec<SplitRow>> {
     check_bench_args(1, iters)?;
     use crate::alloc_counter;
@@ -150,6 +165,9 @@ pub fn bench_split(config: &ModelConfig, splits: &[crate::model::split::Splits],
 }
 
 /// Training throughput: RMSprop steps on random data (batch `batch`), the median of `iters` steps.
+///
+/// # Errors
+/// An invalid config or batch size.
 pub fn bench_train(config: &ModelConfig, batch: usize, iters: usize) -> Result<Timing> {
     check_bench_args(batch, iters)?;
     use crate::train::optim::{Optimizer, OptimizerConfig};

@@ -17,6 +17,8 @@
 
 // `!(x > 0.0)` is this crate's way to reject NaN together with out-of-range values.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
+// Every public function that can fail or panic says when (`# Errors`, `# Panics`).
+#![warn(clippy::missing_errors_doc, clippy::missing_panics_doc)]
 
 /// A named fault-injection point (the `fail` crate's `fail_point!`), compiled only with the
 /// `failpoints` feature: `FAILPOINTS="checkpoint-before-pointer=sleep(3000)"` pauses the process there

@@ -44,6 +44,9 @@ impl FeatureMap {
     }
 
     /// Map from a CHW buffer (PyTorch order for one image).
+    ///
+    /// # Errors
+    /// A shape whose product does not match the data.
     pub fn from_chw(channels: usize, height: usize, width: usize, chw: Vec<f32>) -> Result<Self> {
         if channels.checked_mul(height).and_then(|v| v.checked_mul(width)) != Some(chw.len()) {
             return Err(Error::input("feature map", format!("buffer of {} values does not hold {channels}×{height}×{width}", chw.len())));
@@ -164,6 +167,9 @@ impl Batch {
     }
 
     /// Batch from an NCHW buffer.
+    ///
+    /// # Errors
+    /// A shape whose product does not match the data, non-finite values (named by image, channel, row and column).
     pub fn from_nchw(shape: [usize; 4], data: &[f32]) -> Result<Self> {
         let [n, c, h, w] = shape;
         if n.checked_mul(c).and_then(|v| v.checked_mul(h)).and_then(|v| v.checked_mul(w)) != Some(data.len()) {

@@ -67,6 +67,9 @@ fn times(mut fm: FeatureMap, mask: &[f32]) -> FeatureMap {
 
 /// The block's actual output on `x` (with `carry` added where the block's steps have a wide sum),
 /// computed layer by layer from the definitions, walking the block's steps.
+///
+/// # Panics
+/// When the block's steps are malformed (an `AddSaved` without a `Save`).
 pub fn block_output(block: &InvertedResidual, x: &FeatureMap, carry: Option<&FeatureMap>) -> FeatureMap {
     let mut cur = x.clone();
     let mut saved: Option<FeatureMap> = None;
@@ -97,6 +100,9 @@ fn add(a: &mut FeatureMap, b: &FeatureMap) {
 /// The Jacobian (output_dim × input_dim, CHW order on both sides) at `x` with masks frozen: the
 /// block's steps walked once on `x` for the masks, then once per input direction with each layer
 /// replaced by its linear part times its mask (the carried wide tensor is a constant).
+///
+/// # Panics
+/// When the block's steps are malformed (an `AddSaved` without a `Save`).
 pub fn block_jacobian_matrix(block: &InvertedResidual, x: &FeatureMap, carry: Option<&FeatureMap>) -> DMatrix<f64> {
     let mut masks: Vec<Vec<f32>> = Vec::new();
     let mut cur = x.clone();
@@ -151,6 +157,9 @@ pub fn block_jacobian_matrix(block: &InvertedResidual, x: &FeatureMap, carry: Op
 pub const MAX_CROP: usize = 32;
 
 /// A `size × size` crop at the centre of a map (smaller maps are taken whole).
+///
+/// # Panics
+/// Never for a well-formed map (the crop's shape is checked by construction).
 pub fn centre_crop(fm: &FeatureMap, size: usize) -> FeatureMap {
     let [c, h, w] = fm.shape();
     let (ch, cw) = (size.min(h), size.min(w));

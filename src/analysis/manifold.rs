@@ -115,6 +115,9 @@ pub fn embedding(n: usize, seed: u64) -> nalgebra::DMatrix<f64> {
 }
 
 /// `T⁺ ReLU(T x)` for every point, and the row of statistics.
+///
+/// # Panics
+/// Only on settings that `spiral` and the experiment setup already refuse (n = 0, fewer than two points).
 pub fn spiral_run(n: usize, seed: u64, s: &SpiralSettings) -> (SpiralRow, Vec<[f64; 2]>) {
     let xs = spiral(s.points, s.turns);
     let t = embedding(n, seed);

@@ -128,6 +128,9 @@ pub fn schedule(model: &MobileNetV2, resolution: usize, fused: bool) -> Vec<Memo
 }
 
 /// Accounts a schedule.
+///
+/// # Panics
+/// Never: every schedule has at least the pool and classifier ops.
 pub fn account(model: &MobileNetV2, resolution: usize, fused: bool, bytes_per_element: usize) -> MemoryRow {
     let ops = schedule(model, resolution, fused);
     let mut best = ([0usize; 3], 0usize, String::new());

@@ -45,6 +45,9 @@ pub struct AnalyzeResult {
 }
 
 /// Runs `model` over every batch of `source`, calling `progress(done, total)` after each batch.
+///
+/// # Errors
+/// A batch the network cannot run, an unreadable source, no images at all.
 pub fn analyze(model: &Network, source: &mut dyn BatchSource, settings: &AnalyzeSettings, progress: &mut dyn FnMut(usize, usize)) -> Result<AnalyzeResult> {
     if settings.batch == 0 {
         return Err(Error::config("batch", 0, "use at least 1 image per batch"));

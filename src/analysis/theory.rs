@@ -89,6 +89,9 @@ pub struct TheoryRow {
 }
 
 /// A random expansion layer at initialisation: Kaiming-normal `m × n` (std √(2/m)), bias 0.
+///
+/// # Panics
+/// When n or m is 0 (the theory command and setup refuse them first).
 pub fn random_expansion(n: usize, m: usize, seed: u64) -> Lemma2Layer {
     let mut rng = StdRng::seed_from_u64(seed);
     let normal = Normal::new(0.0, (2.0 / m as f64).sqrt()).expect("finite std");

@@ -22,6 +22,8 @@ pub struct Cifar {
 }
 
 impl Cifar {
+    /// # Errors
+    /// A folder with neither CIFAR-10 nor CIFAR-100 binaries, unreadable or truncated files, labels out of range.
     pub fn open(dir: &Path, part: Part) -> Result<Self> {
         let c10 = dir.join("data_batch_1.bin").exists() || dir.join("test_batch.bin").exists();
         let c100 = dir.join("train.bin").exists() || dir.join("test.bin").exists();

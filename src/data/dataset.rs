@@ -32,6 +32,9 @@ pub trait Dataset: Send + Sync {
         None
     }
     /// Image `i` and its label.
+    ///
+    /// # Errors
+    /// An unreadable or undecodable image, an index out of range.
     fn image(&self, i: usize) -> Result<(FeatureMap, usize)>;
     fn describe(&self) -> String;
 }

@@ -21,6 +21,8 @@ pub struct ImageFolder {
 }
 
 impl ImageFolder {
+    /// # Errors
+    /// An unreadable folder, one without class sub-folders.
     pub fn open(dir: &Path, split: Split, resolution: usize, seed: u64) -> Result<Self> {
         let mut class_dirs: Vec<PathBuf> =
             std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();

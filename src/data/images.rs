@@ -30,6 +30,9 @@ pub enum Preprocess {
 pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
 /// Sorted image files directly inside `dir` (sorted for reproducibility).
+///
+/// # Errors
+/// An unreadable folder, or one without PNG/JPEG files.
 pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     let mut files: Vec<PathBuf> = entries
@@ -78,6 +81,9 @@ pub fn decode_image(bytes: &[u8], path: &Path) -> Result<image::RgbImage> {
 }
 
 /// Resize (shorter side to `round(res·256/224)`), centre crop, normalise.
+///
+/// # Panics
+/// When `resolution` is 0.
 pub fn preprocess(img: &image::RgbImage, resolution: usize, mode: Preprocess) -> FeatureMap {
     let (w, h) = img.dimensions();
     let short = ((resolution as f64) * 256.0 / 224.0).round().max(resolution as f64) as u32;

@@ -13,6 +13,9 @@ pub trait BatchSource {
     /// Number of images in total.
     fn total(&self) -> usize;
     /// The next batch of at most `max` images, `None` at the end.
+    ///
+    /// # Errors
+    /// An unreadable or malformed input.
     fn next_batch(&mut self, max: usize) -> Result<Option<Batch>>;
     /// A one-line description for metadata.
     fn describe(&self) -> String;
@@ -28,6 +31,8 @@ pub struct ImageFolderSource {
 }
 
 impl ImageFolderSource {
+    /// # Errors
+    /// An unreadable folder, or one without PNG/JPEG files.
     pub fn new(dir: &Path, resolution: usize, mode: Preprocess) -> Result<Self> {
         Ok(ImageFolderSource { dir: dir.to_path_buf(), files: list_images(dir)?, next: 0, resolution, mode })
     }
@@ -60,6 +65,8 @@ pub struct NpySource {
 }
 
 impl NpySource {
+    /// # Errors
+    /// Not a `.npy` file, not rank-4 NCHW with 3 channels, Fortran order, a dtype other than float32.
     pub fn new(path: &Path) -> Result<Self> {
         let bad = |r: String| Error::file("npy file", path, r);
         let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;

@@ -26,6 +26,9 @@ pub struct MergeOutcome {
 }
 
 /// The spec an output folder was written with (its `spec.toml`; a suite's parts from their folders).
+///
+/// # Errors
+/// A folder without `spec.toml`, or a spec that no longer parses.
 pub fn load_output_spec(dir: &Path) -> Result<Spec> {
     let path = dir.join("spec.toml");
     let text = std::fs::read_to_string(&path)

@@ -152,6 +152,9 @@ pub fn metrics_of(setup: &Setup) -> Vec<String> {
 }
 
 /// Whether a variant's runs produce `metric`; the error is the fix.
+///
+/// # Errors
+/// The metric is not produced by the setup; the message is the fix.
 pub fn metric_available(metric: &str, setup: &Setup) -> Result<(), String> {
     if metrics_of(setup).iter().any(|m| m == metric) {
         return Ok(());

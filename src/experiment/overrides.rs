@@ -43,6 +43,9 @@ impl FromStr for Override {
 }
 
 /// Sets each override in `table`, creating intermediate tables.
+///
+/// # Errors
+/// A key that names no section, a value that is not TOML.
 pub fn apply_overrides(table: &mut toml::Table, overrides: &[Override]) -> Result<()> {
     for o in overrides {
         let mut t = &mut *table;

@@ -171,6 +171,9 @@ fn seeds_text(seeds: &[u64]) -> String {
 }
 
 /// Writes the plots and both reports of one experiment.
+///
+/// # Errors
+/// A table, plot or report that cannot be written.
 pub fn write_experiment_report(spec: &Spec, s: &Summary, out: &Path) -> Result<Vec<PathBuf>> {
     let mut doc = Document::default();
     let mut files = Vec::new();
@@ -231,6 +234,9 @@ fn results_markdown(spec: &Spec, s: &Summary) -> String {
 
 /// Mean and band over seeds of `f(run)` per x.
 /// The suite's index: every part's claims with verdicts and a link to its report.
+///
+/// # Errors
+/// A report that cannot be written.
 pub fn write_suite_report(spec: &Spec, parts: &[(&Spec, Summary)], out: &Path) -> Result<Vec<PathBuf>> {
     let mut doc = Document::default();
     doc.md(format!("# {}\n\n{}", spec.name, spec.description.trim()));

@@ -193,6 +193,9 @@ pub fn adopt_sibling(plan: &RunPlan, out: &Path) -> Result<Option<RunResult>> {
 
 /// Executes `plan` in its folder under `out` (resuming a half-trained run) and returns its result.
 /// Runs on the caller's rayon pool (training is bit-identical for any thread count).
+///
+/// # Errors
+/// Whatever the run's computation returns (bad data, a diverging loss), or an output that cannot be written.
 pub fn execute(plan: &RunPlan, out: &Path) -> Result<RunResult> {
     let dir = plan.dir(out);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;

@@ -86,6 +86,9 @@ fn claim_and_execute(plan: &RunPlan, dir: &Path, wait: bool) -> Result<Option<Ru
 }
 
 /// Writes the report of `spec` under the output folder's report lock.
+///
+/// # Errors
+/// The lock or the report cannot be written.
 pub fn write_report_locked(spec: &Spec, out: &Path) -> Result<Vec<PathBuf>> {
     let path = out.join(REPORT_LOCK);
     let f = lock_file(&path)?;
@@ -152,6 +155,9 @@ type RunAttempt = std::result::Result<Option<RunResult>, String>;
 pub const MAX_SHARDS: usize = 100_000;
 
 /// Parses `K/N` (1 ≤ K ≤ N ≤ [`MAX_SHARDS`]).
+///
+/// # Errors
+/// Not `K/N` with 1 ≤ K ≤ N ≤ [`MAX_SHARDS`].
 pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
     let bad = || {
         Error::config(
@@ -170,6 +176,9 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
 
 /// Writes the spec files of `spec` (and its parts) into `out`: `spec.toml` (effective, after
 /// overrides) and `spec.resolved.json` (every variant's full config, seeds, overrides, provenance).
+///
+/// # Errors
+/// A file that cannot be written.
 pub fn write_spec_files(spec: &Spec, out: &Path) -> Result<()> {
     write_atomic(&out.join("spec.toml"), spec.source.as_bytes())?;
     let resolved = serde_json::json!({
@@ -188,6 +197,9 @@ pub fn write_spec_files(spec: &Spec, out: &Path) -> Result<()> {
 }
 
 /// Runs `spec` as `opts` says; `progress` is called after every run.
+///
+/// # Errors
+/// An output folder of another experiment or shard, a report that cannot be written (failed runs are listed in the outcome, not returned, unless the report fails too).
 pub fn run_spec(spec: &Spec, opts: &RunOptions, progress: &(dyn Fn(RunProgress) + Sync)) -> Result<RunOutcome> {
     if opts.jobs == 0 {
         return Err(Error::config("--jobs", 0, "run at least 1 job at a time"));

@@ -67,6 +67,9 @@ fn section<T: serde::de::DeserializeOwned>(table: toml::Table, key: &str) -> Res
 
 impl TrainSetup {
     /// Resolves the sections of one variant.
+    ///
+    /// # Errors
+    /// An unknown data spec or unreadable data, unknown keys, values out of range, combinations the model cannot build.
     pub fn resolve(data: &str, mut model: toml::Table, train: toml::Table, analysis: toml::Table) -> Result<TrainSetup> {
         let spec: DataSpec = data.parse()?;
         // 32×32 inputs unless the spec says otherwise; classes from the data set.
@@ -123,6 +126,8 @@ impl Default for SpiralSetup {
 }
 
 impl SpiralSetup {
+    /// # Errors
+    /// Unknown keys, values out of range.
     pub fn resolve(table: toml::Table) -> Result<SpiralSetup> {
         let s: SpiralSetup = section(table, "spiral")?;
         if s.n < 1 || s.n > 4096 {
@@ -161,6 +166,8 @@ impl Default for TheorySetup {
 }
 
 impl TheorySetup {
+    /// # Errors
+    /// Unknown keys, values out of range.
     pub fn resolve(table: toml::Table) -> Result<TheorySetup> {
         let s: TheorySetup = section(table, "theory")?;
         if s.n == 0 || s.n > 1024 {
@@ -202,6 +209,8 @@ impl MemorySetup {
         ModelConfig { arch: self.arch, width: self.width, resolution: self.resolution, ..Default::default() }
     }
 
+    /// # Errors
+    /// Unknown keys, values out of range, splits for a network that cannot run them.
     pub fn resolve(table: toml::Table) -> Result<MemorySetup> {
         let s: MemorySetup = section(table, "memory")?;
         s.model().validate().map_err(|e| prefix(e, "memory"))?;

@@ -210,6 +210,9 @@ pub const DEFAULT_ALPHA: f64 = 0.05;
 
 impl Spec {
     /// Reads and validates `path` with `overrides` (`key=value`, TOML values; bare strings allowed).
+    ///
+    /// # Errors
+    /// An unreadable file, or any error of [`Spec::parse`] (named with the file).
     pub fn load(path: &Path, overrides: &[String]) -> Result<Spec> {
         let text = read_spec_text(path).map_err(|e| Error::config("spec", path.display(), format!("{e}; give a spec file such as experiments/quick.toml")))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -220,6 +223,9 @@ impl Spec {
     }
 
     /// Parses spec text; `base` resolves suite parts.
+    ///
+    /// # Errors
+    /// TOML syntax, unknown keys, sections of another kind, values out of range, claims naming missing variants or metrics.
     pub fn parse(text: &str, base: &Path, overrides: &[String]) -> Result<Spec> {
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| Error::config("spec", "TOML", format!("fix the syntax: {}", one_line(&e.to_string()))))?;
@@ -377,6 +383,9 @@ pub fn parse_seed_range(s: &str) -> Result<Vec<u64>> {
 }
 
 /// `seeds = [0, 1, 2]` or `seeds = "0..5"` (end exclusive); default `[0]`.
+///
+/// # Errors
+/// Not a list or range of distinct non-negative integers, or more than [`MAX_SEEDS`].
 pub fn parse_seeds(v: Option<&toml::Value>) -> Result<Vec<u64>> {
     let bad = |v: &dyn std::fmt::Display| Error::config("seeds", v, "use a list of non-negative integers like [0, 1, 2] or a range like \"0..5\"");
     let seeds: Vec<u64> = match v {

@@ -317,6 +317,9 @@ pub fn timing_table(spec: &Spec, out: &Path) -> Table {
 
 /// Writes the tables, plots and reports of `spec` (a suite: of each part, then its index) from the
 /// finished runs in `out`.
+///
+/// # Errors
+/// A table, plot or report that cannot be written.
 pub fn write_report(spec: &Spec, out: &Path) -> Result<Vec<PathBuf>> {
     let meta = RunMeta::new("infoloss run", serde_json::json!({ "spec": spec.name, "overrides": spec.overrides }));
     if spec.kind == Kind::Suite {

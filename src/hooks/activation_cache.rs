@@ -107,6 +107,9 @@ impl ActivationCache {
     }
 
     /// Writes `<dir>/<site>.npy` (NCHW float32) for every cached site.
+    ///
+    /// # Errors
+    /// A file that cannot be written.
     pub fn save_npy_dir(&self, dir: &Path) -> Result<()> {
         for name in self.names() {
             let (shape, data) = self.stacked(&name)?;
@@ -116,6 +119,9 @@ impl ActivationCache {
     }
 
     /// Writes one safetensors file with an NCHW F32 tensor per site, keyed by site name.
+    ///
+    /// # Errors
+    /// A file that cannot be written.
     pub fn save_safetensors(&self, path: &Path) -> Result<()> {
         let mut raw = Vec::new();
         for name in self.names() {

@@ -80,6 +80,9 @@ pub fn catalogue(model: &MobileNetV2, resolution: usize) -> Vec<HookSite> {
 }
 
 /// Parses `name` and checks it exists in `sites`; an unknown name suggests the closest valid one.
+///
+/// # Errors
+/// An unknown name, with the closest valid one.
 pub fn resolve_name(name: &str, sites: &[HookSite]) -> Result<HookName> {
     if let Ok(n) = name.parse::<HookName>() {
         if sites.iter().any(|s| s.name == n) {

@@ -85,6 +85,9 @@ impl NameFilter {
 
     /// Parses CLI/TOML text: a glob if it has `*`, `?` or `[`, a prefix if it ends with `.`, else an
     /// exact name checked against `sites`. Every form must select at least one site.
+    ///
+    /// # Errors
+    /// A pattern or name that matches no site, with the closest valid one.
     pub fn parse(text: &str, sites: &[HookSite]) -> Result<Self> {
         let filter = if text.contains(['*', '?', '[']) {
             NameFilter::Glob(glob::Pattern::new(text).map_err(|e| Error::config("hook filter", text, format!("invalid pattern: {e}")))?)

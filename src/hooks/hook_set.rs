@@ -1,5 +1,5 @@
 //! Hooks scoped to one call: a [`HookSet`] is borrowed `&mut` by
-//! [`MobileNetV2::run_with_hooks`](crate::model::MobileNetV2::run_with_hooks) for
+//! [`Hooked::run_with_hooks`](crate::model::hooked::Hooked::run_with_hooks) for
 //! one forward pass — no global registry.
 //!
 //! Two verbs: an [`Observer`] sees `&FeatureMap` and never changes it; an [`Intervention`] gets
@@ -255,6 +255,9 @@ impl HookSet {
     ///
     /// # Errors
     /// `id` belongs to another hook set, or the hook was taken out with [`HookSet::take`].
+    ///
+    /// # Panics
+    /// Never: a `HookId<T>` of this set names a `T` by construction.
     pub fn get<T: 'static>(&self, id: HookId<T>) -> Result<&T> {
         let any = match self.entry(id)? {
             Hook::Observe(o) => (**o).as_any(),
@@ -268,6 +271,9 @@ impl HookSet {
     ///
     /// # Errors
     /// As [`HookSet::get`].
+    ///
+    /// # Panics
+    /// Never: a `HookId<T>` of this set names a `T` by construction.
     pub fn take<T: 'static>(&mut self, id: HookId<T>) -> Result<T> {
         self.get(id)?;
         let hook = std::mem::replace(&mut self.entries[id.index].hook, Hook::Taken);

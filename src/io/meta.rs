@@ -40,6 +40,9 @@ impl RunMeta {
     }
 
     /// Writes `<file>.meta.json` beside `file` (e.g. `summary.csv` → `summary.csv.meta.json`).
+    ///
+    /// # Errors
+    /// The sidecar cannot be written.
     pub fn write_sidecar(&self, file: &Path) -> Result<PathBuf> {
         let path = sidecar_path(file);
         let text = serde_json::to_string_pretty(&self.to_json()).map_err(|e| Error::internal("serialising metadata", e))?;

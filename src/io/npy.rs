@@ -16,6 +16,9 @@ pub struct NpyArray {
 }
 
 /// Reads an `.npy` of dtype float32 (float64 is converted), C order.
+///
+/// # Errors
+/// An unreadable file, a header that does not describe the bytes, a dtype other than float32/float64, Fortran order.
 pub fn read_npy(path: &Path) -> Result<NpyArray> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     parse_npy(&bytes, path)
@@ -113,6 +116,9 @@ fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
 }
 
 /// Reads an NCHW batch: rank 4, float.
+///
+/// # Errors
+/// As [`read_npy`], and an array that is not rank 4.
 pub fn read_nchw(path: &Path) -> Result<([usize; 4], Vec<f32>)> {
     let a = read_npy(path)?;
     let shape: [usize; 4] = a.shape.as_slice().try_into().map_err(|_| {
@@ -122,6 +128,9 @@ pub fn read_nchw(path: &Path) -> Result<([usize; 4], Vec<f32>)> {
 }
 
 /// Encodes a C-order f32 array as `.npy` bytes.
+///
+/// # Errors
+/// A shape whose product does not match the data.
 pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     {
@@ -134,6 +143,9 @@ pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Result<Vec<u8>> {
 }
 
 /// Writes a C-order f32 array to `path` atomically.
+///
+/// # Errors
+/// As [`npy_bytes`], and a file that cannot be written.
 pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
     write_atomic(path, &npy_bytes(shape, data)?)
 }

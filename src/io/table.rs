@@ -75,6 +75,9 @@ impl Table {
     }
 
     /// As a polars DataFrame.
+    ///
+    /// # Errors
+    /// Columns of different lengths.
     pub fn to_dataframe(&self) -> Result<DataFrame> {
         let cols: Vec<Column> = self
             .columns
@@ -94,6 +97,9 @@ impl Table {
     }
 
     /// CSV bytes (header + rows).
+    ///
+    /// # Errors
+    /// As [`Table::to_dataframe`].
     pub fn to_csv(&self) -> Result<Vec<u8>> {
         let mut df = self.to_dataframe()?;
         let mut buf = Vec::new();
@@ -102,6 +108,9 @@ impl Table {
     }
 
     /// Writes `path` atomically and its `.meta.json` sidecar.
+    ///
+    /// # Errors
+    /// The CSV or its metadata sidecar cannot be written.
     pub fn write_csv(&self, path: &Path, meta: &RunMeta) -> Result<()> {
         write_atomic(path, &self.to_csv()?)?;
         meta.write_sidecar(path)?;
@@ -109,6 +118,9 @@ impl Table {
     }
 
     /// Reads a CSV written by [`Table::write_csv`] back as a polars DataFrame.
+    ///
+    /// # Errors
+    /// An unreadable or malformed CSV.
     pub fn read_csv(path: &Path) -> Result<DataFrame> {
         CsvReadOptions::default()
             .with_has_header(true)

@@ -47,6 +47,9 @@ impl Depthwise {
     /// The same over the channels `first..first + out.channels()` of `weight`/`bias`, reading the
     /// same channels of `x` from 0 — used by split execution, where `x` holds one slice. With
     /// `threads > 1` the channels are spread over rayon's workers (batch-of-one latency).
+    ///
+    /// # Panics
+    /// When the weight or bias slices are shorter than the channels they are indexed by.
     #[allow(clippy::too_many_arguments)]
     pub fn forward_channels(
         &self,

@@ -19,6 +19,9 @@ pub fn matmul_rows_acc(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize
 
 /// General strided product `dst (m×n) (+)= lhs (m×k) · rhs (k×n)`: element (i, j) of a matrix with
 /// strides (`cs`, `rs`) sits at `j·cs + i·rs`. Used by the training engine for transposed operands.
+///
+/// # Panics
+/// When the slices are shorter than the strides and sizes say.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_strided(
     dst: &mut [f32],

@@ -159,6 +159,9 @@ pub const MAX_RESOLUTION: usize = 2048;
 
 impl ModelConfig {
     /// Checks every value; errors name the key, the value and the fix.
+    ///
+    /// # Errors
+    /// A value out of range or a combination the network cannot build, naming the key and the fix.
     pub fn validate(&self) -> Result<()> {
         if !(self.width.is_finite() && self.width > 0.0 && self.width <= 10.0) {
             return Err(Error::config("width", self.width, "use a multiplier in (0, 10], e.g. 1.0 or 0.35"));

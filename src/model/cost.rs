@@ -37,6 +37,9 @@ pub struct ModelCost {
 
 impl MobileNetV2 {
     /// Cost of every layer for a `resolution × resolution` input.
+    ///
+    /// # Panics
+    /// Never for a built model (it always has a stem).
     pub fn cost(&self, resolution: usize) -> ModelCost {
         let mut rows = Vec::new();
         let mut shape = [3, resolution, resolution];

@@ -14,6 +14,9 @@ pub const CLASSIFIER_INIT_STD: f64 = 0.01;
 
 impl MobileNetV2 {
     /// Re-initialises every parameter from `seed` (same seed → same weights, bit for bit).
+    ///
+    /// # Panics
+    /// Never for a built model.
     pub fn init_seeded(&mut self, seed: u64) {
         let mut rng = StdRng::seed_from_u64(seed);
         for (_, _, unit) in self.conv_units_mut() {
@@ -34,6 +37,9 @@ impl MobileNetV2 {
     }
 
     /// A freshly built and seeded model.
+    ///
+    /// # Errors
+    /// An invalid config.
     pub fn seeded(config: &super::config::ModelConfig, seed: u64) -> crate::error::Result<Self> {
         let mut m = MobileNetV2::new(config)?;
         m.init_seeded(seed);

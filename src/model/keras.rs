@@ -72,6 +72,9 @@ fn permute4(t: &NamedTensor, perm: [usize; 4]) -> NamedTensor {
 
 /// Converts Keras-named tensors into torchvision names for `config` (its padding and BN epsilon are
 /// set to Keras'); returns the loaded model. Every missing or mis-shaped tensor is a one-line error.
+///
+/// # Errors
+/// Missing, unexpected or mis-shaped Keras tensors, named.
 pub fn convert_keras(keras: &WeightsFile, config: &ModelConfig, path: &Path) -> Result<MobileNetV2> {
     let config = ModelConfig { padding: Padding::Tf, bn_eps: KERAS_BN_EPS, ..config.clone() };
     let mut model = MobileNetV2::new(&config)?;

@@ -70,6 +70,9 @@ pub struct MobileNetV2 {
 impl MobileNetV2 {
     /// Builds the structure for a validated config, with zero weights and BN at its initial state
     /// (see [`crate::model::init`] for seeded initialisation and [`crate::model::weights`] for loading).
+    ///
+    /// # Errors
+    /// An invalid config.
     pub fn new(config: &ModelConfig) -> Result<Self> {
         config.validate()?;
         if config.arch.is_detector() {
@@ -139,6 +142,9 @@ impl MobileNetV2 {
     }
 
     /// Checks a batch can enter the network.
+    ///
+    /// # Errors
+    /// A batch that is not N×3×H×W.
     pub fn check_input(&self, batch: &Batch) -> Result<()> {
         let [_, c, h, w] = batch.shape();
         if !batch.is_empty() && (c != INPUT_CHANNELS || h == 0 || w == 0) {
@@ -148,6 +154,9 @@ impl MobileNetV2 {
     }
 
     /// Eval-mode forward pass: logits, one row per image.
+    ///
+    /// # Errors
+    /// As [`Self::check_input`], and non-finite inputs.
     pub fn forward(&self, batch: &Batch) -> Result<DMatrix<f32>> {
         Ok(self.forward_sinks(batch, 0, vec![NoHooks; batch.len()])?.0)
     }

@@ -21,16 +21,25 @@ pub enum Network {
 
 impl Network {
     /// The structure for `config` (zero weights).
+    ///
+    /// # Errors
+    /// An invalid config.
     pub fn new(config: &ModelConfig) -> Result<Self> {
         Ok(if config.arch.is_detector() { Network::Detector(Detector::new(config)?) } else { Network::Classifier(MobileNetV2::new(config)?) })
     }
 
     /// Seeded initialisation.
+    ///
+    /// # Errors
+    /// An invalid config.
     pub fn seeded(config: &ModelConfig, seed: u64) -> Result<Self> {
         Ok(if config.arch.is_detector() { Network::Detector(Detector::seeded(config, seed)?) } else { Network::Classifier(MobileNetV2::seeded(config, seed)?) })
     }
 
     /// `config`'s network with the tensors of `file`.
+    ///
+    /// # Errors
+    /// An invalid config; missing, unexpected or mis-shaped tensors, named.
     pub fn load(config: &ModelConfig, file: &WeightsFile, path: &Path) -> Result<Self> {
         let mut n = Network::new(config)?;
         match &mut n {
@@ -71,6 +80,9 @@ impl Network {
     }
 
     /// Saves the weights with the config in the metadata.
+    ///
+    /// # Errors
+    /// The file cannot be written.
     pub fn save_safetensors(&self, path: &Path) -> Result<()> {
         match self {
             Network::Classifier(m) => m.save_safetensors(path),

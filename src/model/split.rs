@@ -85,6 +85,9 @@ enum BlockInput<'a> {
 impl MobileNetV2 {
     /// Logits of one image computed with split blocks; equal to [`MobileNetV2::forward`] up to float
     /// summation order.
+    ///
+    /// # Errors
+    /// The expansion shortcut placement, a block flow other than the standard one, an image that is not 3×H×W.
     pub fn forward_split(&self, x: &FeatureMap, splits: Splits) -> Result<Vec<f32>> {
         if self.config().shortcut == Shortcut::Expansion {
             return Err(Error::config(

@@ -39,12 +39,18 @@ pub struct WeightsFile {
 
 impl WeightsFile {
     /// Reads and decodes a safetensors file; corrupt or truncated files give a one-line error.
+    ///
+    /// # Errors
+    /// An unreadable file, or any error of [`WeightsFile::from_bytes`].
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         Self::from_bytes(&bytes, path)
     }
 
     /// Decodes safetensors bytes (`path` is only used in messages).
+    ///
+    /// # Errors
+    /// Not a safetensors file, a dtype that is not float, metadata that is not valid.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
         let corrupt = |e: &dyn std::fmt::Display| {
             Error::file("weights file", path, format!("not a valid safetensors file ({e}); re-export it with safetensors.torch.save_file"))
@@ -114,6 +120,9 @@ impl MobileNetV2 {
 
     /// Copies every tensor of `file` into the model: missing, unexpected or mis-shaped tensors are errors
     /// naming the key. `path` is only used in messages.
+    ///
+    /// # Errors
+    /// Missing, unexpected or mis-shaped tensors, non-finite values, negative running variances — named.
     pub fn load_weights(&mut self, file: &WeightsFile, path: &Path) -> Result<()> {
         let hint = format!("is this a {} state_dict (torchvision names) for this config?", self.config().arch.name());
         fill_slots(self.state_dict_mut(), file, path, &hint)?;
@@ -122,6 +131,9 @@ impl MobileNetV2 {
     }
 
     /// Builds `config`'s model and loads `path` into it.
+    ///
+    /// # Errors
+    /// As [`WeightsFile::read`] and [`MobileNetV2::load_weights`].
     pub fn from_safetensors(config: &ModelConfig, path: &Path) -> Result<Self> {
         let file = WeightsFile::read(path)?;
         let mut m = MobileNetV2::new(config)?;
@@ -131,12 +143,18 @@ impl MobileNetV2 {
 
     /// Serialises to safetensors bytes (F32, torchvision names, config in `__metadata__`), with
     /// every BatchNorm's `num_batches_tracked` (I64, 0) so PyTorch's strict `load_state_dict` accepts it.
+    ///
+    /// # Errors
+    /// Serialisation failures (internal).
     pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
         let extra: Vec<String> = self.conv_units().into_iter().map(|(_, bn, _)| format!("{bn}.num_batches_tracked")).collect();
         serialize_tensors_with_counters(self.state_dict(), &extra, CONFIG_METADATA_KEY, self.config())
     }
 
     /// Writes the weights atomically to `path`.
+    ///
+    /// # Errors
+    /// The file cannot be written.
     pub fn save_safetensors(&self, path: &Path) -> Result<()> {
         write_atomic(path, &self.to_safetensors_bytes()?)
     }
@@ -188,16 +206,25 @@ pub fn fill_slots(slots: Vec<(String, Vec<usize>, &mut [f32])>, file: &WeightsFi
 
 /// Safetensors bytes of named F32 tensors with `config` (JSON) in the metadata under
 /// [`CONFIG_METADATA_KEY`].
+///
+/// # Errors
+/// Tensors whose shapes do not match their data; serialisation failures.
 pub fn serialize_tensors<C: serde::Serialize>(tensors: Vec<(String, Vec<usize>, &[f32])>, config: &C) -> Result<Vec<u8>> {
     serialize_tensors_as(tensors, CONFIG_METADATA_KEY, config)
 }
 
 /// [`serialize_tensors`] with the JSON under another metadata key (e.g. an optimizer's settings).
+///
+/// # Errors
+/// As [`serialize_tensors`].
 pub fn serialize_tensors_as<C: serde::Serialize>(tensors: Vec<(String, Vec<usize>, &[f32])>, key: &str, config: &C) -> Result<Vec<u8>> {
     serialize_tensors_with_counters(tensors, &[], key, config)
 }
 
 /// F32 tensors plus scalar I64 zero counters (BatchNorm's `num_batches_tracked`), config JSON under `key`.
+///
+/// # Errors
+/// As [`serialize_tensors`].
 pub fn serialize_tensors_with_counters<C: serde::Serialize>(
     tensors: Vec<(String, Vec<usize>, &[f32])>,
     counters: &[String],

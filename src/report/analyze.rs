@@ -10,6 +10,9 @@ use crate::io::table::ColumnData;
 
 /// Writes `activation_patterns.csv`, `channels.csv`, `histograms.csv`, (`lemma2.csv`) and the plots
 /// `activation_patterns_abs`, `activation_patterns_rel` (and `lemma2`) as PNG + SVG into `dir`.
+///
+/// # Errors
+/// A table or plot that cannot be written.
 pub fn write_analyze_outputs(result: &AnalyzeResult, dir: &Path, meta: &RunMeta) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     let patterns = result.patterns_table();

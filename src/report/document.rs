@@ -54,6 +54,9 @@ impl Document {
     }
 
     /// The notebook (nbformat 4.5) with every image read from `dir` and embedded.
+    ///
+    /// # Errors
+    /// A plot that cannot be read back for embedding.
     pub fn to_notebook(&self, dir: &Path) -> Result<Value> {
         let mut cells: Vec<Value> = Vec::new();
         let mut pending = String::new();
@@ -105,6 +108,9 @@ impl Document {
     }
 
     /// Writes `report.md` and `report.ipynb` into `dir`.
+    ///
+    /// # Errors
+    /// A file that cannot be written.
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         let md = dir.join("report.md");
         write_atomic(&md, self.to_markdown().as_bytes())?;

@@ -9,6 +9,9 @@ use crate::error::Result;
 use crate::io::meta::RunMeta;
 
 /// `spiral.csv`, `spiral_summary.csv` and the Fig. 1 panels `spiral.{png,svg}`.
+///
+/// # Errors
+/// A table or plot that cannot be written.
 pub fn write_spiral(rows: &[SpiralRow], panels: &[(usize, Vec<[f64; 2]>)], s: &SpiralSettings, dir: &Path, meta: &RunMeta) -> Result<Vec<PathBuf>> {
     let mut out = vec![dir.join("spiral.csv"), dir.join("spiral_summary.csv")];
     spiral_table(rows).write_csv(&out[0], meta)?;
@@ -25,6 +28,9 @@ pub fn write_spiral(rows: &[SpiralRow], panels: &[(usize, Vec<[f64; 2]>)], s: &S
 }
 
 /// `theory.csv` and `theory.{png,svg}` (theory lines, empirical points with Wilson bands, per n).
+///
+/// # Errors
+/// A table or plot that cannot be written.
 pub fn write_theory(rows: &[TheoryRow], dir: &Path, meta: &RunMeta) -> Result<Vec<PathBuf>> {
     let mut out = vec![dir.join("theory.csv")];
     theory_table(rows).write_csv(&out[0], meta)?;

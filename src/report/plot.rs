@@ -94,6 +94,9 @@ impl LineChart {
     }
 
     /// Writes `<stem>.png` and `<stem>.svg`; returns both paths.
+    ///
+    /// # Errors
+    /// A plot that cannot be drawn or written.
     pub fn write(&self, stem: &Path) -> Result<[PathBuf; 2]> {
         write_both(stem, self.width, self.height, self)
     }
@@ -195,6 +198,8 @@ pub struct PanelGrid {
 }
 
 impl PanelGrid {
+    /// # Errors
+    /// A plot that cannot be drawn or written.
     pub fn write(&self, stem: &Path) -> Result<[PathBuf; 2]> {
         let s = self.panel_size.max(160);
         let w = s * self.panels.len().max(1) as u32;
@@ -239,12 +244,17 @@ pub fn ramp(t: f64) -> RGBColor {
 
 /// A chart that can draw itself on any plotters backend.
 pub trait Drawable {
+    /// # Errors
+    /// A drawing failure of the backend.
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<()>
     where
         DB::ErrorType: 'static;
 }
 
 /// Draws the same picture into `<stem>.png` and `<stem>.svg`, each written atomically.
+///
+/// # Errors
+/// A plot that cannot be drawn or written.
 pub fn write_both<D: Drawable>(stem: &Path, w: u32, h: u32, chart: &D) -> Result<[PathBuf; 2]> {
     register_fonts();
     let png = stem.with_extension("png");

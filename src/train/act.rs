@@ -54,6 +54,9 @@ impl Act {
         a
     }
     /// Image `i` as a CHW map.
+    ///
+    /// # Errors
+    /// An image index out of range.
     pub fn image(&self, i: usize) -> Result<FeatureMap> {
         let chw = (0..self.c).flat_map(|c| self.plane(c, i).iter().copied()).collect();
         FeatureMap::from_chw(self.c, self.h, self.w, chw)

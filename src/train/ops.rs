@@ -14,6 +14,9 @@ use crate::tensor::FeatureMap;
 pub const BN_MOMENTUM: f64 = 0.1;
 
 /// `z = conv(x)` (no bias: BatchNorm follows).
+///
+/// # Panics
+/// When the weight matrix does not fit the conv kind and input channels.
 pub fn conv_forward(kind: &ConvKind, w: &DMatrix<f32>, x: &Act, threads: usize) -> Act {
     match kind {
         ConvKind::Pointwise(p) => {
@@ -60,6 +63,9 @@ fn im2col_batch(conv: &crate::layers::Conv2d, x: &Act) -> Vec<f32> {
 }
 
 /// `(∂L/∂W, ∂L/∂x)` of `z = conv(x)` given `∂L/∂z`; `∂L/∂x` only when `need_dx`.
+///
+/// # Panics
+/// When the weight matrix does not fit the conv kind and input channels.
 pub fn conv_backward(kind: &ConvKind, w: &DMatrix<f32>, x: &Act, dz: &Act, need_dx: bool, threads: usize) -> (DMatrix<f32>, Option<Act>) {
     match kind {
         ConvKind::Pointwise(p) => {

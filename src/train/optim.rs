@@ -66,6 +66,8 @@ impl OptimizerConfig {
         }
     }
 
+    /// # Errors
+    /// A learning rate or hyper-parameter that is not finite and in range.
     pub fn validate(&self) -> Result<()> {
         // Any finite positive rate: a diverging run is reported as such (its loss, or a NaN stop).
         if !(self.lr.is_finite() && self.lr > 0.0) {

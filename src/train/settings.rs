@@ -68,6 +68,9 @@ pub const MAX_BATCH: usize = 4096;
 
 impl TrainSettings {
     /// The training config for `data` and `seed`, validated.
+    ///
+    /// # Errors
+    /// Epochs, batch, warm-up, label smoothing or limits out of range; an unknown data spec.
     pub fn resolve(&self, data: &str, seed: u64) -> Result<TrainConfig> {
         if !(1..=MAX_EPOCHS).contains(&self.epochs) {
             return Err(Error::config("epochs", self.epochs, format!("train for at least 1 and at most {MAX_EPOCHS} epochs")));

@@ -108,6 +108,9 @@ struct TrainState {
 
 /// Trains `model` as `cfg` says, writing checkpoints and metrics into `out`. With `resume`, continues
 /// from the checkpoint in `out` (which must have been written with the same configs).
+///
+/// # Errors
+/// As [`train_until`].
 pub fn train(model: &mut MobileNetV2, cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn FnMut(TrainProgress)) -> Result<Vec<EpochMetrics>> {
     train_until(model, cfg, out, resume, None, progress)
 }

@@ -6,6 +6,9 @@ use crate::hooks::catalogue::catalogue;
 
 impl Detector {
     /// Feature-map sizes `(h, w)` at a `resolution²` input.
+    ///
+    /// # Panics
+    /// Never for a built detector.
     pub fn map_sizes(&self, resolution: usize) -> Vec<(usize, usize)> {
         let sites = catalogue(&self.backbone, resolution);
         let mut sizes: Vec<(usize, usize)> =

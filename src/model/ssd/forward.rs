@@ -14,6 +14,9 @@ use crate::tensor::{Batch, FeatureMap};
 
 impl Detector {
     /// Forward pass: per image, class logits and box deltas per anchor.
+    ///
+    /// # Errors
+    /// A batch that is not N×3×H×W.
     pub fn detect(&self, batch: &Batch) -> Result<Detections> {
         self.detect_with_hooks(batch, 0, &mut HookSet::new())
     }

@@ -88,6 +88,9 @@ pub struct Detections {
 }
 impl Detector {
     /// Builds the detector for a config whose `arch` is a detector; `classes` excludes background.
+    ///
+    /// # Errors
+    /// An invalid config, or one that is not a detector.
     pub fn new(config: &ModelConfig) -> Result<Self> {
         config.validate()?;
         if !config.arch.is_detector() {
@@ -151,6 +154,12 @@ impl Detector {
 
     /// Seeded initialisation: the backbone as torchvision, the head convs Kaiming-normal (fan-out), BN
     /// at its initial state, predictor biases 0.
+    ///
+    /// # Errors
+    /// An invalid config.
+    ///
+    /// # Panics
+    /// Never for a validated config (every conv has channels, so the init's standard deviation is finite).
     pub fn seeded(config: &ModelConfig, seed: u64) -> Result<Self> {
         use rand::SeedableRng;
         use rand_distr::{Distribution, Normal};

@@ -85,16 +85,25 @@ impl Detector {
     }
 
     /// Serialises to safetensors (config in the metadata).
+    ///
+    /// # Errors
+    /// Serialisation failures (internal).
     pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
         serialize_tensors(self.state_dict(), &self.config)
     }
 
     /// Writes the weights atomically.
+    ///
+    /// # Errors
+    /// The file cannot be written.
     pub fn save_safetensors(&self, path: &std::path::Path) -> Result<()> {
         crate::io::atomic::write_atomic(path, &self.to_safetensors_bytes()?)
     }
 
     /// Loads every tensor of `file`; missing, unexpected or mis-shaped tensors are named.
+    ///
+    /// # Errors
+    /// Missing, unexpected or mis-shaped tensors, named.
     pub fn load_weights(&mut self, file: &WeightsFile, path: &std::path::Path) -> Result<()> {
         let hint = format!("is this an infoloss {} detector file for this config?", self.config().arch.name());
         fill_slots(self.state_dict_mut(), file, path, &hint)?;
