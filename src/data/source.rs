@@ -152,3 +152,33 @@ impl BatchSource for NoiseSource {
         format!("noise:{} images, seed {}", self.count, self.seed)
     }
 }
+
+/// Images already in memory (e.g. a NumPy array from the Python front), in order.
+pub struct VecSource {
+    images: Vec<FeatureMap>,
+    next: usize,
+}
+
+impl VecSource {
+    pub fn new(batch: Batch) -> Self {
+        VecSource { images: batch.into_images(), next: 0 }
+    }
+}
+
+impl BatchSource for VecSource {
+    fn total(&self) -> usize {
+        self.images.len()
+    }
+    fn next_batch(&mut self, max: usize) -> Result<Option<Batch>> {
+        if self.next >= self.images.len() {
+            return Ok(None);
+        }
+        let end = (self.next + max.max(1)).min(self.images.len());
+        let maps = self.images[self.next..end].to_vec();
+        self.next = end;
+        Batch::new(maps).map(Some)
+    }
+    fn describe(&self) -> String {
+        format!("in-memory batch of {} images", self.images.len())
+    }
+}
