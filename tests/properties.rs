@@ -74,7 +74,12 @@ proptest! {
         let expected = width.is_finite() && width > 0.0 && width <= 10.0
             && (infoloss::model::config::MIN_RESOLUTION..=infoloss::model::config::MAX_RESOLUTION).contains(&resolution)
             && (1..=infoloss::model::config::MAX_CLASSES).contains(&classes);
-        prop_assert_eq!(ok, expected);
+        // Valid configs satisfy the per-key ranges; within them, small enough networks are valid (larger
+        // ones may exceed the weight and activation budget: tests/reliability.rs checks those).
+        prop_assert!(!ok || expected);
+        if expected && resolution <= 256 && classes <= 10_000 {
+            prop_assert!(ok, "{:?}", c.validate());
+        }
     }
 
     #[test]

@@ -604,3 +604,40 @@ fn errors_say_whether_the_input_the_system_or_infoloss_is_at_fault() {
     assert!(!e.to_string().contains(&cause), "{e}");
     assert_eq!(format!("{:#}", anyhow::Error::from(e)), format!("internal error while serialising a run result (please report it): {cause}"));
 }
+
+#[test]
+fn networks_beyond_memory_and_files_that_lie_about_their_size_are_refused_before_allocating() {
+    use infoloss::model::ModelConfig;
+    // 5 GB of classifier weights, and a widest activation of 2.7e9 values: refused by validate().
+    let huge = ModelConfig { width: 10.0, resolution: 2048, classes: 100_000, ..Default::default() };
+    let e = huge.validate().unwrap_err().to_string();
+    assert!(e.contains("weights") && e.contains("lower the width"), "{e}");
+    let wide = ModelConfig { width: 4.0, expansion: Some(64.0), resolution: 224, ..Default::default() };
+    assert!(wide.validate().is_err());
+    // The paper's networks stay well inside.
+    assert!(ModelConfig::default().validate().is_ok());
+    assert!(ModelConfig { width: 1.4, resolution: 224, ..Default::default() }.validate().is_ok());
+    // A weights "file" that is a device, and an .npy header declaring far more data than the file holds.
+    let e = infoloss::model::WeightsFile::read(std::path::Path::new("/dev/zero")).unwrap_err().to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+    let d = tmp("npy-lies");
+    std::fs::create_dir_all(&d).unwrap();
+    let p = d.join("huge.npy");
+    let mut header = "{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 3, 100000, 100000), }".to_string();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    std::fs::write(&p, bytes).unwrap();
+    let e = infoloss::data::NpySource::new(&p).err().unwrap().to_string();
+    assert!(e.contains("truncated"), "{e}");
+    // Clamp with crossed or NaN bounds never panics.
+    use infoloss::hooks::{interventions::Clamp, HookName, Intervention};
+    let mut fm = infoloss::FeatureMap::from_chw(1, 1, 3, vec![-1.0, 0.5, 2.0]).unwrap();
+    Clamp { lo: 1.0, hi: 0.0 }.intervene(&HookName::Pool, 0, &mut fm);
+    Clamp { lo: f32::NAN, hi: 1.0 }.intervene(&HookName::Pool, 0, &mut fm);
+    assert!(fm.as_slice().iter().all(|v| v.is_finite()));
+}

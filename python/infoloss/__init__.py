@@ -47,7 +47,29 @@ Hook = Callable[[np.ndarray, str], Optional[np.ndarray]]
 
 def _config_json(kwargs: dict) -> str:
     """Model-config keywords (snake_case, as the CLI flags) as the JSON the core reads."""
+    import math
+
+    for k, v in kwargs.items():
+        vals = v if isinstance(v, (list, tuple)) else [v]
+        for x in vals:
+            if isinstance(x, float) and not math.isfinite(x):
+                raise ValueError(f"invalid {k} = {v}: give finite numbers")
     return json.dumps({k.replace("_", "-"): v for k, v in kwargs.items()})
+
+
+def _whole(name: str, v, lo: int = 0) -> int:
+    """A whole number ≥ lo, or a ValueError naming it."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise ValueError(f"invalid {name} = {v!r}: give a whole number ≥ {lo}")
+    return int(v)
+
+
+def _path(name: str, p) -> str:
+    import os
+
+    if not isinstance(p, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), not {type(p).__name__}")
+    return os.fspath(p)
 
 
 def _batch(x) -> np.ndarray:
@@ -76,7 +98,7 @@ class ZeroChannels:
     channels: Sequence[int]
 
     def _spec(self):
-        return ("zero", _sites(self.site), [float(c) for c in self.channels])
+        return ("zero", _sites(self.site), [float(_whole("channel", c)) for c in self.channels])
 
 
 @dataclass(frozen=True)
@@ -87,7 +109,7 @@ class KeepChannels:
     channels: Sequence[int]
 
     def _spec(self):
-        return ("keep", _sites(self.site), [float(c) for c in self.channels])
+        return ("keep", _sites(self.site), [float(_whole("channel", c)) for c in self.channels])
 
 
 @dataclass(frozen=True)
@@ -111,7 +133,10 @@ class GaussianNoise:
     seed: int = 0
 
     def _spec(self):
-        return ("noise", _sites(self.site), [float(self.std), float(self.seed)])
+        seed = _whole("seed", self.seed)
+        if seed >= 2**53:
+            raise ValueError(f"invalid seed = {seed}: give a seed below 2**53")
+        return ("noise", _sites(self.site), [float(self.std), float(seed)])
 
 
 @dataclass(frozen=True)
@@ -139,7 +164,7 @@ class MobileNetV2:
     """
 
     def __init__(self, seed: int = 0, **config):
-        self._m = _infoloss._Model.seeded(_config_json(config), int(seed))
+        self._m = _infoloss._Model.seeded(_config_json(config), _whole("seed", seed))
 
     @classmethod
     def _wrap(cls, core) -> "MobileNetV2":
@@ -151,7 +176,7 @@ class MobileNetV2:
     def load(cls, path: str, **config) -> "MobileNetV2":
         """Weights from a safetensors file written by infoloss (config stored) or with torchvision's
         names (give the config keywords)."""
-        return cls._wrap(_infoloss._Model.load(str(path), _config_json(config)))
+        return cls._wrap(_infoloss._Model.load(_path("path", path), _config_json(config)))
 
     @classmethod
     def from_state_dict(cls, state_dict: Dict[str, np.ndarray], **config) -> "MobileNetV2":
@@ -167,7 +192,7 @@ class MobileNetV2:
 
     def save(self, path: str) -> None:
         """Writes the weights (torchvision names, config in the metadata) atomically."""
-        self._m.save(str(path))
+        self._m.save(_path("path", path))
 
     @property
     def config(self) -> dict:
@@ -243,6 +268,12 @@ def run(spec: str, out: Optional[str] = None, set: Sequence[str] = (), jobs: int
 
     import pandas as pd
 
+    spec = _path("spec", spec)
+    if not os.path.exists(spec):
+        raise FileNotFoundError(2, "no such spec file; give a spec such as experiments/quick.toml", spec)
+    if not os.path.isfile(spec):
+        raise IsADirectoryError(21, "not a spec file; give a .toml spec inside it", spec)
+    jobs = _whole("jobs", jobs, 1)
     if out is None:
         try:
             import tomllib
@@ -258,15 +289,15 @@ def run(spec: str, out: Optional[str] = None, set: Sequence[str] = (), jobs: int
 def spiral(dims: Sequence[int] = (2, 3, 5, 15, 30), seeds: Iterable[int] = range(20), points: int = 600):
     """Fig. 1: per (n, seed) the Lemma-2 invertible fraction, collapsed fraction and
     pseudo-inverse errors of a spiral embedded by a random T, as a DataFrame."""
-    return _frame(_infoloss.spiral_csv([int(d) for d in dims], [int(s) for s in seeds], int(points)))
+    return _frame(_infoloss.spiral_csv([_whole("dim", d, 1) for d in dims], [_whole("seed", s) for s in seeds], _whole("points", points)))
 
 
 def theory(n: Sequence[int] = (16,), t: Sequence[float] = (1, 2, 6), seeds: Iterable[int] = range(10), samples: int = 400):
     """Theorem 1 against random expansion layers: per (n, t) the empirical Lemma-2 rate with its
     Wilson interval and P(Binomial(m, ½) ≥ n), as a DataFrame."""
-    return _frame(_infoloss.theory_csv([int(v) for v in n], [float(v) for v in t], [int(s) for s in seeds], int(samples)))
+    return _frame(_infoloss.theory_csv([_whole("n", v, 1) for v in n], [float(v) for v in t], [_whole("seed", s) for s in seeds], _whole("samples", samples, 1)))
 
 
 def read_npy(path: str) -> np.ndarray:
     """An NCHW float32 ``.npy`` batch as infoloss reads it."""
-    return _infoloss.read_npy(str(path))
+    return _infoloss.read_npy(_path("path", path))

@@ -58,6 +58,9 @@ fn batch_of(x: &PyReadonlyArrayDyn<'_, f32>) -> PyResult<Batch> {
     let Ok(shape4): Result<[usize; 4], _> = shape.try_into() else {
         return Err(PyValueError::new_err(format!("x has shape {shape:?}; expected a float32 N×3×H×W batch (add a batch axis with x[None])")));
     };
+    if !x.is_c_contiguous() {
+        return Err(PyValueError::new_err("x is not C-contiguous; pass np.ascontiguousarray(x)"));
+    }
     let data = x.as_slice().map_err(|_| PyValueError::new_err("x is not C-contiguous; pass np.ascontiguousarray(x)"))?;
     Batch::from_nchw(shape4, data).map_err(py_err)
 }
@@ -133,6 +136,9 @@ impl Model {
         let config = config_over(&ModelConfig::default(), config_json)?;
         let mut file = WeightsFile::default();
         for (name, a) in names.into_iter().zip(arrays) {
+            if !a.is_c_contiguous() {
+                return Err(PyValueError::new_err(format!("tensor {name} is not C-contiguous; pass np.ascontiguousarray(v)")));
+            }
             let data = a.as_slice().map_err(|_| PyValueError::new_err(format!("tensor {name} is not C-contiguous")))?.to_vec();
             file.tensors.insert(name, NamedTensor { shape: a.shape().to_vec(), data });
         }
@@ -166,6 +172,9 @@ impl Model {
 
     /// The site names a glob, prefix or exact name selects.
     fn select(&self, pattern: &str) -> PyResult<Vec<String>> {
+        if pattern.len() > 1000 {
+            return Err(PyValueError::new_err(format!("site pattern of {} characters; site names are short (see m.hooks())", pattern.len())));
+        }
         let sites = self.inner.hook_sites();
         let f = NameFilter::parse(pattern, &sites).map_err(py_err)?;
         Ok(sites.iter().filter(|s| f.matches(&s.name)).map(|s| s.name.to_string()).collect())
@@ -208,16 +217,64 @@ impl Model {
     ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
         let batch = batch_of(&x)?;
         let mut set = HookSet::new();
+        let all_sites = self.inner.hook_sites();
         for (kind, sites, nums) in interventions {
+            if sites.is_empty() {
+                return Err(PyValueError::new_err(format!("{kind}: name at least one site (see m.hooks())")));
+            }
             let names: Vec<HookName> = sites.iter().map(|s| site(s, &self.inner)).collect::<PyResult<_>>()?;
             let filter = NameFilter::Any(names.iter().copied().map(NameFilter::Exact).collect());
-            let channels = || nums.iter().map(|&c| c as usize).collect::<Vec<_>>();
+            let need = |k: usize| -> PyResult<()> {
+                if nums.len() != k || nums.iter().any(|v| !v.is_finite()) {
+                    return Err(PyValueError::new_err(format!("{kind}: expected {k} finite numbers, got {nums:?}")));
+                }
+                Ok(())
+            };
+            // Channel indices: whole, non-negative and below every named site's channel count.
+            let channels = || -> PyResult<Vec<usize>> {
+                let fewest = names.iter().filter_map(|n| all_sites.iter().find(|s| s.name == *n)).map(|s| s.channels).min().unwrap_or(0);
+                nums.iter()
+                    .map(|&c| {
+                        if c.fract() != 0.0 || c < 0.0 || c >= fewest as f64 {
+                            return Err(PyValueError::new_err(format!(
+                                "{kind}: channel {c} is not an index below {fewest}, the channels of {}",
+                                sites.join(", ")
+                            )));
+                        }
+                        Ok(c as usize)
+                    })
+                    .collect()
+            };
             match kind.as_str() {
-                "zero" => drop(set.intervene(filter, ZeroChannels { channels: channels() })),
-                "keep" => drop(set.intervene(filter, KeepChannels { channels: channels() })),
-                "clamp" => drop(set.intervene(filter, Clamp { lo: nums[0] as f32, hi: nums[1] as f32 })),
-                "noise" => drop(set.intervene(filter, GaussianNoise { std: nums[0] as f32, seed: nums[1] as u64 })),
-                "linearize" => drop(set.apply(Linearize::new(names)).map_err(py_err)?),
+                "zero" => {
+                    let _ = set.intervene(filter, ZeroChannels { channels: channels()? });
+                }
+                "keep" => {
+                    let _ = set.intervene(filter, KeepChannels { channels: channels()? });
+                }
+                "clamp" => {
+                    need(2)?;
+                    if nums[0] > nums[1] {
+                        return Err(PyValueError::new_err(format!("clamp: lo = {} is above hi = {}; give lo ≤ hi", nums[0], nums[1])));
+                    }
+                    let _ = set.intervene(filter, Clamp { lo: nums[0] as f32, hi: nums[1] as f32 });
+                }
+                "noise" => {
+                    need(2)?;
+                    if nums[0] < 0.0 || nums[1] < 0.0 || nums[1].fract() != 0.0 || nums[1] > 9.007_199_254_740_992e15 {
+                        return Err(PyValueError::new_err(format!(
+                            "noise: std = {} and seed = {}: give std ≥ 0 and a whole seed in 0..2**53",
+                            nums[0], nums[1]
+                        )));
+                    }
+                    let _ = set.intervene(filter, GaussianNoise { std: nums[0] as f32, seed: nums[1] as u64 });
+                }
+                "linearize" => {
+                    if let Some(n) = names.iter().find(|n| n.pre_of().is_none()) {
+                        return Err(PyValueError::new_err(format!("linearize: {n} has no pre-activation; give a .post site or blocks.{{i}}.project")));
+                    }
+                    set.apply(Linearize::new(names)).map_err(py_err)?;
+                }
                 other => return Err(PyValueError::new_err(format!("unknown intervention {other}"))),
             }
         }
@@ -237,7 +294,15 @@ impl Model {
                         if a.shape() != fm.shape() {
                             return Err(PyValueError::new_err(format!("the hook at {s} returned shape {:?}; the activation is {:?}", a.shape(), fm.shape())));
                         }
+                        if !a.is_c_contiguous() {
+                            return Err(PyValueError::new_err(format!(
+                                "the hook at {s} returned an array that is not C-contiguous; return np.ascontiguousarray(a)"
+                            )));
+                        }
                         let data = a.as_slice().map_err(|_| PyValueError::new_err(format!("the hook at {s} returned a non-contiguous array")))?;
+                        if let Some(k) = data.iter().position(|v| !v.is_finite()) {
+                            return Err(PyValueError::new_err(format!("the hook at {s} returned a non-finite value ({}) at flat index {k}", data[k])));
+                        }
                         fm.as_mut_slice().copy_from_slice(data);
                         Ok(())
                     })();
@@ -256,7 +321,7 @@ impl Model {
                 return Err(e);
             }
         }
-        let k = rows.first().map_or(0, |r| r.ncols());
+        let k = self.inner.config().classes;
         let all = nalgebra::DMatrix::from_fn(rows.len(), k, |i, j| rows[i][(0, j)]);
         Ok(logits_array(py, &all))
     }
@@ -300,8 +365,16 @@ fn run_experiment(py: Python<'_>, spec: &str, out: &str, set: Vec<String>, jobs:
 /// Fig. 1: the spiral table as CSV.
 #[pyfunction]
 fn spiral_csv(py: Python<'_>, dims: Vec<usize>, seeds: Vec<u64>, points: usize) -> PyResult<String> {
-    if dims.is_empty() || seeds.is_empty() || points < 12 || dims.iter().any(|&n| n == 0 || n > 4096) {
-        return Err(PyValueError::new_err("spiral: give dims in 1..=4096, at least one seed and at least 12 points"));
+    let max_points = infoloss::analysis::manifold::MAX_SPIRAL_POINTS;
+    if dims.is_empty()
+        || seeds.is_empty()
+        || !(12..=max_points).contains(&points)
+        || dims.iter().any(|&n| n == 0 || n > 4096)
+        || dims.len() * seeds.len() > 100_000
+    {
+        return Err(PyValueError::new_err(format!(
+            "spiral: give dims in 1..=4096, at least one seed, 12 to {max_points} points and at most 100000 (dim, seed) runs"
+        )));
     }
     let s = infoloss::analysis::manifold::SpiralSettings { dims, seeds, points, ..Default::default() };
     let (rows, _) = py.detach(|| infoloss::analysis::manifold::spiral_experiment(&s));
@@ -311,9 +384,18 @@ fn spiral_csv(py: Python<'_>, dims: Vec<usize>, seeds: Vec<u64>, points: usize) 
 /// Theorem 1 against random expansion layers: the theory table as CSV.
 #[pyfunction]
 fn theory_csv(py: Python<'_>, n: Vec<usize>, t: Vec<f64>, seeds: Vec<u64>, samples: usize) -> PyResult<String> {
-    if n.is_empty() || t.is_empty() || seeds.is_empty() || samples == 0 || n.iter().any(|&v| v == 0 || v > 4096) || t.iter().any(|v| !(1.0..=64.0).contains(v))
+    // The largest layer drawn (n · m with m = t·n) and the trials, bounded: a sweep stays in memory and time.
+    let work = n.iter().flat_map(|&a| t.iter().map(move |&b| (a as f64) * (a as f64 * b))).fold(0.0f64, f64::max);
+    let bad_t = t.iter().any(|v| !(1.0..=64.0).contains(v));
+    if n.is_empty()
+        || t.is_empty()
+        || seeds.is_empty()
+        || !(1..=1_000_000).contains(&samples)
+        || n.iter().any(|&v| v == 0 || v > 4096)
+        || bad_t
+        || work > (1u64 << 24) as f64
     {
-        return Err(PyValueError::new_err("theory: give n in 1..=4096, t in [1, 64], at least one seed and one sample"));
+        return Err(PyValueError::new_err("theory: give n in 1..=4096, t in [1, 64] with n·m ≤ 2**24 (m = t·n), at least one seed and 1 to 1000000 samples"));
     }
     let s = infoloss::analysis::theory::TheorySettings { n, t, seeds, samples, rank_eps: infoloss::analysis::invertibility::RANK_EPS, confidence: 0.95 };
     let rows = py.detach(|| infoloss::analysis::theory::theory_sweep(&s));

@@ -206,3 +206,50 @@ def test_spiral_theory_and_experiments_as_dataframes(tmp_path):
     import pandas as pd
 
     pd.testing.assert_frame_equal(r.claims, pd.read_csv(tmp_path / "out" / "claims.csv"))
+
+
+def test_hostile_inputs_are_refused_with_the_right_exception_not_a_crash(tmp_path):
+    """Regressions from probing the front with hostile inputs: each was an abort, a PanicException,
+    a silent wrong answer or the wrong exception class."""
+    m = il.MobileNetV2(width=0.35, resolution=32, classes=10, seed=0)
+    x = batch(2, res=32)
+    # A tiny .npy declaring a huge array is refused, not allocated.
+    f = tmp_path / "huge.npy"
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 3, 100000, 100000), }"
+    header += b" " * (127 - 10 - len(header)) + b"\n"
+    f.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
+    with pytest.raises(ValueError, match="truncated"):
+        il.read_npy(str(f))
+    # Networks and sweeps beyond memory are refused up front.
+    with pytest.raises(ValueError, match="weights"):
+        il.MobileNetV2(width=10, resolution=2048, classes=100000)
+    with pytest.raises(ValueError, match="theory"):
+        il.theory(n=[4096], t=[64], seeds=[0], samples=1)
+    with pytest.raises(ValueError, match="points"):
+        il.spiral(dims=[2], seeds=[0], points=10**9)
+    # Interventions with bad numbers: ValueError, never a PanicException.
+    for bad in [il.Clamp("stem.post", 1, 0), il.Clamp("stem.post", float("nan"), 1), il.ZeroChannels("stem.post", [10**9]),
+                il.KeepChannels("stem.post", [10**9]), il.GaussianNoise("stem.post", -1.0), il.Linearize("pool"), il.ZeroChannels([], [0])]:
+        with pytest.raises(ValueError):
+            m.run(x, interventions=[bad])
+    with pytest.raises(ValueError):
+        m.run(x, interventions=[il.ZeroChannels("stem.post", [-1])])
+    with pytest.raises(ValueError, match="expected 2 finite numbers"):
+        m._m.run(x, [("clamp", ["pool"], [])], [])
+    # A hook returning a Fortran-order array or NaN is refused (it used to be read transposed / accepted).
+    with pytest.raises(ValueError, match="C-contiguous"):
+        m.run(x, hooks=[("blocks.3.expand.post", lambda a, n: np.asfortranarray(a))])
+    with pytest.raises(ValueError, match="non-finite"):
+        m.run(x, hooks=[("pool", lambda a, n: a * np.nan)])
+    # Files: a missing spec is an OSError; a device is not a weights file; negative counts are ValueErrors.
+    with pytest.raises(FileNotFoundError):
+        il.run(str(tmp_path / "missing.toml"), out=str(tmp_path / "o"))
+    with pytest.raises(ValueError, match="regular file"):
+        il.MobileNetV2.load("/dev/zero")
+    with pytest.raises(TypeError):
+        il.MobileNetV2.load(None)
+    for call in [lambda: il.spiral(seeds=[-1]), lambda: il.MobileNetV2(seed=-1), lambda: il.MobileNetV2(width=float("nan"))]:
+        with pytest.raises(ValueError):
+            call()
+    # An empty batch keeps the classes axis.
+    assert m.run(np.zeros((0, 3, 32, 32), np.float32)).shape == (0, 10)

@@ -80,6 +80,15 @@ impl NpySource {
         if file.order() != npyz::Order::C {
             return Err(bad("array is in Fortran order; save it with np.ascontiguousarray(x)".into()));
         }
+        // The header's shape must fit the file: a tiny file declaring a huge array is refused, not allocated.
+        let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+        let declared = shape.iter().try_fold(4u64, |acc, &d| acc.checked_mul(d as u64));
+        if declared.is_none_or(|b| b > len) {
+            return Err(bad(format!(
+                "header declares shape {shape:?} ({} bytes of float32) but the file has {len} bytes (truncated?)",
+                declared.map_or("too many".to_string(), |b| b.to_string())
+            )));
+        }
         let descr = file.dtype().descr();
         let reader = file.data::<f32>().map_err(|_| bad(format!("dtype {} is not float32; convert with x.astype(np.float32)", descr.trim_matches('\''))))?;
         Ok(NpySource { path: path.to_path_buf(), shape, reader, next: 0 })

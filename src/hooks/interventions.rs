@@ -60,7 +60,8 @@ pub struct Clamp {
 
 impl Intervention for Clamp {
     fn intervene(&mut self, _: &HookName, _: usize, fm: &mut FeatureMap) {
-        fm.as_mut_slice().iter_mut().for_each(|v| *v = v.clamp(self.lo, self.hi));
+        // max then min: never panics, whatever the bounds (a NaN bound leaves that side open).
+        fm.as_mut_slice().iter_mut().for_each(|v| *v = v.max(self.lo).min(self.hi));
     }
     fn fork(&self) -> Box<dyn Intervention> {
         Box::new(*self)

@@ -8,6 +8,11 @@ use super::block_setting::{BlockSetting, MOBILENET_V1_TABLE1, MOBILENET_V2_TABLE
 use crate::error::{Error, Result};
 use crate::layers::{Activation, Padding};
 
+/// Most weights a network may have (1 GiB of f32; the default network has 3.5M).
+pub const MAX_PARAMS: u64 = 1 << 28;
+/// Most values in one activation of one image (512 MiB of f32; the default network's widest is 1.2M).
+pub const MAX_ACTIVATION: u64 = 1 << 27;
+
 /// Which network.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -228,6 +233,46 @@ impl ModelConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::config("dropout", self.dropout, "use a probability in [0, 1)"));
+        }
+        self.check_size()
+    }
+
+    /// Keeps a network buildable and runnable in memory: at most [`MAX_PARAMS`] weights and
+    /// [`MAX_ACTIVATION`] values in its widest activation (the default network: 3.5M and 1.2M), estimated
+    /// from the plans before anything is allocated.
+    fn check_size(&self) -> Result<()> {
+        if self.arch.backbone() == Arch::MobilenetV1 {
+            return Ok(());
+        }
+        let stem = super::block_setting::make_divisible(super::block_setting::STEM_CHANNELS as f64 * self.width, 8) as u64;
+        let stem_stride = self.strides.as_ref().and_then(|s| s.first().copied()).unwrap_or(STEM_STRIDE) as u64;
+        let mut side = (self.resolution as u64).div_ceil(stem_stride);
+        let (mut params, mut widest) = (27 * stem, stem * side * side);
+        let mut last = stem;
+        for p in super::block_setting::expand_stages(&self.stages(), stem as usize, self.width) {
+            let (i, h, o) = (p.in_channels as u64, p.hidden_channels as u64, p.out_channels as u64);
+            widest = widest.max(h * side * side);
+            side = side.div_ceil(p.stride as u64);
+            params += i * h + 9 * h + h * o;
+            last = o;
+        }
+        let head = super::block_setting::make_divisible(super::block_setting::HEAD_CHANNELS as f64 * self.width.max(1.0), 8) as u64;
+        params += last * head + head * self.classes as u64;
+        widest = widest.max(head * side * side);
+        if params > MAX_PARAMS || widest > MAX_ACTIVATION {
+            return Err(Error::config(
+                "width/expansion/resolution/classes",
+                format!(
+                    "{}/{:?}/{}/{} ({params} weights, widest activation {widest} values)",
+                    self.width,
+                    self.expansion.or(self.stage_expansion.as_ref().and_then(|v| v.iter().copied().reduce(f64::max))),
+                    self.resolution,
+                    self.classes
+                ),
+                format!(
+                    "keep a network under {MAX_PARAMS} weights and {MAX_ACTIVATION} values per activation: lower the width, expansion, resolution or classes"
+                ),
+            ));
         }
         Ok(())
     }

@@ -27,6 +27,9 @@ pub struct NamedTensor {
     pub data: Vec<f32>,
 }
 
+/// Largest weights file read: the most weights a network may have (`MAX_PARAMS`) as f64, plus headers.
+pub const MAX_WEIGHTS_BYTES: u64 = (super::config::MAX_PARAMS + (1 << 20)) * 8;
+
 /// The contents of a safetensors weights file.
 #[derive(Clone, Debug, Default)]
 pub struct WeightsFile {
@@ -43,6 +46,13 @@ impl WeightsFile {
     /// # Errors
     /// An unreadable file, or any error of [`WeightsFile::from_bytes`].
     pub fn read(path: &Path) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if !meta.is_file() {
+            return Err(Error::file("weights file", path, "is not a regular file; give a .safetensors file"));
+        }
+        if meta.len() > MAX_WEIGHTS_BYTES {
+            return Err(Error::file("weights file", path, format!("is {} bytes, more than the {MAX_WEIGHTS_BYTES} a network may have", meta.len())));
+        }
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         Self::from_bytes(&bytes, path)
     }
