@@ -624,7 +624,7 @@ fn networks_beyond_memory_and_files_that_lie_about_their_size_are_refused_before
     std::fs::create_dir_all(&d).unwrap();
     let p = d.join("huge.npy");
     let mut header = "{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 3, 100000, 100000), }".to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
