@@ -89,7 +89,13 @@ pub fn run(a: RunArgs) -> anyhow::Result<bool> {
 fn print_claims(spec: &Spec, dir: &std::path::Path) {
     let s = summarize(spec, dir);
     println!("{}: {}/{} runs finished", spec.name, s.results.len(), s.expected);
+    let pre = if spec.preliminary { " (preliminary)" } else { "" };
     for c in &s.claims {
+        if c.claim.kind == infoloss::experiment::spec::ClaimKind::Exact {
+            // No interval or p-value: a bound checked seed by seed.
+            println!("  {:<34} {:<11} {:>10.4} vs {:<10.4} {}{pre}", c.claim.id, "exact", c.test.mean_a, c.test.mean_b, c.verdict_text());
+            continue;
+        }
         println!(
             "  {:<34} {:<11} {:>10.4} vs {:<10.4} diff {:+.4} [{:+.4}, {:+.4}]  p_holm {:.3e}  {}{}",
             c.claim.id,
@@ -101,7 +107,7 @@ fn print_claims(spec: &Spec, dir: &std::path::Path) {
             c.test.diff_hi,
             c.p_holm,
             c.verdict_text(),
-            if spec.preliminary { " (preliminary)" } else { "" }
+            pre
         );
     }
 }

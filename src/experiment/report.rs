@@ -57,8 +57,19 @@ pub fn claims_markdown(claims: &[ClaimResult], alpha: f64) -> String {
         if let Some(n) = c.seeds_for_power {
             verdict.push_str(&format!(" (δ = {}: {n} seeds per group for 80% power)", format_float(c.claim.delta.unwrap_or(f64::NAN))));
         }
+        let diff = if c.claim.kind == ClaimKind::Exact {
+            format_float(test.diff)
+        } else {
+            format!(
+                "{} [{}, {}] ({}%)",
+                format_float(test.diff),
+                format_float(test.diff_lo),
+                format_float(test.diff_hi),
+                format_float(100.0 * crate::experiment::summary::claim_ci_level(&c.claim, alpha))
+            )
+        };
         t.push_str(&format!(
-            "| {} — {} | {} | {} | {tested} (n = {}, {}) | {} | {} | {} [{}, {}] ({}%) | {stat} | {p} | {verdict} |\n",
+            "| {} — {} | {} | {} | {tested} (n = {}, {}) | {} | {} | {diff} | {stat} | {p} | {verdict} |\n",
             c.claim.id,
             c.claim.statement,
             c.claim.kind.as_str(),
@@ -67,10 +78,6 @@ pub fn claims_markdown(claims: &[ClaimResult], alpha: f64) -> String {
             test.n_b,
             format_float(test.mean_a),
             format_float(test.mean_b),
-            format_float(test.diff),
-            format_float(test.diff_lo),
-            format_float(test.diff_hi),
-            format_float(100.0 * crate::experiment::summary::claim_ci_level(&c.claim, alpha)),
         ));
     }
     t
