@@ -67,45 +67,14 @@ fn times(mut fm: FeatureMap, mask: &[f32]) -> FeatureMap {
 
 /// The block's actual output on `x` (with `carry` added where the block's steps have a wide sum),
 /// computed layer by layer from the definitions, walking the block's steps.
-///
-/// # Panics
-/// When the block's steps are malformed (an `AddSaved` without a `Save`).
 pub fn block_output(block: &InvertedResidual, x: &FeatureMap, carry: Option<&FeatureMap>) -> FeatureMap {
-    let mut cur = x.clone();
-    let mut saved: Option<FeatureMap> = None;
-    for &step in &block.steps {
-        match step {
-            Step::Save => saved = Some(cur.clone()),
-            Step::Conv(l) => {
-                if let Some(u) = block.layer(l) {
-                    cur = apply(u, &pre_and_mask(u, &cur).0);
-                }
-            }
-            Step::WideSum => {
-                if let Some(c) = carry {
-                    add(&mut cur, c);
-                }
-            }
-            Step::AddSaved => add(&mut cur, saved.as_ref().expect("AddSaved follows Save")),
-            Step::In | Step::Carry | Step::Out => {}
-        }
-    }
-    cur
+    walk(block, x, carry).0
 }
 
-fn add(a: &mut FeatureMap, b: &FeatureMap) {
-    a.as_mut_slice().iter_mut().zip(b.as_slice()).for_each(|(x, y)| *x += y);
-}
-
-/// The Jacobian (output_dim × input_dim, CHW order on both sides) at `x` with masks frozen: the
-/// block's steps walked once on `x` for the masks, then once per input direction with each layer
-/// replaced by its linear part times its mask (the carried wide tensor is a constant).
-///
-/// # Panics
-/// When the block's steps are malformed (an `AddSaved` without a `Save`).
-pub fn block_jacobian_matrix(block: &InvertedResidual, x: &FeatureMap, carry: Option<&FeatureMap>) -> DMatrix<f64> {
-    let mut masks: Vec<Vec<f32>> = Vec::new();
+/// The block's steps on `x`: the output and each layer's derivative mask (1 in the linear region).
+fn walk(block: &InvertedResidual, x: &FeatureMap, carry: Option<&FeatureMap>) -> (FeatureMap, Vec<Vec<f32>>) {
     let mut cur = x.clone();
+    let mut masks = Vec::new();
     let mut saved: Option<FeatureMap> = None;
     for &step in &block.steps {
         match step {
@@ -126,6 +95,21 @@ pub fn block_jacobian_matrix(block: &InvertedResidual, x: &FeatureMap, carry: Op
             Step::In | Step::Carry | Step::Out => {}
         }
     }
+    (cur, masks)
+}
+
+fn add(a: &mut FeatureMap, b: &FeatureMap) {
+    a.as_mut_slice().iter_mut().zip(b.as_slice()).for_each(|(x, y)| *x += y);
+}
+
+/// The Jacobian (output_dim × input_dim, CHW order on both sides) at `x` with masks frozen: the
+/// block's steps walked once on `x` for the masks, then once per input direction with each layer
+/// replaced by its linear part times its mask (the carried wide tensor is a constant).
+///
+/// # Panics
+/// When the block's steps are malformed (an `AddSaved` without a `Save`).
+pub fn block_jacobian_matrix(block: &InvertedResidual, x: &FeatureMap, carry: Option<&FeatureMap>) -> DMatrix<f64> {
+    let (_, masks) = walk(block, x, carry);
     let [c, h, w] = x.shape();
     let input_dim = c * h * w;
     let mut cols: Vec<Vec<f64>> = Vec::with_capacity(input_dim);
