@@ -182,8 +182,13 @@ impl Batch {
         if per == 0 {
             return Err(Error::input("batch", format!("NCHW shape {shape:?} has images without values; every image needs C, H and W ≥ 1")));
         }
-        let images = (0..n).map(|i| FeatureMap::from_chw(c, h, w, data[i * per..(i + 1) * per].to_vec())).collect::<Result<Vec<_>>>()?;
-        check_finite(&images)?;
+        // Copy and scan the images in parallel (a 32×3×224² batch is 19 MB); the error, if any, is
+        // still the first non-finite value in NCHW order.
+        use rayon::prelude::*;
+        let images = data.par_chunks(per).map(|chunk| FeatureMap::from_chw(c, h, w, chunk.to_vec())).collect::<Result<Vec<_>>>()?;
+        if images.par_iter().any(|m| m.as_slice().iter().any(|v| !v.is_finite())) {
+            check_finite(&images)?;
+        }
         Ok(Batch { images })
     }
 
