@@ -3,7 +3,7 @@
 # fig1_spiral tables, jacobian CSVs, hooks/model/memory JSON, as SHA-256 sums. Run it with the binary
 # before and after a refactor and diff the two sums.txt files: identical means numerics unchanged.
 # usage: tools/numerics_fingerprint.sh BINARY OUTDIR   (≈ 5 min on 2 quiet cores)
-B=$1; O=$2; rm -rf $O; mkdir -p $O; cd /work/main
+B=$(realpath "$1"); O=$(realpath -m "$2"); rm -rf "$O"; mkdir -p "$O"; cd "$(dirname "$0")/.."
 for sc in bottleneck expansion none; do
   for bn in linear relu6; do
     $B --threads 1 train --width 0.35 --epochs 1 --batch 16 --train-limit 128 --val-limit 64 --shortcut $sc --bottleneck $bn --optimizer adamw --out $O/train-$sc-$bn --quiet > /dev/null 2>&1
