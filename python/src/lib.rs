@@ -279,6 +279,7 @@ impl Model {
             }
         }
         let failure: Arc<Mutex<Option<PyErr>>> = Arc::new(Mutex::new(None));
+        let python_hooks = hooks.len();
         for (name, f) in hooks {
             let at = site(&name, &self.inner)?;
             let (f, failure) = (Arc::new(f), Arc::clone(&failure));
@@ -311,6 +312,11 @@ impl Model {
                     }
                 })
             });
+        }
+        if python_hooks == 0 {
+            // Only Rust interventions: the whole batch at once, images in parallel.
+            let logits = py.detach(|| self.inner.run_with_hooks(&batch, &mut set)).map_err(py_err)?;
+            return Ok(logits_array(py, &logits));
         }
         let images = batch.images();
         let mut rows: Vec<nalgebra::DMatrix<f32>> = Vec::with_capacity(images.len());
