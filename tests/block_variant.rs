@@ -9,7 +9,7 @@ use infoloss::hooks::{BlockPoint, HookName, NameFilter};
 use infoloss::layers::Activation;
 use infoloss::model::block_steps::{Layer, Step};
 use infoloss::model::{BottleneckActivation, ModelConfig, Shortcut};
-use infoloss::train::{train_step, Act, StepOptions};
+use infoloss::train::train_step;
 use infoloss::{FeatureMap, Hooked, MobileNetV2};
 
 /// The toy flow: the depthwise output plus its own input.
@@ -81,12 +81,7 @@ fn forward_runs_the_toy_flow() {
 #[test]
 fn backward_of_the_toy_flow_matches_finite_differences() {
     let (mut m, _) = net(Shortcut::None);
-    for (_, _, u) in m.conv_units_mut() {
-        u.activation = Activation::Identity;
-    }
-    let x = Act::from_batch(&random_batch(6, 32, 11).unwrap());
-    let labels = [0usize, 3, 1, 2, 2, 0];
-    let opt = StepOptions { label_smoothing: 0.1, dropout_seed: 0, threads: 1 };
+    let (x, labels, opt) = common::gradient_check_setup(&mut m);
     let g = train_step(&mut m.clone(), &x, &labels, opt).grads;
     let loss = |m: &MobileNetV2| train_step(&mut m.clone(), &x, &labels, opt).loss;
     let eps = 1e-2f64;

@@ -623,14 +623,7 @@ fn networks_beyond_memory_and_files_that_lie_about_their_size_are_refused_before
     let d = tmp("npy-lies");
     std::fs::create_dir_all(&d).unwrap();
     let p = d.join("huge.npy");
-    let mut header = "{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 3, 100000, 100000), }".to_string();
-    while !(10 + header.len() + 1).is_multiple_of(64) {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
+    let bytes = common::npy_with_shape("(100000, 3, 100000, 100000)", &[]);
     std::fs::write(&p, bytes).unwrap();
     let e = infoloss::data::NpySource::new(&p).err().unwrap().to_string();
     assert!(e.contains("truncated"), "{e}");

@@ -136,12 +136,7 @@ fn small_net(bottleneck: BottleneckActivation, shortcut: Shortcut) -> MobileNetV
 fn whole_network_gradient_matches_finite_differences() {
     for shortcut in [Shortcut::Bottleneck, Shortcut::Expansion, Shortcut::None] {
         let mut m = small_net(BottleneckActivation::Linear, shortcut);
-        for (_, _, u) in m.conv_units_mut() {
-            u.activation = Activation::Identity;
-        }
-        let x = Act::from_batch(&random_batch(6, 32, 11).unwrap());
-        let labels = [0usize, 3, 1, 2, 2, 0];
-        let opt = StepOptions { label_smoothing: 0.1, dropout_seed: 0, threads: 1 };
+        let (x, labels, opt) = common::gradient_check_setup(&mut m);
         let g = train_step(&mut m.clone(), &x, &labels, opt).grads;
         let loss = |m: &MobileNetV2| train_step(&mut m.clone(), &x, &labels, opt).loss;
         // Large enough that f32 rounding in the forward pass is small against the change of the loss.

@@ -84,3 +84,13 @@ pub fn idx(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
     v.extend_from_slice(data);
     v
 }
+
+/// The whole-network gradient checks' setup: every activation set to identity (finite differences
+/// across ReLU kinks mean nothing), a fixed batch of six 32×32 images, labels and step options.
+pub fn gradient_check_setup(m: &mut infoloss::MobileNetV2) -> (infoloss::train::Act, [usize; 6], infoloss::train::StepOptions) {
+    for (_, _, u) in m.conv_units_mut() {
+        u.activation = infoloss::layers::Activation::Identity;
+    }
+    let x = infoloss::train::Act::from_batch(&infoloss::bench::random_batch(6, 32, 11).expect("a valid batch"));
+    (x, [0, 3, 1, 2, 2, 0], infoloss::train::StepOptions { label_smoothing: 0.1, dropout_seed: 0, threads: 1 })
+}
