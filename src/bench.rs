@@ -172,15 +172,16 @@ pub fn bench_train(config: &ModelConfig, batch: usize, iters: usize) -> Result<T
     check_bench_args(batch, iters)?;
     use crate::train::optim::{Optimizer, OptimizerConfig};
     use crate::train::trainer::{grad_slices, params_mut};
-    use crate::train::{train_step, Act, StepOptions};
+    use crate::train::{train_step_pooled, Act, ActPool, StepOptions};
     let mut model = MobileNetV2::seeded(config, 0)?;
     let x = Act::from_batch(&random_batch(batch, config.resolution, 1)?);
     let labels: Vec<usize> = (0..batch).map(|i| i % config.classes).collect();
     let sizes: Vec<usize> = params_mut(&mut model).0.iter().map(|p| p.len()).collect();
     let mut opt = Optimizer::new(OptimizerConfig::default(), &sizes);
     let threads = rayon::current_num_threads();
+    let mut buffers = ActPool::default();
     let mut step = |seed: u64| -> Result<()> {
-        let r = train_step(&mut model, &x, &labels, StepOptions { label_smoothing: 0.0, dropout_seed: seed, threads });
+        let r = train_step_pooled(&mut model, &x, &labels, StepOptions { label_smoothing: 0.0, dropout_seed: seed, threads }, &mut buffers);
         let (params, decay) = params_mut(&mut model);
         opt.step(params, &grad_slices(&r.grads), &decay, 0.045);
         Ok(())

@@ -7,7 +7,7 @@ use infoloss::bench::random_batch;
 use infoloss::layers::{Activation, BatchNorm, ConvKind, Depthwise, Padding, Pointwise};
 use infoloss::model::{BottleneckActivation, ModelConfig, Shortcut};
 use infoloss::train::ops::*;
-use infoloss::train::{train_step, Act, StepOptions};
+use infoloss::train::{train_step, Act, ActPool, StepOptions};
 use infoloss::MobileNetV2;
 use nalgebra::DMatrix;
 
@@ -31,24 +31,28 @@ fn conv_backward_matches_finite_differences() {
     for kind in kinds {
         let x = act(2, 3, 5, 6, 1);
         let w = DMatrix::from_vec(kind.fan_in(), kind.out_channels(), common::random_vec(kind.fan_in() * kind.out_channels(), 2));
-        let z = conv_forward(&kind, &w, &x, 1);
+        let z = conv_forward(&mut ActPool::default(), &kind, &w, &x, 1);
         let r = common::random_vec(z.data.len(), 3);
         let dz = Act { data: r.clone(), ..z.clone() };
-        let (dw, dx) = conv_backward(&kind, &w, &x, &dz, true, 1);
+        let (dw, dx) = conv_backward(&mut ActPool::default(), &kind, &w, &x, &dz, true, 1);
         let dx = dx.unwrap();
         let eps = 1e-2f32;
         for k in (0..x.data.len()).step_by(7) {
             let (mut xp, mut xm) = (x.clone(), x.clone());
             xp.data[k] += eps;
             xm.data[k] -= eps;
-            let fd = (dotp(&conv_forward(&kind, &w, &xp, 1).data, &r) - dotp(&conv_forward(&kind, &w, &xm, 1).data, &r)) / (2.0 * eps as f64);
+            let fd = (dotp(&conv_forward(&mut ActPool::default(), &kind, &w, &xp, 1).data, &r)
+                - dotp(&conv_forward(&mut ActPool::default(), &kind, &w, &xm, 1).data, &r))
+                / (2.0 * eps as f64);
             assert!((fd - dx.data[k] as f64).abs() < 1e-3 * (1.0 + fd.abs()), "{kind:?} dx[{k}]: fd {fd} vs {}", dx.data[k]);
         }
         for k in 0..w.len() {
             let (mut wp, mut wm) = (w.clone(), w.clone());
             wp.as_mut_slice()[k] += eps;
             wm.as_mut_slice()[k] -= eps;
-            let fd = (dotp(&conv_forward(&kind, &wp, &x, 1).data, &r) - dotp(&conv_forward(&kind, &wm, &x, 1).data, &r)) / (2.0 * eps as f64);
+            let fd = (dotp(&conv_forward(&mut ActPool::default(), &kind, &wp, &x, 1).data, &r)
+                - dotp(&conv_forward(&mut ActPool::default(), &kind, &wm, &x, 1).data, &r))
+                / (2.0 * eps as f64);
             assert!((fd - dw.as_slice()[k] as f64).abs() < 1e-3 * (1.0 + fd.abs()), "{kind:?} dw[{k}]: fd {fd} vs {}", dw.as_slice()[k]);
         }
     }
@@ -58,10 +62,10 @@ fn conv_backward_matches_finite_differences() {
 fn batch_norm_backward_matches_finite_differences_and_updates_running_stats() {
     let z = act(3, 2, 2, 2, 4);
     let mut bn = BatchNorm { gamma: vec![1.5, 0.7], beta: vec![0.1, -0.3], running_mean: vec![0.0; 2], running_var: vec![1.0; 2], eps: 1e-5 };
-    let (a, st) = bn_train_forward(&mut bn.clone(), &z);
+    let (a, st) = bn_train_forward(&mut ActPool::default(), &mut bn.clone(), &z);
     let r = common::random_vec(a.data.len(), 5);
-    let (dz, dg, db) = bn_backward(&bn, &z, &st, &Act { data: r.clone(), ..a.clone() });
-    let f = |z: &Act, bn: &BatchNorm| dotp(&bn_train_forward(&mut bn.clone(), z).0.data, &r);
+    let (dz, dg, db) = bn_backward(&mut ActPool::default(), &bn, &z, &st, &Act { data: r.clone(), ..a.clone() });
+    let f = |z: &Act, bn: &BatchNorm| dotp(&bn_train_forward(&mut ActPool::default(), &mut bn.clone(), z).0.data, &r);
     let eps = 1e-2f32;
     for k in 0..z.data.len() {
         let (mut p, mut m) = (z.clone(), z.clone());
@@ -86,7 +90,7 @@ fn batch_norm_backward_matches_finite_differences_and_updates_running_stats() {
     let col: Vec<f64> = z.col(0).iter().map(|&v| v as f64).collect();
     let mean = col.iter().sum::<f64>() / 12.0;
     let unbiased = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 11.0;
-    bn_train_forward(&mut bn, &z);
+    bn_train_forward(&mut ActPool::default(), &mut bn, &z);
     assert!((bn.running_mean[0] as f64 - 0.1 * mean).abs() < 1e-6);
     assert!((bn.running_var[0] as f64 - (0.9 + 0.1 * unbiased)).abs() < 1e-5);
 }
@@ -186,11 +190,11 @@ fn whole_network_gradient_matches_finite_differences() {
 fn activation_and_pool_backward_by_hand() {
     let a = Act { n: 1, c: 1, h: 1, w: 4, data: vec![-1.0, 0.5, 6.0, 7.0] };
     let dy = Act { data: vec![1.0; 4], ..a.clone() };
-    assert_eq!(act_backward(Activation::Relu6, &a, &dy).data, vec![0.0, 1.0, 0.0, 0.0]);
-    assert_eq!(act_backward(Activation::Relu, &a, &dy).data, vec![0.0, 1.0, 1.0, 1.0]);
+    assert_eq!(act_backward(&mut ActPool::default(), Activation::Relu6, &a, &dy).data, vec![0.0, 1.0, 0.0, 0.0]);
+    assert_eq!(act_backward(&mut ActPool::default(), Activation::Relu, &a, &dy).data, vec![0.0, 1.0, 1.0, 1.0]);
     let p = pool_forward(&a);
     assert_eq!(p.data, vec![12.5 / 4.0]);
-    assert_eq!(pool_backward(&a, &Act { data: vec![2.0], ..p }).data, vec![0.5; 4]);
+    assert_eq!(pool_backward(&mut ActPool::default(), &a, &Act { data: vec![2.0], ..p }).data, vec![0.5; 4]);
 }
 
 #[test]

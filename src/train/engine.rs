@@ -9,6 +9,7 @@ use nalgebra::DMatrix;
 
 use super::act::Act;
 use super::ops::*;
+use super::pool::ActPool;
 use crate::hooks::catalogue::catalogue;
 use crate::hooks::hook_set::ImageHooks;
 use crate::hooks::{BlockPoint, HookName, HookSet, HookSink};
@@ -40,6 +41,7 @@ pub struct StepResult {
     pub grads: Gradients,
 }
 
+#[derive(Default)]
 struct UnitTape {
     x: Act,
     z: Act,
@@ -47,11 +49,11 @@ struct UnitTape {
     stats: BnStats,
 }
 
-fn unit_forward(u: &mut ConvBn, x: Act, threads: usize, hooks: &mut TrainHooks, sites: (HookName, HookName)) -> (Act, UnitTape) {
-    let z = conv_forward(&u.kind, &u.weight, &x, threads);
-    let (mut a, stats) = bn_train_forward(&mut u.bn, &z);
+fn unit_forward(pool: &mut ActPool, u: &mut ConvBn, x: Act, threads: usize, hooks: &mut TrainHooks, sites: (HookName, HookName)) -> (Act, UnitTape) {
+    let z = conv_forward(pool, &u.kind, &u.weight, &x, threads);
+    let (mut a, stats) = bn_train_forward(pool, &mut u.bn, &z);
     hooks.fire(&sites.0, &mut a);
-    let mut y = act_forward(u.activation, &a);
+    let mut y = act_forward(pool, u.activation, &a);
     hooks.fire(&sites.1, &mut y);
     (y, UnitTape { x, z, a, stats })
 }
@@ -83,10 +85,17 @@ impl TrainHooks {
     }
 }
 
-fn unit_backward(u: &ConvBn, t: &UnitTape, dy: &Act, need_dx: bool, threads: usize) -> (UnitGrad, Option<Act>) {
-    let da = act_backward(u.activation, &t.a, dy);
-    let (dz, gamma, beta) = bn_backward(&u.bn, &t.z, &t.stats, &da);
-    let (weight, dx) = super::ops::conv_backward(&u.kind, &u.weight, &t.x, &dz, need_dx, threads);
+/// Backward through one unit; its tape and `dy` go back to the pool once used.
+fn unit_backward(pool: &mut ActPool, u: &ConvBn, t: UnitTape, dy: Act, need_dx: bool, threads: usize) -> (UnitGrad, Option<Act>) {
+    let da = act_backward(pool, u.activation, &t.a, &dy);
+    pool.give(dy);
+    let (dz, gamma, beta) = bn_backward(pool, &u.bn, &t.z, &t.stats, &da);
+    pool.give(da);
+    let (weight, dx) = super::ops::conv_backward(pool, &u.kind, &u.weight, &t.x, &dz, need_dx, threads);
+    pool.give(dz);
+    for a in [t.x, t.z, t.a] {
+        pool.give(a);
+    }
     (UnitGrad { weight, gamma, beta }, dx)
 }
 
@@ -102,7 +111,14 @@ pub struct StepOptions {
 /// Training-mode forward and backward on `x` with `labels`. Updates BatchNorm running statistics;
 /// does not change any parameter (the optimizer does).
 pub fn train_step(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: StepOptions) -> StepResult {
-    train_step_hooks(model, x, labels, opt, TrainHooks::none())
+    train_step_pooled(model, x, labels, opt, &mut ActPool::default())
+}
+
+/// [`train_step`] taking its activation buffers from `pool` and returning them there: a training
+/// loop passes the same pool to every step, so no step allocates or zero-fills its tensors anew.
+/// The result is the same bit for bit.
+pub fn train_step_pooled(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: StepOptions, pool: &mut ActPool) -> StepResult {
+    train_step_inner(model, x, labels, opt, &mut TrainHooks::none(), pool)
 }
 
 /// [`train_step`] with `hooks` attached to the training-mode forward pass: sites fire in catalogue
@@ -111,16 +127,12 @@ pub fn train_step_with_hooks(model: &mut MobileNetV2, x: &Act, labels: &[usize],
     let routes = Arc::new(hooks.routes(&catalogue(model, model.config().resolution)));
     let forks = (0..x.n).map(|_| hooks.fork(&routes)).collect();
     let mut th = TrainHooks { forks };
-    let r = train_step_inner(model, x, labels, opt, &mut th);
+    let r = train_step_inner(model, x, labels, opt, &mut th, &mut ActPool::default());
     hooks.join(th.forks);
     r
 }
 
-fn train_step_hooks(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: StepOptions, mut hooks: TrainHooks) -> StepResult {
-    train_step_inner(model, x, labels, opt, &mut hooks)
-}
-
-fn train_step_inner(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: StepOptions, hooks: &mut TrainHooks) -> StepResult {
+fn train_step_inner(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: StepOptions, hooks: &mut TrainHooks, pool: &mut ActPool) -> StepResult {
     let threads = opt.threads;
     // Each block's steps (the one description of its data flow), with whether it has an expansion layer.
     let blocks: Vec<(usize, Vec<Step>, bool)> = model.blocks.iter().map(|b| (b.plan.index, b.steps.clone(), b.expand.is_some())).collect();
@@ -130,15 +142,15 @@ fn train_step_inner(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: Ste
     let mut units: Vec<&mut ConvBn> = model.conv_units_mut().into_iter().map(|(_, _, u)| u).collect();
     let mut tapes: Vec<UnitTape> = Vec::with_capacity(units.len());
     let mut k = 0;
-    let step = |units: &mut Vec<&mut ConvBn>, tapes: &mut Vec<UnitTape>, k: &mut usize, x: Act, hooks: &mut TrainHooks, sites| {
-        let (y, t) = unit_forward(units[*k], x, threads, hooks, sites);
+    let step = |units: &mut Vec<&mut ConvBn>, tapes: &mut Vec<UnitTape>, k: &mut usize, x: Act, hooks: &mut TrainHooks, pool: &mut ActPool, sites| {
+        let (y, t) = unit_forward(pool, units[*k], x, threads, hooks, sites);
         tapes.push(t);
         *k += 1;
         y
     };
-    let mut input = x.clone();
+    let mut input = pool.copy(x);
     hooks.fire(&HookName::Input, &mut input);
-    let mut cur = step(&mut units, &mut tapes, &mut k, input, hooks, (HookName::StemPre, HookName::StemPost));
+    let mut cur = step(&mut units, &mut tapes, &mut k, input, hooks, pool, (HookName::StemPre, HookName::StemPost));
     let mut carry: Option<Act> = None;
     for (i, steps, expand) in &blocks {
         let site = |p| HookName::block(*i, p);
@@ -147,27 +159,39 @@ fn train_step_inner(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: Ste
         for &st in steps {
             match st {
                 Step::In => hooks.fire(&site(BlockPoint::In), &mut x),
-                Step::Save => saved = Some(x.clone()),
+                Step::Save => saved = Some(pool.copy(&x)),
                 Step::Conv(layer) if present(layer, *expand) => {
                     let (pre, post) = layer.sites();
-                    x = step(&mut units, &mut tapes, &mut k, x, hooks, (site(pre), site(post)));
+                    x = step(&mut units, &mut tapes, &mut k, x, hooks, pool, (site(pre), site(post)));
                 }
                 Step::Conv(_) => {}
                 Step::WideSum => {
-                    if let Some(c) = &carry {
-                        x.add_assign(c);
+                    if let Some(c) = carry.take() {
+                        x.add_assign(&c);
+                        pool.give(c);
                     }
                     hooks.fire(&site(BlockPoint::DepthwiseSum), &mut x);
                 }
-                Step::Carry => carry = Some(x.clone()),
-                Step::AddSaved => x.add_assign(saved.as_ref().expect("AddSaved follows Save")),
+                Step::Carry => {
+                    if let Some(old) = carry.replace(pool.copy(&x)) {
+                        pool.give(old);
+                    }
+                }
+                Step::AddSaved => {
+                    let s = saved.take().expect("AddSaved follows Save");
+                    x.add_assign(&s);
+                    pool.give(s);
+                }
                 Step::Out => hooks.fire(&site(BlockPoint::Out), &mut x),
             }
         }
         cur = x;
     }
     let has_head = k < units.len();
-    let feats = if has_head { step(&mut units, &mut tapes, &mut k, cur, hooks, (HookName::HeadPre, HookName::HeadPost)) } else { cur };
+    if let Some(c) = carry.take() {
+        pool.give(c);
+    }
+    let feats = if has_head { step(&mut units, &mut tapes, &mut k, cur, hooks, pool, (HookName::HeadPre, HookName::HeadPost)) } else { cur };
     let mut pooled = pool_forward(&feats);
     hooks.fire(&HookName::Pool, &mut pooled);
     let mask = (dropout > 0.0).then(|| dropout_mask(pooled.n, pooled.c, dropout, opt.dropout_seed));
@@ -190,15 +214,17 @@ fn train_step_inner(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: Ste
     }
     let mut grads: Vec<Option<UnitGrad>> = vec![None; units.len()];
     let mut k = units.len();
-    let mut dcur = pool_backward(&feats, &dp);
-    let back = |k: &mut usize, dy: &Act, need_dx: bool, grads: &mut Vec<Option<UnitGrad>>| -> Option<Act> {
+    let mut dcur = pool_backward(pool, &feats, &dp);
+    // A unit's output is not on its tape: the last one goes back here.
+    pool.give(feats);
+    let mut back = |k: &mut usize, dy: Act, need_dx: bool, grads: &mut Vec<Option<UnitGrad>>, pool: &mut ActPool| -> Option<Act> {
         *k -= 1;
-        let (g, dx) = unit_backward(units[*k], &tapes[*k], dy, need_dx, threads);
+        let (g, dx) = unit_backward(pool, units[*k], std::mem::take(&mut tapes[*k]), dy, need_dx, threads);
         grads[*k] = Some(g);
         dx
     };
     if has_head {
-        dcur = back(&mut k, &dcur, true, &mut grads).expect("dx");
+        dcur = back(&mut k, dcur, true, &mut grads, pool).expect("dx");
     }
     // The steps backwards: a conv by its unit, a sum passes the gradient to both addends.
     let mut d_carry_from_next: Option<Act> = None;
@@ -207,23 +233,35 @@ fn train_step_inner(model: &mut MobileNetV2, x: &Act, labels: &[usize], opt: Ste
         let mut d_saved: Option<Act> = None;
         for &st in steps.iter().rev() {
             match st {
-                Step::AddSaved => d_saved = Some(d.clone()),
-                Step::Conv(layer) if present(layer, *expand) => d = back(&mut k, &d, true, &mut grads).expect("dx"),
+                Step::AddSaved => d_saved = Some(pool.copy(&d)),
+                Step::Conv(layer) if present(layer, *expand) => d = back(&mut k, d, true, &mut grads, pool).expect("dx"),
                 Step::Conv(_) => {}
                 // The next block's wide sum read this block's carried tensor.
                 Step::Carry => {
                     if let Some(dc) = d_carry_from_next.take() {
                         d.add_assign(&dc);
+                        pool.give(dc);
                     }
                 }
-                Step::WideSum => d_carry_from_next = Some(d.clone()),
-                Step::Save => d.add_assign(d_saved.as_ref().expect("Save precedes AddSaved")),
+                Step::WideSum => {
+                    if let Some(old) = d_carry_from_next.replace(pool.copy(&d)) {
+                        pool.give(old);
+                    }
+                }
+                Step::Save => {
+                    let s = d_saved.take().expect("Save precedes AddSaved");
+                    d.add_assign(&s);
+                    pool.give(s);
+                }
                 Step::In | Step::Out => {}
             }
         }
         dcur = d;
     }
-    back(&mut k, &dcur, false, &mut grads);
+    back(&mut k, dcur, false, &mut grads, pool);
+    if let Some(dc) = d_carry_from_next {
+        pool.give(dc);
+    }
     StepResult {
         loss,
         correct,

@@ -1,5 +1,5 @@
 //! The training engine: batched activations ([`act`]), layer forward/backward ([`ops`]), a whole
-//! training step with backpropagation ([`engine`]), the trainable tensors in one order ([`params`]),
+//! training step with backpropagation ([`engine`]) with reusable buffers ([`pool`]), the trainable tensors in one order ([`params`]),
 //! optimizers ([`optim`]), augmentation ([`augment`]), evaluation ([`evaluate`]), the user-facing
 //! settings ([`settings`]), atomic checkpoints ([`checkpoint`]) and the epoch loop with exact resume
 //! ([`trainer`]).
@@ -12,8 +12,10 @@ pub mod evaluate;
 pub mod ops;
 pub mod optim;
 pub mod params;
+pub mod pool;
 pub mod settings;
 pub mod trainer;
 
 pub use act::Act;
-pub use engine::{train_step, train_step_with_hooks, Gradients, StepOptions, StepResult};
+pub use engine::{train_step, train_step_pooled, train_step_with_hooks, Gradients, StepOptions, StepResult};
+pub use pool::ActPool;

@@ -6,6 +6,7 @@ use nalgebra::DMatrix;
 use rayon::prelude::*;
 
 use super::act::Act;
+use super::pool::ActPool;
 use crate::layers::matmul::{matmul, matmul_strided};
 use crate::layers::{Activation, BatchNorm, ConvKind};
 use crate::tensor::FeatureMap;
@@ -17,16 +18,18 @@ pub const BN_MOMENTUM: f64 = 0.1;
 ///
 /// # Panics
 /// When the weight matrix does not fit the conv kind and input channels.
-pub fn conv_forward(kind: &ConvKind, w: &DMatrix<f32>, x: &Act, threads: usize) -> Act {
+pub fn conv_forward(pool: &mut ActPool, kind: &ConvKind, w: &DMatrix<f32>, x: &Act, threads: usize) -> Act {
     match kind {
         ConvKind::Pointwise(p) => {
-            let mut z = Act::zeros(x.n, p.out_channels, x.h, x.w);
+            // The GEMM overwrites every element.
+            let mut z = pool.overwritten(x.n, p.out_channels, x.h, x.w);
             matmul(&mut z.data, &x.data, w.as_slice(), x.m(), p.in_channels, p.out_channels, threads);
             z
         }
         ConvKind::Depthwise(d) => {
             let (oh, ow) = d.output_size(x.h, x.w);
-            let mut z = Act::zeros(x.n, d.channels, oh, ow);
+            // Every output plane is written whole.
+            let mut z = pool.overwritten(x.n, d.channels, oh, ow);
             let (n, ohw) = (x.n, oh * ow);
             z.data.par_chunks_mut(n * ohw).enumerate().for_each_init(Vec::new, |scratch, (c, zc)| {
                 let filt: &[f32; 9] = w.as_slice()[c * 9..(c + 1) * 9].try_into().expect("3×3");
@@ -36,20 +39,23 @@ pub fn conv_forward(kind: &ConvKind, w: &DMatrix<f32>, x: &Act, threads: usize) 
         }
         ConvKind::Full(conv) => {
             let (oh, ow) = conv.output_size(x.h, x.w);
-            let cols = im2col_batch(conv, x);
-            let mut z = Act::zeros(x.n, conv.out_channels, oh, ow);
-            matmul(&mut z.data, &cols, w.as_slice(), x.n * oh * ow, conv.fan_in(), conv.out_channels, threads);
+            let cols = im2col_batch(pool, conv, x);
+            let mut z = pool.overwritten(x.n, conv.out_channels, oh, ow);
+            matmul(&mut z.data, &cols.data, w.as_slice(), x.n * oh * ow, conv.fan_in(), conv.out_channels, threads);
+            pool.give(cols);
             z
         }
     }
 }
 
-/// The stem's im2col over the batch: `(N·OH·OW) × fan_in`, column-major.
-fn im2col_batch(conv: &crate::layers::Conv2d, x: &Act) -> Vec<f32> {
+/// The stem's im2col over the batch: `(N·OH·OW) × fan_in`, column-major (in a pooled buffer; every
+/// element is written).
+fn im2col_batch(pool: &mut ActPool, conv: &crate::layers::Conv2d, x: &Act) -> Act {
     let (oh, ow) = conv.output_size(x.h, x.w);
     let (ohw, fan_in) = (oh * ow, conv.fan_in());
     let big_m = x.n * ohw;
-    let mut cols = vec![0.0f32; big_m * fan_in];
+    let mut buf = pool.overwritten(1, 1, big_m, fan_in);
+    let cols = &mut buf.data;
     let mut one = Vec::new();
     for i in 0..x.n {
         let img = x.image(i).expect("image shape");
@@ -59,14 +65,14 @@ fn im2col_batch(conv: &crate::layers::Conv2d, x: &Act) -> Vec<f32> {
             cols[j * big_m + i * ohw..j * big_m + (i + 1) * ohw].copy_from_slice(&one[j * ohw..(j + 1) * ohw]);
         }
     }
-    cols
+    buf
 }
 
 /// `(∂L/∂W, ∂L/∂x)` of `z = conv(x)` given `∂L/∂z`; `∂L/∂x` only when `need_dx`.
 ///
 /// # Panics
 /// When the weight matrix does not fit the conv kind and input channels.
-pub fn conv_backward(kind: &ConvKind, w: &DMatrix<f32>, x: &Act, dz: &Act, need_dx: bool, threads: usize) -> (DMatrix<f32>, Option<Act>) {
+pub fn conv_backward(pool: &mut ActPool, kind: &ConvKind, w: &DMatrix<f32>, x: &Act, dz: &Act, need_dx: bool, threads: usize) -> (DMatrix<f32>, Option<Act>) {
     match kind {
         ConvKind::Pointwise(p) => {
             let (m, cin, cout) = (x.m(), p.in_channels, p.out_channels);
@@ -74,7 +80,8 @@ pub fn conv_backward(kind: &ConvKind, w: &DMatrix<f32>, x: &Act, dz: &Act, need_
             // dW (cin×cout) = xᵀ · dz
             matmul_strided(dw.as_mut_slice(), cin, cout, m, (&x.data, 1, m), (&dz.data, m, 1), false, threads);
             let dx = need_dx.then(|| {
-                let mut dx = x.zeros_like();
+                // The GEMM overwrites every element.
+                let mut dx = pool.overwritten_like(x);
                 // dx (m×cin) = dz (m×cout) · Wᵀ (cout×cin)
                 matmul_strided(&mut dx.data, m, cin, cout, (&dz.data, m, 1), (w.as_slice(), 1, cin), false, threads);
                 dx
@@ -83,9 +90,11 @@ pub fn conv_backward(kind: &ConvKind, w: &DMatrix<f32>, x: &Act, dz: &Act, need_
         }
         ConvKind::Depthwise(d) => {
             let (n, hw) = (x.n, x.hw());
-            let mut dx = x.zeros_like();
+            let mut dx = pool.overwritten_like(x);
             let mut dw = DMatrix::zeros(9, d.channels);
             dx.data.par_chunks_mut(n * hw).zip(dw.as_mut_slice().par_chunks_mut(9)).enumerate().for_each_init(Vec::new, |scratch, (c, (dxc, dwc))| {
+                // The kernel adds into dx: zero this channel while it is about to be in cache.
+                dxc.fill(0.0);
                 let filt: &[f32; 9] = w.as_slice()[c * 9..(c + 1) * 9].try_into().expect("3×3");
                 let mut df = [0.0f32; 9];
                 let (xs, dys) = (&x.data[c * n * hw..(c + 1) * n * hw], &dz.data[c * n * dz.hw()..(c + 1) * n * dz.hw()]);
@@ -93,13 +102,19 @@ pub fn conv_backward(kind: &ConvKind, w: &DMatrix<f32>, x: &Act, dz: &Act, need_
                 dwc.copy_from_slice(&df);
             });
 
-            (dw, need_dx.then_some(dx))
+            if need_dx {
+                (dw, Some(dx))
+            } else {
+                pool.give(dx);
+                (dw, None)
+            }
         }
         ConvKind::Full(conv) => {
-            let cols = im2col_batch(conv, x);
+            let cols = im2col_batch(pool, conv, x);
             let (big_m, fan_in, cout) = (dz.m(), conv.fan_in(), conv.out_channels);
             let mut dw = DMatrix::zeros(fan_in, cout);
-            matmul_strided(dw.as_mut_slice(), fan_in, cout, big_m, (&cols, 1, big_m), (&dz.data, big_m, 1), false, threads);
+            matmul_strided(dw.as_mut_slice(), fan_in, cout, big_m, (&cols.data, 1, big_m), (&dz.data, big_m, 1), false, threads);
+            pool.give(cols);
             // The stem is the first layer: its input gradient is never needed.
             (dw, None)
         }
@@ -115,23 +130,18 @@ pub struct BnStats {
 
 /// BatchNorm in training mode: normalise with batch statistics (biased variance), update the running
 /// statistics with [`BN_MOMENTUM`] and the unbiased variance (PyTorch's convention).
-pub fn bn_train_forward(bn: &mut BatchNorm, z: &Act) -> (Act, BnStats) {
+pub fn bn_train_forward(pool: &mut ActPool, bn: &mut BatchNorm, z: &Act) -> (Act, BnStats) {
     let m = z.m();
-    let mut a = z.zeros_like();
-    let stats: Vec<(f32, f32)> = (0..z.c)
-        .into_par_iter()
-        .map(|c| {
-            let col = z.col(c);
-            let mean = col.iter().map(|&v| v as f64).sum::<f64>() / m as f64;
-            let var = col.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / m as f64;
-            (mean as f32, var as f32)
-        })
-        .collect();
+    // Every element is written below.
+    let mut a = pool.overwritten_like(z);
+    let stats = by_channel_groups(z.c, |first, k| mean_var(&z.data[first * m..(first + k) * m], m));
     let mut out = BnStats { mean: Vec::with_capacity(z.c), invstd: Vec::with_capacity(z.c) };
-    for (c, &(mean, var)) in stats.iter().enumerate() {
-        let invstd = 1.0 / (var + bn.eps).sqrt();
-        let (g, b) = (bn.gamma[c], bn.beta[c]);
-        a.col_mut(c).iter_mut().zip(z.col(c)).for_each(|(o, &v)| *o = g * (v - mean) * invstd + b);
+    let invstd: Vec<f32> = stats.iter().map(|&(_, var)| 1.0 / (var + bn.eps).sqrt()).collect();
+    a.data.par_chunks_mut(m.max(1)).zip(z.data.par_chunks(m.max(1))).enumerate().for_each(|(c, (ac, zc))| {
+        let (g, b, mean, invstd) = (bn.gamma[c], bn.beta[c], stats[c].0, invstd[c]);
+        ac.iter_mut().zip(zc).for_each(|(o, &v)| *o = g * (v - mean) * invstd + b);
+    });
+    for (c, (&(mean, var), &invstd)) in stats.iter().zip(&invstd).enumerate() {
         let unbiased = if m > 1 { var as f64 * m as f64 / (m - 1) as f64 } else { var as f64 };
         bn.running_mean[c] = ((1.0 - BN_MOMENTUM) * bn.running_mean[c] as f64 + BN_MOMENTUM * mean as f64) as f32;
         bn.running_var[c] = ((1.0 - BN_MOMENTUM) * bn.running_var[c] as f64 + BN_MOMENTUM * unbiased) as f32;
@@ -141,54 +151,122 @@ pub fn bn_train_forward(bn: &mut BatchNorm, z: &Act) -> (Act, BnStats) {
     (a, out)
 }
 
+/// Channels whose sums one pass takes together: each channel is still summed in element order (so
+/// results are those of one channel at a time, bit for bit), but the independent sums of eight
+/// channels keep the FPU busy where one sequential f64 sum waits on each addition's latency.
+const CHANNEL_GROUP: usize = 8;
+
+/// `f(first, k)` for consecutive groups of `k ≤ CHANNEL_GROUP` channels out of `c`, in parallel;
+/// the per-channel results in channel order.
+fn by_channel_groups<T: Send>(c: usize, f: impl Fn(usize, usize) -> Vec<T> + Sync) -> Vec<T> {
+    let groups: Vec<Vec<T>> = (0..c.div_ceil(CHANNEL_GROUP)).into_par_iter().map(|g| f(g * CHANNEL_GROUP, CHANNEL_GROUP.min(c - g * CHANNEL_GROUP))).collect();
+    groups.into_iter().flatten().collect()
+}
+
+/// Per channel of `cols` (channels of `m` values back to back): the mean and the biased variance,
+/// each a sequential f64 sum in element order, as f32.
+fn mean_var(cols: &[f32], m: usize) -> Vec<(f32, f32)> {
+    let k = cols.len() / m.max(1);
+    if k != CHANNEL_GROUP {
+        return cols
+            .chunks(m.max(1))
+            .map(|col| {
+                let mean = col.iter().map(|&v| v as f64).sum::<f64>() / m as f64;
+                let var = col.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / m as f64;
+                (mean as f32, var as f32)
+            })
+            .collect();
+    }
+    let lanes: [&[f32]; CHANNEL_GROUP] = std::array::from_fn(|j| &cols[j * m..(j + 1) * m]);
+    // `Sum for f64` starts from −0.0; so do these.
+    let mut sum = [-0.0f64; CHANNEL_GROUP];
+    for i in 0..m {
+        for j in 0..CHANNEL_GROUP {
+            sum[j] += lanes[j][i] as f64;
+        }
+    }
+    let mean = sum.map(|s| s / m as f64);
+    let mut sq = [-0.0f64; CHANNEL_GROUP];
+    for i in 0..m {
+        for j in 0..CHANNEL_GROUP {
+            sq[j] += (lanes[j][i] as f64 - mean[j]).powi(2);
+        }
+    }
+    (0..CHANNEL_GROUP).map(|j| (mean[j] as f32, (sq[j] / m as f64) as f32)).collect()
+}
+
+/// Per channel: `(Σ g·(z − mean)·invstd, Σ g)` in f64, element order, as f32 — BatchNorm's `∂L/∂γ`
+/// and `∂L/∂β`.
+fn bn_grad_sums(da: &[f32], z: &[f32], mean: &[f32], invstd: &[f32], m: usize) -> Vec<(f32, f32)> {
+    let k = mean.len();
+    let one = |c: usize| {
+        let (mut dg, mut db) = (0.0f64, 0.0f64);
+        for (&g, &v) in da[c * m..(c + 1) * m].iter().zip(&z[c * m..(c + 1) * m]) {
+            db += g as f64;
+            dg += (g * (v - mean[c]) * invstd[c]) as f64;
+        }
+        (dg as f32, db as f32)
+    };
+    if k != CHANNEL_GROUP {
+        return (0..k).map(one).collect();
+    }
+    let g: [&[f32]; CHANNEL_GROUP] = std::array::from_fn(|j| &da[j * m..(j + 1) * m]);
+    let v: [&[f32]; CHANNEL_GROUP] = std::array::from_fn(|j| &z[j * m..(j + 1) * m]);
+    let (mut dg, mut db) = ([0.0f64; CHANNEL_GROUP], [0.0f64; CHANNEL_GROUP]);
+    for i in 0..m {
+        for j in 0..CHANNEL_GROUP {
+            let gi = g[j][i];
+            db[j] += gi as f64;
+            dg[j] += (gi * (v[j][i] - mean[j]) * invstd[j]) as f64;
+        }
+    }
+    (0..CHANNEL_GROUP).map(|j| (dg[j] as f32, db[j] as f32)).collect()
+}
+
 /// `(∂L/∂z, ∂L/∂γ, ∂L/∂β)` of training-mode BatchNorm.
-pub fn bn_backward(bn: &BatchNorm, z: &Act, st: &BnStats, da: &Act) -> (Act, Vec<f32>, Vec<f32>) {
+pub fn bn_backward(pool: &mut ActPool, bn: &BatchNorm, z: &Act, st: &BnStats, da: &Act) -> (Act, Vec<f32>, Vec<f32>) {
     let m = z.m() as f32;
-    let mut dz = z.zeros_like();
-    let grads: Vec<(f32, f32)> = (0..z.c)
-        .into_par_iter()
-        .map(|c| {
-            let (mean, inv) = (st.mean[c], st.invstd[c]);
-            let (mut dg, mut db) = (0.0f64, 0.0f64);
-            for (&g, &v) in da.col(c).iter().zip(z.col(c)) {
-                db += g as f64;
-                dg += (g * (v - mean) * inv) as f64;
-            }
-            (dg as f32, db as f32)
-        })
-        .collect();
-    for (c, &(dg, db)) in grads.iter().enumerate().take(z.c) {
+    // Every element is written below.
+    let mut dz = pool.overwritten_like(z);
+    let mz = z.m();
+    let grads = by_channel_groups(z.c, |first, k| {
+        let span = first * mz..(first + k) * mz;
+        bn_grad_sums(&da.data[span.clone()], &z.data[span], &st.mean[first..first + k], &st.invstd[first..first + k], mz)
+    });
+    dz.data.par_chunks_mut(mz.max(1)).enumerate().for_each(|(c, dzc)| {
+        let (dg, db) = grads[c];
         let (mean, inv, gamma) = (st.mean[c], st.invstd[c], bn.gamma[c]);
         let k = gamma * inv / m;
-        dz.col_mut(c).iter_mut().zip(da.col(c).iter().zip(z.col(c))).for_each(|(o, (&g, &v))| {
+        dzc.iter_mut().zip(da.col(c).iter().zip(z.col(c))).for_each(|(o, (&g, &v))| {
             *o = k * (m * g - db - (v - mean) * inv * dg);
         });
-    }
+    });
     (dz, grads.iter().map(|g| g.0).collect(), grads.iter().map(|g| g.1).collect())
 }
 
 /// `y = act(a)`.
-pub fn act_forward(act: Activation, a: &Act) -> Act {
-    let mut y = a.clone();
+pub fn act_forward(pool: &mut ActPool, act: Activation, a: &Act) -> Act {
+    let mut y = pool.copy(a);
     act.apply_slice(&mut y.data);
     y
 }
 
 /// `∂L/∂a = ∂L/∂y` where the activation is in its linear region (0 < a < 6 for ReLU6), else 0.
-pub fn act_backward(act: Activation, a: &Act, dy: &Act) -> Act {
-    let mut da = dy.clone();
-    if act != Activation::Identity {
-        let (lo, hi) = act.bounds();
-        mask_linear_region(&mut da.data, &a.data, lo, hi);
+pub fn act_backward(pool: &mut ActPool, act: Activation, a: &Act, dy: &Act) -> Act {
+    if act == Activation::Identity {
+        return pool.copy(dy);
     }
+    let mut da = pool.overwritten_like(dy);
+    let (lo, hi) = act.bounds();
+    mask_linear_region(&mut da.data, &dy.data, &a.data, lo, hi);
     da
 }
 
-/// `g ← g` where `lo < a < hi`, else 0 (branch-free, vectorised at run time).
+/// `out = g` where `lo < a < hi`, else 0 (branch-free, vectorised at run time).
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-fn mask_linear_region(g: &mut [f32], a: &[f32], lo: f32, hi: f32) {
-    for (g, &v) in g.iter_mut().zip(a) {
-        *g = if v > lo && v < hi { *g } else { 0.0 };
+fn mask_linear_region(out: &mut [f32], g: &[f32], a: &[f32], lo: f32, hi: f32) {
+    for ((o, &g), &v) in out.iter_mut().zip(g).zip(a) {
+        *o = if v > lo && v < hi { g } else { 0.0 };
     }
 }
 
@@ -204,8 +282,10 @@ pub fn pool_forward(x: &Act) -> Act {
     p
 }
 
-pub fn pool_backward(x: &Act, dp: &Act) -> Act {
-    let mut dx = x.zeros_like();
+/// `∂L/∂x` of [`pool_forward`]: each plane filled with its pooled gradient over `H·W`.
+pub fn pool_backward(pool: &mut ActPool, x: &Act, dp: &Act) -> Act {
+    // Every plane is filled below.
+    let mut dx = pool.overwritten_like(x);
     let hw = x.hw();
     for c in 0..x.c {
         for i in 0..x.n {

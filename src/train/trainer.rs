@@ -17,11 +17,12 @@ use super::act::Act;
 use super::augment::mix;
 pub use super::augment::{augment, Augment};
 use super::checkpoint;
-use super::engine::{train_step, StepOptions};
+use super::engine::{train_step_pooled, StepOptions};
 pub use super::evaluate::{evaluate, Evaluation};
 use super::optim::{Optimizer, OptimizerConfig, ParamState, Schedule};
 use super::params::param_names;
 pub use super::params::{grad_slices, params_mut};
+use super::pool::ActPool;
 use crate::data::{DataSpec, Split};
 use crate::error::{Error, Result};
 use crate::io::atomic::{ensure_writable_dir, remove_stale_temps};
@@ -223,6 +224,8 @@ pub fn train_until(
     }
     let steps = n_train.div_ceil(cfg.batch);
     let threads = rayon::current_num_threads();
+    // Activation buffers reused by every step (no step allocates its tensors anew).
+    let mut buffers = ActPool::default();
     for epoch in start_epoch..cfg.epochs {
         let t0 = std::time::Instant::now();
         let mut order: Vec<usize> = (0..n_train).collect();
@@ -242,7 +245,7 @@ pub fn train_until(
             let labels: Vec<usize> = items.iter().map(|x| x.1).collect();
             let x = Act::from_batch(&Batch::new(items.into_iter().map(|x| x.0).collect())?);
             let step_opts = StepOptions { label_smoothing: cfg.label_smoothing, dropout_seed: mix(mix(cfg.seed, epoch as u64), 1_000_000 + s as u64), threads };
-            let r = train_step(model, &x, &labels, step_opts);
+            let r = train_step_pooled(model, &x, &labels, step_opts, &mut buffers);
             if !r.loss.is_finite() {
                 return Err(Error::input(
                     "training",
