@@ -51,9 +51,14 @@ struct UnitTape {
 
 fn unit_forward(pool: &mut ActPool, u: &mut ConvBn, x: Act, threads: usize, hooks: &mut TrainHooks, sites: (HookName, HookName)) -> (Act, UnitTape) {
     let z = conv_forward(pool, &u.kind, &u.weight, &x, threads);
-    let (mut a, stats) = bn_train_forward(pool, &mut u.bn, &z);
-    hooks.fire(&sites.0, &mut a);
-    let mut y = act_forward(pool, u.activation, &a);
+    let (a, mut y, stats) = if hooks.wants(&sites.0) {
+        let (mut a, stats) = bn_train_forward(pool, &mut u.bn, &z);
+        hooks.fire(&sites.0, &mut a);
+        let y = act_forward(pool, u.activation, &a);
+        (a, y, stats)
+    } else {
+        bn_act_train_forward(pool, &mut u.bn, &z, u.activation)
+    };
     hooks.fire(&sites.1, &mut y);
     (y, UnitTape { x, z, a, stats })
 }
@@ -70,8 +75,12 @@ impl TrainHooks {
         TrainHooks { forks: Vec::new() }
     }
 
+    fn wants(&self, name: &HookName) -> bool {
+        self.forks.first().is_some_and(|f| f.wants(name))
+    }
+
     fn fire(&mut self, name: &HookName, act: &mut Act) {
-        if self.forks.first().is_none_or(|f| !f.wants(name)) {
+        if !self.wants(name) {
             return;
         }
         let hw = act.hw();

@@ -131,24 +131,73 @@ pub struct BnStats {
 /// BatchNorm in training mode: normalise with batch statistics (biased variance), update the running
 /// statistics with [`BN_MOMENTUM`] and the unbiased variance (PyTorch's convention).
 pub fn bn_train_forward(pool: &mut ActPool, bn: &mut BatchNorm, z: &Act) -> (Act, BnStats) {
-    let m = z.m();
+    let stats = bn_batch_stats(bn, z);
     // Every element is written below.
     let mut a = pool.overwritten_like(z);
-    let stats = by_channel_groups(z.c, |first, k| mean_var(&z.data[first * m..(first + k) * m], m));
-    let mut out = BnStats { mean: Vec::with_capacity(z.c), invstd: Vec::with_capacity(z.c) };
-    let invstd: Vec<f32> = stats.iter().map(|&(_, var)| 1.0 / (var + bn.eps).sqrt()).collect();
-    a.data.par_chunks_mut(m.max(1)).zip(z.data.par_chunks(m.max(1))).enumerate().for_each(|(c, (ac, zc))| {
-        let (g, b, mean, invstd) = (bn.gamma[c], bn.beta[c], stats[c].0, invstd[c]);
+    let m = z.m().max(1);
+    a.data.par_chunks_mut(m).zip(z.data.par_chunks(m)).enumerate().for_each(|(c, (ac, zc))| {
+        let (g, b, mean, invstd) = (bn.gamma[c], bn.beta[c], stats.mean[c], stats.invstd[c]);
         ac.iter_mut().zip(zc).for_each(|(o, &v)| *o = g * (v - mean) * invstd + b);
     });
-    for (c, (&(mean, var), &invstd)) in stats.iter().zip(&invstd).enumerate() {
+    (a, stats)
+}
+
+/// [`bn_train_forward`] followed by [`act_forward`] in one pass over memory: `(a, act(a), stats)`,
+/// bit for bit the two calls' results (for a unit without a hook between the two).
+pub fn bn_act_train_forward(pool: &mut ActPool, bn: &mut BatchNorm, z: &Act, act: Activation) -> (Act, Act, BnStats) {
+    let stats = bn_batch_stats(bn, z);
+    let (mut a, mut y) = (pool.overwritten_like(z), pool.overwritten_like(z));
+    let m = z.m().max(1);
+    let bounds = (act != Activation::Identity).then(|| act.bounds());
+    a.data.par_chunks_mut(m).zip(y.data.par_chunks_mut(m)).zip(z.data.par_chunks(m)).enumerate().for_each(|(c, ((ac, yc), zc))| {
+        let affine = Affine { gamma: bn.gamma[c], beta: bn.beta[c], mean: stats.mean[c], invstd: stats.invstd[c] };
+        bn_act_channel(ac, yc, zc, affine, bounds);
+    });
+    (a, y, stats)
+}
+
+/// One channel's BatchNorm affine map with batch statistics.
+#[derive(Clone, Copy)]
+struct Affine {
+    gamma: f32,
+    beta: f32,
+    mean: f32,
+    invstd: f32,
+}
+
+/// `a = γ·(z − mean)·invstd + β`, `y = clamp(a + 0, lo, hi)` (exactly [`Activation::apply_slice`]) or
+/// `y = a` without bounds; vectorised at run time.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn bn_act_channel(a: &mut [f32], y: &mut [f32], z: &[f32], f: Affine, bounds: Option<(f32, f32)>) {
+    let norm = |v: f32| f.gamma * (v - f.mean) * f.invstd + f.beta;
+    match bounds {
+        Some((lo, hi)) => a.iter_mut().zip(y.iter_mut()).zip(z).for_each(|((a, y), &v)| {
+            let av = norm(v);
+            *a = av;
+            *y = (av + 0.0).max(lo).min(hi);
+        }),
+        None => a.iter_mut().zip(y.iter_mut()).zip(z).for_each(|((a, y), &v)| {
+            let av = norm(v);
+            *a = av;
+            *y = av;
+        }),
+    }
+}
+
+/// Batch statistics of `z` per channel (mean, 1/√(var + ε)); updates the running statistics with
+/// [`BN_MOMENTUM`] and the unbiased variance (PyTorch's convention).
+fn bn_batch_stats(bn: &mut BatchNorm, z: &Act) -> BnStats {
+    let m = z.m();
+    let stats = by_channel_groups(z.c, |first, k| mean_var(&z.data[first * m..(first + k) * m], m));
+    let mut out = BnStats { mean: Vec::with_capacity(z.c), invstd: Vec::with_capacity(z.c) };
+    for (c, &(mean, var)) in stats.iter().enumerate() {
         let unbiased = if m > 1 { var as f64 * m as f64 / (m - 1) as f64 } else { var as f64 };
         bn.running_mean[c] = ((1.0 - BN_MOMENTUM) * bn.running_mean[c] as f64 + BN_MOMENTUM * mean as f64) as f32;
         bn.running_var[c] = ((1.0 - BN_MOMENTUM) * bn.running_var[c] as f64 + BN_MOMENTUM * unbiased) as f32;
         out.mean.push(mean);
-        out.invstd.push(invstd);
+        out.invstd.push(1.0 / (var + bn.eps).sqrt());
     }
-    (a, out)
+    out
 }
 
 /// Channels whose sums one pass takes together: each channel is still summed in element order (so
