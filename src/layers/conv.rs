@@ -6,7 +6,8 @@
 
 use nalgebra::DMatrix;
 
-use super::matmul::matmul;
+use super::activation::Activation;
+use super::matmul::{matmul, matmul_bands};
 use super::padding::Padding;
 use crate::tensor::FeatureMap;
 
@@ -38,6 +39,35 @@ impl Conv2d {
 
     /// `out = conv(x)` with `weight` (`fan_in × cout`); no bias or activation. `cols` is scratch.
     pub fn forward(&self, x: &FeatureMap, weight: &DMatrix<f32>, out: &mut FeatureMap, cols: &mut Vec<f32>, threads: usize) {
+        self.forward_with(x, weight, out, cols, threads, &|_, _| {});
+    }
+
+    /// `out = act(conv(x) + bias)`: im2col, then the product in `threads` bands of output positions,
+    /// each band's bias and activation applied while it is in cache. The same bits for any `threads`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_fused(
+        &self,
+        x: &FeatureMap,
+        weight: &DMatrix<f32>,
+        bias: &[f32],
+        act: Activation,
+        out: &mut FeatureMap,
+        cols: &mut Vec<f32>,
+        threads: usize,
+    ) {
+        self.forward_with(x, weight, out, cols, threads, &|c, band| act.bias_apply_slice(band, bias[c]));
+    }
+
+    /// The product with `epilogue(channel, band)` run on each band of output positions.
+    fn forward_with(
+        &self,
+        x: &FeatureMap,
+        weight: &DMatrix<f32>,
+        out: &mut FeatureMap,
+        cols: &mut Vec<f32>,
+        threads: usize,
+        epilogue: &(dyn Fn(usize, &mut [f32]) + Sync),
+    ) {
         let (h, w) = (x.height(), x.width());
         let (k, s) = (self.kernel, self.stride);
         let wy = self.padding.window(h, k, s);
@@ -50,7 +80,7 @@ impl Conv2d {
         }
         self.im2col_rows(x, 0, oh, &mut cols[..m * fan_in]);
         out.reshape(self.out_channels, oh, ow);
-        matmul(out.as_mut_slice(), cols, weight.as_slice(), m, fan_in, self.out_channels, threads);
+        matmul_bands(out.as_mut_slice(), cols, weight.as_slice(), m, fan_in, self.out_channels, threads, epilogue);
     }
 
     /// Output channels `first..first + count` only, computed in bands of output rows (im2col of one

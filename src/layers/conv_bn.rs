@@ -135,14 +135,8 @@ impl ConvBn {
         let act = if activate { self.activation } else { Activation::Identity };
         match &self.kind {
             ConvKind::Depthwise(d) => d.forward(x, &self.folded_weight, &self.folded_bias, act, out, scratch, threads),
-            ConvKind::Pointwise(p) => {
-                p.forward(x, &self.folded_weight, out, threads);
-                bias_activate(out, &self.folded_bias, act);
-            }
-            ConvKind::Full(c) => {
-                c.forward(x, &self.folded_weight, out, scratch, threads);
-                bias_activate(out, &self.folded_bias, act);
-            }
+            ConvKind::Pointwise(p) => p.forward_fused(x, &self.folded_weight, &self.folded_bias, act, out, threads),
+            ConvKind::Full(c) => c.forward_fused(x, &self.folded_weight, &self.folded_bias, act, out, scratch, threads),
         }
     }
 }

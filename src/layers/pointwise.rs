@@ -3,7 +3,8 @@
 
 use nalgebra::DMatrix;
 
-use super::matmul::matmul;
+use super::activation::Activation;
+use super::matmul::{matmul, matmul_bands};
 use crate::tensor::FeatureMap;
 
 /// Geometry of a 1×1 convolution (no bias: BatchNorm follows).
@@ -26,6 +27,14 @@ impl Pointwise {
     /// `out = x · weight` (no bias or activation).
     pub fn forward(&self, x: &FeatureMap, weight: &DMatrix<f32>, out: &mut FeatureMap, threads: usize) {
         self.forward_columns(x, weight.as_slice(), self.out_channels, out, threads);
+    }
+
+    /// `out = act(x · weight + bias)`: the product in `threads` bands of positions (rows of the image),
+    /// each band's bias and activation applied while it is in cache. The same bits for any `threads`.
+    pub fn forward_fused(&self, x: &FeatureMap, weight: &DMatrix<f32>, bias: &[f32], act: Activation, out: &mut FeatureMap, threads: usize) {
+        out.reshape(self.out_channels, x.height(), x.width());
+        let epilogue = |c: usize, band: &mut [f32]| act.bias_apply_slice(band, bias[c]);
+        matmul_bands(out.as_mut_slice(), x.as_slice(), weight.as_slice(), x.positions(), self.in_channels, self.out_channels, threads, &epilogue);
     }
 
     /// The product with only `cols` output channels, whose `cin × cols` weights are the column-major

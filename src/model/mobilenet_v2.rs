@@ -177,7 +177,10 @@ impl MobileNetV2 {
         let results: Vec<(Vec<f32>, H)> = if n >= threads {
             sinks.into_par_iter().enumerate().map(|x| run(x, 1)).collect()
         } else {
-            sinks.into_iter().enumerate().map(|x| run(x, threads)).collect()
+            // Fewer images than threads: each layer is split over the threads. The images run on a
+            // worker of the pool, so those splits are joins between spinning workers rather than a
+            // sleep and a wake-up of the calling thread per layer.
+            rayon::scope(|_| sinks.into_iter().enumerate().map(|x| run(x, threads)).collect())
         };
         let mut logits = DMatrix::zeros(n, self.config.classes);
         let mut out = Vec::with_capacity(n);
