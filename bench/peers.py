@@ -3,7 +3,9 @@ workloads in one run and prints the ratios. Not run in CI.
 
 Setup once:  bash bench/setup_peers.sh            (venv outside the repo, ~/.venvs/infoloss-peers)
 Run:         cargo build --release && ~/.venvs/infoloss-peers/bin/python bench/peers.py [--threads 2]
-             [--workloads forward32,forward1,analyze] [--iters 5]
+             [--workloads forward32,forward1,analyze,train,lemma2] [--iters 5] [--repeat 3]
+With --repeat N the workloads run N times, interleaved (each ratio's two sides timed back to back),
+and the median of the N ratios is printed per workload at the end: the figure the issues ask for.
 The infoloss binary is taken from $INFOLOSS_BIN, else $CARGO_TARGET_DIR/release/infoloss, else
 target/release/infoloss.
 """
@@ -151,6 +153,7 @@ def lemma2_workload(images, threads, t=6):
     if not agree:
         for i in theirs:
             print(f"  block {i}: infoloss {ours[i]} torch {theirs[i]}")
+    return torch_s / ours_s
 
 
 def bench_torch_train(iters, batch=96):
@@ -169,16 +172,11 @@ def bench_torch_train(iters, batch=96):
     return batch / median_time(step, iters)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--iters", type=int, default=5)
-    ap.add_argument("--workloads", default="forward32,forward1,analyze,lemma2,train")
-    ap.add_argument("--lemma2-images", type=int, default=2)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    work = a.workloads.split(",")
-    print(f"# peers: torch {torch.__version__}, threads {a.threads}, binary {infoloss_bin()}")
+def one_round(work, a, ratios):
+    """One pass over the workloads; appends each ratio to `ratios[name]`."""
+    def note(name, value):
+        ratios.setdefault(name, []).append(value)
+
     for batch in [32, 1]:
         if f"forward{batch}" not in work:
             continue
@@ -186,24 +184,54 @@ def main():
         pe = bench_torch(batch, a.iters)
         pc = bench_torch(batch, a.iters, channels_last=True)
         ox = bench_ort(batch, a.iters, a.threads)
-        print(f"forward batch {batch}: infoloss {o:.1f} img/s | torch eager {pe:.1f} | torch channels_last {pc:.1f} "
-              f"| onnxruntime {ox:.1f} img/s")
+        ms = lambda r: 1e3 * batch / r
+        print(f"forward batch {batch}: infoloss {o:.1f} img/s ({ms(o):.2f} ms/batch) | torch eager {pe:.1f} | torch channels_last {pc:.1f} "
+              f"| onnxruntime {ox:.1f} img/s ({ms(ox):.2f} ms/batch)")
         print(f"  ratios: infoloss/ort {o / ox:.2f}x, infoloss/torch-eager {o / pe:.2f}x, "
               f"infoloss/torch-channels_last {o / pc:.2f}x")
+        note(f"forward batch {batch}: infoloss / onnxruntime", o / ox)
+        note(f"forward batch {batch}: infoloss / torch channels_last", o / pc)
     if "analyze" in work:
         o, line = ours(["bench", "analyze", "--batch", "32", "--iters", str(a.iters)], a.threads)
         ph = bench_torch_hooks(32, a.iters)
+        ox = bench_ort(32, a.iters, a.threads)
         print(f"analyze batch 32 (forward + active-channel counts at 35 ReLU6 outputs): infoloss {o:.1f} img/s "
-              f"| torch hooks {ph:.1f} img/s | ratio {o / ph:.2f}x   [{line}]")
+              f"| torch hooks {ph:.1f} img/s | onnxruntime plain forward {ox:.1f} img/s | "
+              f"ratios {o / ph:.2f}x torch hooks, {o / ox:.2f}x ort plain   [{line}]")
+        note("analyze batch 32: infoloss / torch hooks", o / ph)
+        note("analyze batch 32: infoloss / onnxruntime plain forward", o / ox)
     if "train" in work:
         o, line = ours(["bench", "train", "--iters", str(a.iters)], a.threads)
         pt = bench_torch_train(a.iters)
         print(f"train (width 0.5, 32x32, 10 classes, batch 96, RMSprop): infoloss {o:.1f} img/s | torch {pt:.1f} img/s "
               f"| ratio {o / pt:.2f}x   [{line}]")
+        note("train: infoloss / torch", o / pt)
     if "lemma2" in work:
-        lemma2_workload(a.lemma2_images, a.threads)
-        lemma2_workload(2, a.threads, t=2)  # a regime with count and rank failures, for the verdict check
+        note("lemma2 t=6: infoloss / torch matrix_rank", lemma2_workload(a.lemma2_images, a.threads))
+        note("lemma2 t=2: infoloss / torch matrix_rank", lemma2_workload(2, a.threads, t=2))
     sys.stdout.flush()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--workloads", default="forward32,forward1,analyze,lemma2,train")
+    ap.add_argument("--lemma2-images", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    work = a.workloads.split(",")
+    print(f"# peers: torch {torch.__version__}, threads {a.threads}, binary {infoloss_bin()}")
+    ratios = {}
+    for r in range(a.repeat):
+        if a.repeat > 1:
+            print(f"## round {r + 1} of {a.repeat}")
+        one_round(work, a, ratios)
+    if a.repeat > 1:
+        print(f"## medians of {a.repeat} interleaved same-run ratios")
+        for name, vals in ratios.items():
+            print(f"{name}: median {float(np.median(vals)):.2f}x  (rounds: {', '.join(f'{v:.2f}' for v in vals)})")
 
 
 if __name__ == "__main__":

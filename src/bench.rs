@@ -181,7 +181,8 @@ pub fn bench_train(config: &ModelConfig, batch: usize, iters: usize) -> Result<T
     let threads = rayon::current_num_threads();
     let mut buffers = ActPool::default();
     let mut step = |seed: u64| -> Result<()> {
-        let r = train_step_pooled(&mut model, &x, &labels, StepOptions { label_smoothing: 0.0, dropout_seed: seed, threads }, &mut buffers);
+        let opts = StepOptions { label_smoothing: 0.0, dropout_seed: seed, threads };
+        let r = crate::parallel::on_pool(|| train_step_pooled(&mut model, &x, &labels, opts, &mut buffers));
         let (params, decay) = params_mut(&mut model);
         opt.step(params, &grad_slices(&r.grads), &decay, 0.045);
         Ok(())

@@ -12,6 +12,7 @@
 //! - [`experiment`]: TOML experiment specs, the resumable sharded runner, summaries and verdicts.
 //! - [`report`]: CSV tables, plots, Markdown and notebook reports.
 //! - [`io`]: `.npy` and atomic writes. [`bench`](mod@bench): the throughput benchmarks behind `infoloss bench`.
+//! - [`parallel`]: running parallel work from the pool's own threads.
 //!
 //! The library never prints and never panics on user input; errors are [`Error`].
 
@@ -41,6 +42,7 @@ pub mod hooks;
 pub mod io;
 pub mod layers;
 pub mod model;
+pub mod parallel;
 pub mod report;
 pub mod tensor;
 pub mod train;

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use super::invertibility::{lemma2_verdict, Lemma2Layer, Lemma2Scratch};
 use crate::hooks::{BlockPoint, HookName, NameFilter, Observer};
 use crate::model::MobileNetV2;
@@ -86,6 +88,48 @@ impl Lemma2Stats {
     }
 }
 
+/// Positions one parallel task checks (fixed, so that results do not depend on the thread count).
+const POSITIONS_PER_TASK: usize = 128;
+
+/// Lemma 2 at `positions` of one expansion layer, given its input `x` and pre-activation `y` maps.
+fn check_positions(layer: &Lemma2Layer, x: &FeatureMap, y: &FeatureMap, positions: std::ops::Range<usize>, eps: f64) -> Lemma2Stats {
+    let (n, m, p) = (x.channels(), y.channels(), y.positions());
+    let mut stats = Lemma2Stats { n, m, ..Default::default() };
+    let (mut xv, mut yv) = (vec![0.0f32; n], vec![0.0f32; m]);
+    let mut scratch = Lemma2Scratch::default();
+    for q in positions {
+        for (c, v) in xv.iter_mut().enumerate() {
+            *v = x.as_slice()[c * p + q];
+        }
+        for (c, v) in yv.iter_mut().enumerate() {
+            *v = y.as_slice()[c * p + q];
+        }
+        let v = lemma2_verdict(layer, &layer.active_set(&yv), &xv, &yv, eps, &mut scratch);
+        stats.positions += 1;
+        stats.active_total += v.active as u64;
+        stats.exact_svd += v.exact_svd as u64;
+        if !v.enough_active {
+            stats.fail_count += 1;
+            continue;
+        }
+        stats.log10_cond.push(v.condition().log10() as f32);
+        if v.full_rank {
+            stats.invertible += 1;
+            if v.reconstruction_error.is_finite() {
+                stats.max_error_invertible = stats.max_error_invertible.max(v.reconstruction_error);
+                let bound = v.condition() * f32::EPSILON as f64;
+                stats.max_error_ratio = stats.max_error_ratio.max(v.reconstruction_error / bound);
+            }
+        } else {
+            stats.fail_rank += 1;
+            if !(v.reconstruction_error <= RECON_FAIL_THRESHOLD) {
+                stats.rank_fail_unrecoverable += 1;
+            }
+        }
+    }
+    stats
+}
+
 /// Lemma 2 at every position of every expansion layer.
 #[derive(Clone, Debug)]
 pub struct Lemma2Observer {
@@ -124,40 +168,15 @@ impl Observer for Lemma2Observer {
             }
             BlockPoint::ExpandPre => {
                 let Some(x) = self.inputs.get(&index) else { return };
-                let (n, m, p) = (x.channels(), fm.channels(), fm.positions());
+                let (n, m, p, eps) = (x.channels(), fm.channels(), fm.positions(), self.eps);
                 let stats = self.sites.entry(index).or_insert_with(|| Lemma2Stats { n, m, ..Default::default() });
-                let (mut xv, mut yv) = (vec![0.0f32; n], vec![0.0f32; m]);
-                let mut scratch = Lemma2Scratch::default();
-                for q in 0..p {
-                    for (c, v) in xv.iter_mut().enumerate() {
-                        *v = x.as_slice()[c * p + q];
-                    }
-                    for (c, v) in yv.iter_mut().enumerate() {
-                        *v = fm.as_slice()[c * p + q];
-                    }
-                    let v = lemma2_verdict(layer, &layer.active_set(&yv), &xv, &yv, self.eps, &mut scratch);
-                    stats.positions += 1;
-                    stats.active_total += v.active as u64;
-                    stats.exact_svd += v.exact_svd as u64;
-                    if !v.enough_active {
-                        stats.fail_count += 1;
-                        continue;
-                    }
-                    stats.log10_cond.push(v.condition().log10() as f32);
-                    if v.full_rank {
-                        stats.invertible += 1;
-                        if v.reconstruction_error.is_finite() {
-                            stats.max_error_invertible = stats.max_error_invertible.max(v.reconstruction_error);
-                            let bound = v.condition() * f32::EPSILON as f64;
-                            stats.max_error_ratio = stats.max_error_ratio.max(v.reconstruction_error / bound);
-                        }
-                    } else {
-                        stats.fail_rank += 1;
-                        if !(v.reconstruction_error <= RECON_FAIL_THRESHOLD) {
-                            stats.rank_fail_unrecoverable += 1;
-                        }
-                    }
-                }
+                // Positions in fixed chunks, in parallel: each chunk starts its warm starts afresh, so
+                // the totals do not depend on the thread count (the verdicts never depend on them).
+                let chunks: Vec<Lemma2Stats> = (0..p.div_ceil(POSITIONS_PER_TASK))
+                    .into_par_iter()
+                    .map(|t| check_positions(layer, x, fm, t * POSITIONS_PER_TASK..p.min((t + 1) * POSITIONS_PER_TASK), eps))
+                    .collect();
+                chunks.iter().for_each(|c| stats.add(c));
             }
             _ => {}
         }

@@ -180,7 +180,7 @@ impl MobileNetV2 {
             // Fewer images than threads: each layer is split over the threads. The images run on a
             // worker of the pool, so those splits are joins between spinning workers rather than a
             // sleep and a wake-up of the calling thread per layer.
-            rayon::scope(|_| sinks.into_iter().enumerate().map(|x| run(x, threads)).collect())
+            crate::parallel::on_pool(|| sinks.into_iter().enumerate().map(|x| run(x, threads)).collect())
         };
         let mut logits = DMatrix::zeros(n, self.config.classes);
         let mut out = Vec::with_capacity(n);

@@ -245,7 +245,7 @@ pub fn train_until(
             let labels: Vec<usize> = items.iter().map(|x| x.1).collect();
             let x = Act::from_batch(&Batch::new(items.into_iter().map(|x| x.0).collect())?);
             let step_opts = StepOptions { label_smoothing: cfg.label_smoothing, dropout_seed: mix(mix(cfg.seed, epoch as u64), 1_000_000 + s as u64), threads };
-            let r = train_step_pooled(model, &x, &labels, step_opts, &mut buffers);
+            let r = crate::parallel::on_pool(|| train_step_pooled(model, &x, &labels, step_opts, &mut buffers));
             if !r.loss.is_finite() {
                 return Err(Error::input(
                     "training",
