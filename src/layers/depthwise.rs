@@ -155,14 +155,13 @@ impl Depthwise {
         let (dxp, rest) = rest.split_at_mut(total);
         let dyp = &mut rest[..total];
         dxp.fill(0.0);
+        dyp.fill(0.0);
         for i in 0..n {
             g.pad(&x[i * hw..(i + 1) * hw], &mut xp[i * plane..(i + 1) * plane]);
             let block = &mut dyp[i * plane..(i + 1) * plane];
             for oy in 0..g.oh {
                 block[oy * pw..oy * pw + ow].copy_from_slice(&dy[i * ohw + oy * ow..i * ohw + (oy + 1) * ow]);
-                block[oy * pw + ow..(oy + 1) * pw].fill(0.0);
             }
-            block[g.oh * pw..].fill(0.0);
         }
         for ky in 0..DEPTHWISE_KERNEL {
             for kx in 0..DEPTHWISE_KERNEL {
@@ -330,16 +329,13 @@ impl Geometry {
         }
     }
 
-    /// Zero-padded copy (row length `pw`); only the border cells are zeroed.
+    /// Zero-padded copy (row length `pw`): one fill of the whole plane, then the rows (two short fills
+    /// per row cost more than the one long fill on the small planes of a network's late stages).
     fn pad(&self, src: &[f32], dst: &mut [f32]) {
         let (pw, top, left, w) = (self.pw, self.top, self.left, self.w);
-        dst[..top * pw].fill(0.0);
-        dst[(top + self.h) * pw..].fill(0.0);
-        for y in 0..self.h {
-            let row = &mut dst[(top + y) * pw..(top + y + 1) * pw];
-            row[..left].fill(0.0);
-            row[left..left + w].copy_from_slice(&src[y * w..(y + 1) * w]);
-            row[left + w..].fill(0.0);
+        dst.fill(0.0);
+        for (y, row) in src.chunks_exact(w.max(1)).take(self.h).enumerate() {
+            dst[(top + y) * pw + left..][..w].copy_from_slice(row);
         }
     }
 
@@ -347,17 +343,12 @@ impl Geometry {
     fn pad_split(&self, src: &[f32], ew: usize, odw: usize, dst: &mut [f32]) {
         let (top, left, w, ph) = (self.top, self.left, self.w, self.ph);
         let (even, odd) = dst.split_at_mut(ph * ew);
-        for py in 0..ph {
+        even.fill(0.0);
+        odd.fill(0.0);
+        for py in top..top + self.h {
             let er = &mut even[py * ew..(py + 1) * ew];
             let or = &mut odd[py * odw..(py + 1) * odw];
-            if py < top || py >= top + self.h {
-                er.fill(0.0);
-                or.fill(0.0);
-                continue;
-            }
             let row = &src[(py - top) * w..(py - top + 1) * w];
-            er.fill(0.0);
-            or.fill(0.0);
             // Padded column j = left + x goes to the even plane at j/2 when j is even, else the odd one.
             let (first, second) = if left % 2 == 0 { (&mut *er, &mut *or) } else { (&mut *or, &mut *er) };
             let (o1, o2) = (left / 2, left.div_ceil(2));
