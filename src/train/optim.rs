@@ -110,40 +110,59 @@ impl Optimizer {
     /// One update of every tensor: `params[i]` with gradient `grads[i]`; `decay[i]` says whether weight
     /// decay applies; `lr` is this step's learning rate.
     pub fn step(&mut self, params: Vec<&mut [f32]>, grads: &[&[f32]], decay: &[bool], lr: f64) {
+        use rayon::prelude::*;
         self.steps += 1;
-        let c = self.config.clone();
+        let c = &self.config;
         let t = self.steps as f64;
-        for (((p, g), &wd), st) in params.into_iter().zip(grads).zip(decay).zip(&mut self.state) {
+        // Adam's bias corrections, once per step rather than once per element.
+        let corrections = (1.0 - c.beta1.powf(t), 1.0 - c.beta2.powf(t));
+        // Each tensor is updated element by element on its own: tensors in parallel, same bits.
+        params
+            .into_par_iter()
+            .zip(grads.par_iter())
+            .zip(decay.par_iter())
+            .zip(self.state.par_iter_mut())
+            .for_each(|(((p, g), &wd), st)| update_tensor(c, p, g, wd, st, lr, corrections));
+    }
+}
+
+/// One tensor's update (see [`Optimizer::step`]); `corrections` = `(1 − β₁ᵗ, 1 − β₂ᵗ)`.
+fn update_tensor(c: &OptimizerConfig, p: &mut [f32], g: &[f32], wd: bool, st: &mut ParamState, lr: f64, corrections: (f64, f64)) {
+    let l2 = wd && c.kind != OptimizerKind::Adamw;
+    let grad_at = |j: usize, w: f64| if l2 { g[j] as f64 + c.weight_decay * w } else { g[j] as f64 };
+    match c.kind {
+        OptimizerKind::Rmsprop => {
             for j in 0..p.len() {
                 let w = p[j] as f64;
-                let mut grad = g[j] as f64;
-                if wd && c.kind != OptimizerKind::Adamw {
-                    grad += c.weight_decay * w;
-                }
-                match c.kind {
-                    OptimizerKind::Rmsprop => {
-                        let ms = c.decay * st.a[j] as f64 + (1.0 - c.decay) * grad * grad;
-                        let mom = c.momentum * st.b[j] as f64 + lr * grad / (ms + c.eps).sqrt();
-                        st.a[j] = ms as f32;
-                        st.b[j] = mom as f32;
-                        p[j] = (w - mom) as f32;
-                    }
-                    OptimizerKind::Sgd => {
-                        let v = c.momentum * st.b[j] as f64 + grad;
-                        st.b[j] = v as f32;
-                        let update = if c.nesterov { grad + c.momentum * v } else { v };
-                        p[j] = (w - lr * update) as f32;
-                    }
-                    OptimizerKind::Adamw => {
-                        let m = c.beta1 * st.b[j] as f64 + (1.0 - c.beta1) * grad;
-                        let v = c.beta2 * st.a[j] as f64 + (1.0 - c.beta2) * grad * grad;
-                        st.b[j] = m as f32;
-                        st.a[j] = v as f32;
-                        let (mh, vh) = (m / (1.0 - c.beta1.powf(t)), v / (1.0 - c.beta2.powf(t)));
-                        let decayed = if wd { w * (1.0 - lr * c.weight_decay) } else { w };
-                        p[j] = (decayed - lr * mh / (vh.sqrt() + c.eps)) as f32;
-                    }
-                }
+                let grad = grad_at(j, w);
+                let ms = c.decay * st.a[j] as f64 + (1.0 - c.decay) * grad * grad;
+                let mom = c.momentum * st.b[j] as f64 + lr * grad / (ms + c.eps).sqrt();
+                st.a[j] = ms as f32;
+                st.b[j] = mom as f32;
+                p[j] = (w - mom) as f32;
+            }
+        }
+        OptimizerKind::Sgd => {
+            for j in 0..p.len() {
+                let w = p[j] as f64;
+                let grad = grad_at(j, w);
+                let v = c.momentum * st.b[j] as f64 + grad;
+                st.b[j] = v as f32;
+                let update = if c.nesterov { grad + c.momentum * v } else { v };
+                p[j] = (w - lr * update) as f32;
+            }
+        }
+        OptimizerKind::Adamw => {
+            for j in 0..p.len() {
+                let w = p[j] as f64;
+                let grad = grad_at(j, w);
+                let m = c.beta1 * st.b[j] as f64 + (1.0 - c.beta1) * grad;
+                let v = c.beta2 * st.a[j] as f64 + (1.0 - c.beta2) * grad * grad;
+                st.b[j] = m as f32;
+                st.a[j] = v as f32;
+                let (mh, vh) = (m / corrections.0, v / corrections.1);
+                let decayed = if wd { w * (1.0 - lr * c.weight_decay) } else { w };
+                p[j] = (decayed - lr * mh / (vh.sqrt() + c.eps)) as f32;
             }
         }
     }
