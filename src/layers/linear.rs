@@ -22,11 +22,20 @@ impl Linear {
 
     /// `out = Wᵀ x + b` for a 1×1 feature map `x`.
     pub fn forward(&self, x: &FeatureMap, out: &mut FeatureMap) {
+        self.forward_threads(x, out, 1);
+    }
+
+    /// [`Linear::forward`] with the outputs spread over `threads` rayon workers when `threads > 1`
+    /// (a batch of one); each output is the same dot product either way.
+    pub fn forward_threads(&self, x: &FeatureMap, out: &mut FeatureMap, threads: usize) {
+        use rayon::prelude::*;
         out.reshape(self.out_features(), 1, 1);
-        let xs = x.as_slice();
-        for (j, o) in out.as_mut_slice().iter_mut().enumerate() {
-            let col = &self.weight.as_slice()[j * self.in_features()..(j + 1) * self.in_features()];
-            *o = self.bias[j] + dot(col, xs);
+        let (xs, k) = (x.as_slice(), self.in_features());
+        let one = |(j, o): (usize, &mut f32)| *o = self.bias[j] + dot(&self.weight.as_slice()[j * k..(j + 1) * k], xs);
+        if threads > 1 {
+            out.as_mut_slice().par_iter_mut().enumerate().with_min_len(64).for_each(one);
+        } else {
+            out.as_mut_slice().iter_mut().enumerate().for_each(one);
         }
     }
 }

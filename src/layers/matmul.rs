@@ -12,6 +12,8 @@ pub fn matmul(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usiz
 
 /// Band boundaries fall on multiples of this many rows.
 const BAND_ROWS: usize = 8;
+/// Rows of the `gemm` crate's widest f32 micro-kernel with AVX-512 (4 × 16).
+const KERNEL_ROWS: usize = 64;
 
 /// `out (m×n) = a (m×k) · b (k×n)` computed in up to `threads` bands of rows (positions) in parallel,
 /// each band followed at once by `epilogue(column, that column's part of the band)` while it is still
@@ -23,7 +25,9 @@ const BAND_ROWS: usize = 8;
 pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, threads: usize, epilogue: &(dyn Fn(usize, &mut [f32]) + Sync)) {
     assert!(out.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "matmul_bands: operand too small");
     let bands = threads.min(m / BAND_ROWS).max(1);
-    let edge = |i: usize| if i == bands { m } else { (m * i / bands) / BAND_ROWS * BAND_ROWS };
+    // Long bands end on whole 64-row tiles of the kernel (else its narrower tail kernels run more).
+    let unit = if m / bands >= 4 * KERNEL_ROWS { KERNEL_ROWS } else { BAND_ROWS };
+    let edge = |i: usize| if i == bands { m } else { (m * i / bands) / unit * unit };
     let dst = SendPtr(out.as_mut_ptr());
     let band = |i: usize| {
         let (r0, r1) = (edge(i), edge(i + 1));

@@ -196,7 +196,7 @@ impl MobileNetV2 {
     /// One image through every layer; the hook sites fire in catalogue order.
     pub(crate) fn forward_image<H: HookSink>(&self, x: &FeatureMap, image: usize, ws: &mut Workspace, hooks: &mut H, threads: usize) -> Vec<f32> {
         self.forward_features(x, image, ws, hooks, threads);
-        self.forward_classifier(image, ws, hooks);
+        self.forward_classifier(image, ws, hooks, threads);
         ws.logits.as_slice().to_vec()
     }
 
@@ -226,10 +226,10 @@ impl MobileNetV2 {
     }
 
     /// Pool, dropout (identity in eval mode) and classifier on `ws.next`: logits in `ws.logits`.
-    pub(crate) fn forward_classifier<H: HookSink>(&self, image: usize, ws: &mut Workspace, hooks: &mut H) {
+    pub(crate) fn forward_classifier<H: HookSink>(&self, image: usize, ws: &mut Workspace, hooks: &mut H, threads: usize) {
         global_average_pool(&ws.next, &mut ws.pooled);
         fire(hooks, HookName::Pool, image, &mut ws.pooled);
-        self.classifier.forward(&ws.pooled, &mut ws.logits);
+        self.classifier.forward_threads(&ws.pooled, &mut ws.logits, threads);
         fire(hooks, HookName::Logits, image, &mut ws.logits);
     }
 }
