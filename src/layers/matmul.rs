@@ -12,19 +12,33 @@ pub fn matmul(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usiz
 
 /// Band boundaries fall on multiples of this many rows.
 const BAND_ROWS: usize = 8;
+/// `gemm`'s small-product size: a product with m and n at most this blocks k by 512 instead.
+const SMALL_GEMM: usize = 64;
 /// Rows of the `gemm` crate's widest f32 micro-kernel with AVX-512 (4 × 16).
 const KERNEL_ROWS: usize = 64;
 
 /// `out (m×n) = a (m×k) · b (k×n)` computed in up to `threads` bands of rows (positions) in parallel,
 /// each band followed at once by `epilogue(column, that column's part of the band)` while it is still
-/// in cache. Each band is an independent GEMM over the same `k` (the `gemm` crate blocks `k` by `k`
-/// alone), so every element is summed exactly as in one [`matmul`] of the whole — a test checks this
-/// bit for bit on every MobileNetV2 shape for 2–4 bands. (Bands of columns are not: they can change
-/// the kernel's summation order.)
+/// in cache. Each band is an independent GEMM over the same `k`, which the `gemm` crate blocks by `k`
+/// alone — except in products of at most 64 × 64, so no band is made that small unless the whole is —
+/// and every element is summed exactly as in one [`matmul`] of the whole: a test checks this bit for
+/// bit on every MobileNetV2 shape and a few others for 2–4 bands. (Bands of columns are not: they can
+/// change the kernel's summation order.)
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, threads: usize, epilogue: &(dyn Fn(usize, &mut [f32]) + Sync)) {
     assert!(out.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "matmul_bands: operand too small");
-    let bands = threads.min(m / BAND_ROWS).max(1);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        out[..m * n].fill(0.0);
+        (0..n).for_each(|j| epilogue(j, &mut out[j * m..(j + 1) * m]));
+        return;
+    }
+    // `gemm` blocks k differently for a product of at most 64 × 64 (k in blocks of 512), so where
+    // that could apply to a band but not to the whole, bands keep more than 64 rows.
+    let min_rows = if n <= SMALL_GEMM && k > 512 && m > SMALL_GEMM { SMALL_GEMM + 1 } else { BAND_ROWS };
+    let bands = threads.min(m / min_rows).max(1);
     // Long bands end on whole 64-row tiles of the kernel (else its narrower tail kernels run more).
     let unit = if m / bands >= 4 * KERNEL_ROWS { KERNEL_ROWS } else { BAND_ROWS };
     let edge = |i: usize| if i == bands { m } else { (m * i / bands) / unit * unit };

@@ -188,7 +188,7 @@ fn bn_act_channel(a: &mut [f32], y: &mut [f32], z: &[f32], f: Affine, bounds: Op
 /// [`BN_MOMENTUM`] and the unbiased variance (PyTorch's convention).
 fn bn_batch_stats(bn: &mut BatchNorm, z: &Act) -> BnStats {
     let m = z.m();
-    let stats = by_channel_groups(z.c, |first, k| mean_var(&z.data[first * m..(first + k) * m], m));
+    let stats = by_channel_groups(z.c, |first, k| mean_var(&z.data[first * m..(first + k) * m], k, m));
     let mut out = BnStats { mean: Vec::with_capacity(z.c), invstd: Vec::with_capacity(z.c) };
     for (c, &(mean, var)) in stats.iter().enumerate() {
         let unbiased = if m > 1 { var as f64 * m as f64 / (m - 1) as f64 } else { var as f64 };
@@ -212,10 +212,13 @@ fn by_channel_groups<T: Send>(c: usize, f: impl Fn(usize, usize) -> Vec<T> + Syn
     groups.into_iter().flatten().collect()
 }
 
-/// Per channel of `cols` (channels of `m` values back to back): the mean and the biased variance,
+/// Per channel of `cols` (`k` channels of `m` values back to back): the mean and the biased variance,
 /// each a sequential f64 sum in element order, as f32.
-fn mean_var(cols: &[f32], m: usize) -> Vec<(f32, f32)> {
-    let k = cols.len() / m.max(1);
+fn mean_var(cols: &[f32], k: usize, m: usize) -> Vec<(f32, f32)> {
+    if m == 0 {
+        // An empty batch: 0/0, as the sums give.
+        return vec![(f32::NAN, f32::NAN); k];
+    }
     if k != CHANNEL_GROUP {
         return cols
             .chunks(m.max(1))
