@@ -37,7 +37,8 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
     }
     // `gemm` blocks k differently for a product of at most 64 × 64 (k in blocks of 512), so where
     // that could apply to a band but not to the whole, bands keep more than 64 rows.
-    let min_rows = if n <= SMALL_GEMM && k > 512 && m > SMALL_GEMM { SMALL_GEMM + 1 } else { BAND_ROWS };
+    // (Edges round down to whole 8 rows, so a band is at least m / bands − 7 rows long.)
+    let min_rows = if n <= SMALL_GEMM && k > 512 && m > SMALL_GEMM { SMALL_GEMM + BAND_ROWS } else { BAND_ROWS };
     let bands = threads.min(m / min_rows).max(1);
     // Long bands end on whole 64-row tiles of the kernel (else its narrower tail kernels run more).
     let unit = if m / bands >= 4 * KERNEL_ROWS { KERNEL_ROWS } else { BAND_ROWS };
