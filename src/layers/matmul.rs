@@ -24,6 +24,9 @@ const KERNEL_ROWS: usize = 64;
 /// and every element is summed exactly as in one [`matmul`] of the whole: a test checks this bit for
 /// bit on every MobileNetV2 shape and a few others for 2–4 bands. (Bands of columns are not: they can
 /// change the kernel's summation order.)
+///
+/// # Panics
+/// When a slice is shorter than its matrix.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, threads: usize, epilogue: &(dyn Fn(usize, &mut [f32]) + Sync)) {
     assert!(out.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "matmul_bands: operand too small");

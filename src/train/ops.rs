@@ -214,6 +214,8 @@ fn by_channel_groups<T: Send>(c: usize, f: impl Fn(usize, usize) -> Vec<T> + Syn
 
 /// Per channel of `cols` (`k` channels of `m` values back to back): the mean and the biased variance,
 /// each a sequential f64 sum in element order, as f32.
+// Indices run over eight channels' slices at once.
+#[allow(clippy::needless_range_loop)]
 fn mean_var(cols: &[f32], k: usize, m: usize) -> Vec<(f32, f32)> {
     if m == 0 {
         // An empty batch: 0/0, as the sums give.
@@ -249,6 +251,7 @@ fn mean_var(cols: &[f32], k: usize, m: usize) -> Vec<(f32, f32)> {
 
 /// Per channel: `(Σ g·(z − mean)·invstd, Σ g)` in f64, element order, as f32 — BatchNorm's `∂L/∂γ`
 /// and `∂L/∂β`.
+#[allow(clippy::needless_range_loop)]
 fn bn_grad_sums(da: &[f32], z: &[f32], mean: &[f32], invstd: &[f32], m: usize) -> Vec<(f32, f32)> {
     let k = mean.len();
     let one = |c: usize| {

@@ -127,6 +127,8 @@ impl Optimizer {
 }
 
 /// One tensor's update (see [`Optimizer::step`]); `corrections` = `(1 − β₁ᵗ, 1 − β₂ᵗ)`.
+// One index runs over the tensor, its gradient and both state buffers.
+#[allow(clippy::needless_range_loop)]
 fn update_tensor(c: &OptimizerConfig, p: &mut [f32], g: &[f32], wd: bool, st: &mut ParamState, lr: f64, corrections: (f64, f64)) {
     let l2 = wd && c.kind != OptimizerKind::Adamw;
     let grad_at = |j: usize, w: f64| if l2 { g[j] as f64 + c.weight_decay * w } else { g[j] as f64 };
