@@ -201,6 +201,37 @@ fn batch_and_thread_count_do_not_change_logits() {
     assert_eq!(y.row(0), y1.row(3));
 }
 
+/// Batch 1 on several threads splits every layer over them (row bands of the 1×1 and stem GEMMs,
+/// channel ranges of the depthwise); one thread is the reference, and the logits must have the same
+/// bits — on the full 224×224 network, with TF padding on an odd size (odd left padding in the
+/// stride-2 even/odd split), a ReLU6 bottleneck on other strides, and the `expansion` shortcut.
+#[test]
+fn batch_one_split_over_threads_matches_one_thread() {
+    let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    let configs = [
+        ModelConfig { classes: 17, ..Default::default() },
+        ModelConfig { width: 0.35, resolution: 97, classes: 5, padding: infoloss::layers::Padding::Tf, ..Default::default() },
+        ModelConfig {
+            width: 0.5,
+            resolution: 40,
+            classes: 5,
+            bottleneck: BottleneckActivation::Relu6,
+            strides: Some(vec![1, 1, 2, 1, 2, 1, 1, 1]),
+            ..Default::default()
+        },
+        ModelConfig { width: 0.5, resolution: 64, classes: 5, shortcut: Shortcut::Expansion, ..Default::default() },
+    ];
+    for (k, cfg) in configs.iter().enumerate() {
+        let m = MobileNetV2::seeded(cfg, 10 + k as u64).unwrap();
+        let x = random_batch(1, cfg.resolution, 20 + k as u64).unwrap();
+        let whole = pool(1).install(|| m.forward(&x).unwrap());
+        for threads in [2, 3, 4] {
+            let banded = pool(threads).install(|| m.forward(&x).unwrap());
+            assert_eq!(banded, whole, "config {k}, {threads} threads");
+        }
+    }
+}
+
 #[test]
 fn wrong_input_shape_is_an_error() {
     let m = MobileNetV2::new(&ModelConfig { width: 0.35, classes: 10, ..Default::default() }).unwrap();
