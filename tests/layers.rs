@@ -56,7 +56,8 @@ fn full_conv_matches_direct_loop() {
 fn depthwise_matches_direct_loop_with_bias_and_activation() {
     for padding in [Padding::Torch, Padding::Tf] {
         for stride in [1, 2] {
-            for (h, w) in [(8, 8), (7, 9), (15, 4), (2, 2)] {
+            // Rows of whole vectors, short rows computed as one long row (ow = 7, 9, 14, 28), tiny planes.
+            for (h, w) in [(8, 8), (7, 9), (15, 4), (2, 2), (14, 14), (28, 28), (7, 7), (56, 56), (1, 5)] {
                 let c = 6;
                 let dw = Depthwise { channels: c, stride, padding };
                 let x = fm(c, h, w, 3);

@@ -297,36 +297,62 @@ impl Geometry {
         }
     }
 
-    /// One channel: pad into `scratch`, then one pass of all nine taps per output row.
+    /// One channel: pad into `scratch`, then all nine taps in one pass — per output row where rows are
+    /// whole vectors long, else as one long row over the padded plane (see [`Geometry::long_row`]).
     #[allow(clippy::too_many_arguments)]
     fn channel(&self, src: &[f32], dst: &mut [f32], filt: &[f32; 9], b: f32, lo: f32, hi: f32, scratch: &mut Vec<f32>) {
-        let (ow, pw, ph) = (self.ow, self.pw, self.ph);
-        if self.stride == 1 {
-            if scratch.len() < ph * pw {
-                scratch.resize(ph * pw, 0.0);
+        let (oh, ow, pw, ph, s) = (self.oh, self.ow, self.pw, self.ph, self.stride);
+        // Both planes of the stride-2 split have the row pitch `ew` (the odd one a zero column more
+        // where pw is odd), so one offset per tap walks all of them.
+        let pitch = if s == 1 { pw } else { pw.div_ceil(2) };
+        let planes = if s == 1 { 1 } else { 2 };
+        let padded = planes * ph * pitch;
+        let long = self.long_row(pitch);
+        let need = padded + if long { oh * s * pitch } else { 0 };
+        if scratch.len() < need {
+            scratch.resize(need, 0.0);
+        }
+        let (xp, rest) = scratch.split_at_mut(padded);
+        if s == 1 {
+            self.pad(src, xp);
+        } else {
+            self.pad_split(src, pitch, xp);
+        }
+        let (even, odd) = xp.split_at(ph * pitch);
+        // Tap k of output (oy, ox) reads `plane_k[oy·s·pitch + ox + offset_k]`.
+        let taps = |at: usize| -> [&[f32]; 9] {
+            let r = |ky: usize| at + ky * pitch;
+            if s == 1 {
+                let t = |o: usize| &even[o..];
+                [t(r(0)), t(r(0) + 1), t(r(0) + 2), t(r(1)), t(r(1) + 1), t(r(1) + 2), t(r(2)), t(r(2) + 1), t(r(2) + 2)]
+            } else {
+                let (e, o) = (|i: usize| &even[i..], |i: usize| &odd[i..]);
+                [e(r(0)), o(r(0)), e(r(0) + 1), e(r(1)), o(r(1)), e(r(1) + 1), e(r(2)), o(r(2)), e(r(2) + 1)]
             }
-            self.pad(src, &mut scratch[..ph * pw]);
-            for oy in 0..self.oh {
-                let r = |ky: usize| &scratch[(oy + ky) * pw..(oy + ky + 1) * pw];
-                let (a, m, z) = (r(0), r(1), r(2));
-                let taps = [&a[0..], &a[1..], &a[2..], &m[0..], &m[1..], &m[2..], &z[0..], &z[1..], &z[2..]];
-                dw_row(&mut dst[oy * ow..(oy + 1) * ow], taps, filt, b, lo, hi);
+        };
+        if long {
+            // Output (oy, ox) at oy·s·pitch + ox of one long row; the columns past ow are dropped.
+            let step = s * pitch;
+            let len = (oh - 1) * step + ow;
+            let out = &mut rest[..len];
+            dw_row(out, taps(0), filt, b, lo, hi);
+            for (oy, row) in dst.chunks_exact_mut(ow).take(oh).enumerate() {
+                row.copy_from_slice(&out[oy * step..oy * step + ow]);
             }
         } else {
-            let (ew, odw) = (pw.div_ceil(2), pw / 2);
-            if scratch.len() < ph * (ew + odw) {
-                scratch.resize(ph * (ew + odw), 0.0);
-            }
-            self.pad_split(src, ew, odw, &mut scratch[..ph * (ew + odw)]);
-            let (even, odd) = scratch.split_at(ph * ew);
-            let s = self.stride;
-            for oy in 0..self.oh {
-                let e = |ky: usize| &even[(oy * s + ky) * ew..(oy * s + ky + 1) * ew];
-                let o = |ky: usize| &odd[(oy * s + ky) * odw..(oy * s + ky + 1) * odw];
-                let taps = [&e(0)[0..], &o(0)[0..], &e(0)[1..], &e(1)[0..], &o(1)[0..], &e(1)[1..], &e(2)[0..], &o(2)[0..], &e(2)[1..]];
-                dw_row(&mut dst[oy * ow..(oy + 1) * ow], taps, filt, b, lo, hi);
+            for oy in 0..oh {
+                dw_row(&mut dst[oy * ow..(oy + 1) * ow], taps(oy * s * pitch), filt, b, lo, hi);
             }
         }
+    }
+
+    /// Whether one long row over the padded plane (computing `s·pitch − ow` dropped columns per output
+    /// row) costs less than a row at a time, whose last `ow mod 8` columns are scalar: it does for the
+    /// short rows of the late stages (`ow` = 7, 14, 28).
+    fn long_row(&self, pitch: usize) -> bool {
+        const LANES: usize = 8;
+        let per_row = (self.ow / LANES) * LANES + (self.ow % LANES) * 6;
+        self.oh > 1 && self.ow > 0 && self.stride * pitch < per_row
     }
 
     /// Zero-padded copy (row length `pw`): one fill of the whole plane, then the rows (two short fills
@@ -339,15 +365,16 @@ impl Geometry {
         }
     }
 
-    /// Zero-padded copy split by column parity: even padded columns first (`ph × ew`), odd after.
-    fn pad_split(&self, src: &[f32], ew: usize, odw: usize, dst: &mut [f32]) {
+    /// Zero-padded copy split by column parity: even padded columns first (`ph × pitch`), odd after
+    /// (`ph × pitch`, `pitch = ⌈pw/2⌉`).
+    fn pad_split(&self, src: &[f32], pitch: usize, dst: &mut [f32]) {
         let (top, left, w, ph) = (self.top, self.left, self.w, self.ph);
-        let (even, odd) = dst.split_at_mut(ph * ew);
+        let (even, odd) = dst.split_at_mut(ph * pitch);
         even.fill(0.0);
         odd.fill(0.0);
         for py in top..top + self.h {
-            let er = &mut even[py * ew..(py + 1) * ew];
-            let or = &mut odd[py * odw..(py + 1) * odw];
+            let er = &mut even[py * pitch..(py + 1) * pitch];
+            let or = &mut odd[py * pitch..(py + 1) * pitch];
             let row = &src[(py - top) * w..(py - top + 1) * w];
             // Padded column j = left + x goes to the even plane at j/2 when j is even, else the odd one.
             let (first, second) = if left % 2 == 0 { (&mut *er, &mut *or) } else { (&mut *or, &mut *er) };
