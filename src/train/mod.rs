@@ -6,6 +6,7 @@
 
 pub mod act;
 pub mod augment;
+mod channel_sums;
 pub mod checkpoint;
 pub mod engine;
 pub mod evaluate;

@@ -6,6 +6,7 @@ use nalgebra::DMatrix;
 use rayon::prelude::*;
 
 use super::act::Act;
+use super::channel_sums::{self, Lanes};
 use super::pool::ActPool;
 use crate::layers::matmul::{matmul, matmul_strided};
 use crate::layers::{Activation, BatchNorm, ConvKind};
@@ -203,7 +204,7 @@ fn bn_batch_stats(bn: &mut BatchNorm, z: &Act) -> BnStats {
 /// Channels whose sums one pass takes together: each channel is still summed in element order (so
 /// results are those of one channel at a time, bit for bit), but the independent sums of eight
 /// channels keep the FPU busy where one sequential f64 sum waits on each addition's latency.
-const CHANNEL_GROUP: usize = 8;
+const CHANNEL_GROUP: usize = channel_sums::LANES;
 
 /// `f(first, k)` for consecutive groups of `k ≤ CHANNEL_GROUP` channels out of `c`, in parallel;
 /// the per-channel results in channel order.
@@ -231,21 +232,10 @@ fn mean_var(cols: &[f32], k: usize, m: usize) -> Vec<(f32, f32)> {
             })
             .collect();
     }
-    let lanes: [&[f32]; CHANNEL_GROUP] = std::array::from_fn(|j| &cols[j * m..(j + 1) * m]);
+    let lanes: Lanes = std::array::from_fn(|j| &cols[j * m..(j + 1) * m]);
     // `Sum for f64` starts from −0.0; so do these.
-    let mut sum = [-0.0f64; CHANNEL_GROUP];
-    for i in 0..m {
-        for j in 0..CHANNEL_GROUP {
-            sum[j] += lanes[j][i] as f64;
-        }
-    }
-    let mean = sum.map(|s| s / m as f64);
-    let mut sq = [-0.0f64; CHANNEL_GROUP];
-    for i in 0..m {
-        for j in 0..CHANNEL_GROUP {
-            sq[j] += (lanes[j][i] as f64 - mean[j]).powi(2);
-        }
-    }
+    let mean = channel_sums::sums(&lanes, m, -0.0).map(|s| s / m as f64);
+    let sq = channel_sums::squares(&lanes, m, &mean, -0.0);
     (0..CHANNEL_GROUP).map(|j| (mean[j] as f32, (sq[j] / m as f64) as f32)).collect()
 }
 
@@ -265,16 +255,10 @@ fn bn_grad_sums(da: &[f32], z: &[f32], mean: &[f32], invstd: &[f32], m: usize) -
     if k != CHANNEL_GROUP {
         return (0..k).map(one).collect();
     }
-    let g: [&[f32]; CHANNEL_GROUP] = std::array::from_fn(|j| &da[j * m..(j + 1) * m]);
-    let v: [&[f32]; CHANNEL_GROUP] = std::array::from_fn(|j| &z[j * m..(j + 1) * m]);
-    let (mut dg, mut db) = ([0.0f64; CHANNEL_GROUP], [0.0f64; CHANNEL_GROUP]);
-    for i in 0..m {
-        for j in 0..CHANNEL_GROUP {
-            let gi = g[j][i];
-            db[j] += gi as f64;
-            dg[j] += (gi * (v[j][i] - mean[j]) * invstd[j]) as f64;
-        }
-    }
+    let g: Lanes = std::array::from_fn(|j| &da[j * m..(j + 1) * m]);
+    let v: Lanes = std::array::from_fn(|j| &z[j * m..(j + 1) * m]);
+    let (mean, invstd): ([f32; CHANNEL_GROUP], [f32; CHANNEL_GROUP]) = (std::array::from_fn(|j| mean[j]), std::array::from_fn(|j| invstd[j]));
+    let (dg, db) = channel_sums::grad_sums(&g, &v, m, &mean, &invstd);
     (0..CHANNEL_GROUP).map(|j| (dg[j] as f32, db[j] as f32)).collect()
 }
 
