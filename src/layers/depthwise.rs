@@ -301,13 +301,29 @@ impl Geometry {
     /// whole vectors long, else as one long row over the padded plane (see [`Geometry::long_row`]).
     #[allow(clippy::too_many_arguments)]
     fn channel(&self, src: &[f32], dst: &mut [f32], filt: &[f32; 9], b: f32, lo: f32, hi: f32, scratch: &mut Vec<f32>) {
-        let (oh, ow, pw, ph, s) = (self.oh, self.ow, self.pw, self.ph, self.stride);
-        // Both planes of the stride-2 split have the row pitch `ew` (the odd one a zero column more
-        // where pw is odd), so one offset per tap walks all of them.
-        let pitch = if s == 1 { pw } else { pw.div_ceil(2) };
+        let long = self.long_row(self.pitch());
+        self.channel_as(long, src, dst, filt, b, lo, hi, scratch);
+    }
+
+    /// Row pitch of the padded planes: both planes of the stride-2 split have the pitch `⌈pw/2⌉` (the
+    /// odd one a zero column more where pw is odd), so one offset per tap walks all of them.
+    fn pitch(&self) -> usize {
+        if self.stride == 1 {
+            self.pw
+        } else {
+            self.pw.div_ceil(2)
+        }
+    }
+
+    /// [`Geometry::channel`] as one long row (`long`) or a row at a time: the same bits either way.
+    #[allow(clippy::too_many_arguments)]
+    fn channel_as(&self, long: bool, src: &[f32], dst: &mut [f32], filt: &[f32; 9], b: f32, lo: f32, hi: f32, scratch: &mut Vec<f32>) {
+        let (oh, ow, ph, s) = (self.oh, self.ow, self.ph, self.stride);
+        debug_assert_eq!(dst.len(), oh * ow, "depthwise: output plane size");
+        let pitch = self.pitch();
         let planes = if s == 1 { 1 } else { 2 };
         let padded = planes * ph * pitch;
-        let long = self.long_row(pitch);
+        let long = long && oh > 1 && ow > 0;
         let need = padded + if long { oh * s * pitch } else { 0 };
         if scratch.len() < need {
             scratch.resize(need, 0.0);
@@ -348,7 +364,7 @@ impl Geometry {
 
     /// Whether one long row over the padded plane (computing `s·pitch − ow` dropped columns per output
     /// row) costs less than a row at a time, whose last `ow mod 8` columns are scalar: it does for the
-    /// short rows of the late stages (`ow` = 7, 14, 28).
+    /// short rows of the late stages (`ow` = 7 and 14, and 28 at stride 1).
     fn long_row(&self, pitch: usize) -> bool {
         const LANES: usize = 8;
         let per_row = (self.ow / LANES) * LANES + (self.ow % LANES) * 6;
@@ -405,5 +421,30 @@ fn dw_row(out: &mut [f32], taps: [&[f32]; 9], w: &[f32; 9], b: f32, lo: f32, hi:
     for i in 0..n {
         let v = b + w0 * t0[i] + w1 * t1[i] + w2 * t2[i] + w3 * t3[i] + w4 * t4[i] + w5 * t5[i] + w6 * t6[i] + w7 * t7[i] + w8 * t8[i];
         out[i] = v.max(lo).min(hi);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The long-row and row-at-a-time paths give the same bits on every plane size and stride.
+    #[test]
+    fn long_row_equals_row_at_a_time_bit_for_bit() {
+        let filt: [f32; 9] = std::array::from_fn(|k| 0.37 * k as f32 - 1.1);
+        for padding in [Padding::Torch, Padding::Tf] {
+            for stride in [1, 2] {
+                for (h, w) in [(7, 7), (14, 14), (28, 28), (9, 13), (2, 2), (3, 1), (1, 6), (56, 56)] {
+                    let g = Geometry::new(&Depthwise { channels: 1, stride, padding }, h, w);
+                    let src: Vec<f32> = (0..h * w).map(|i| ((i * 7919) % 1013) as f32 * 3.1e-3 - 1.5).collect();
+                    let (mut a, mut b) = (vec![0.0; g.oh * g.ow], vec![0.0; g.oh * g.ow]);
+                    let mut scratch = vec![f32::NAN; 7];
+                    g.channel_as(true, &src, &mut a, &filt, 0.25, 0.0, 6.0, &mut scratch);
+                    g.channel_as(false, &src, &mut b, &filt, 0.25, 0.0, 6.0, &mut scratch);
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&a), bits(&b), "{padding:?} s{stride} {h}x{w}");
+                }
+            }
+        }
     }
 }

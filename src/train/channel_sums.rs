@@ -233,17 +233,42 @@ mod tests {
     }
 
     fn data(seed: u32, m: usize) -> Vec<Vec<f32>> {
-        // Values of mixed magnitude, so that the order of the additions shows in the bits.
+        // Values over 40 binary orders of magnitude and both signs, so that f64 sums round and a
+        // different order of the additions shows in the bits (the negative control below checks it).
         (0..LANES)
             .map(|j| {
                 (0..m)
                     .map(|i| {
-                        ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed + j as u32 * 97) % 10_007) as f32 * 1.37e-3 - 6.0
-                            + if i % 13 == 0 { 1.0e4 } else { 0.0 }
+                        let h = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503) + j as u32 * 97);
+                        let mantissa = 1.0 + (h % 8_388_593) as f32 / 8_388_608.0;
+                        let sign = if h & 1 == 0 { 1.0 } else { -1.0 };
+                        sign * mantissa * 2f32.powi((h >> 8) as i32 % 41 - 20)
                     })
                     .collect()
             })
             .collect()
+    }
+
+    /// The same sums with each block of 8 elements taken in reverse order: must differ somewhere.
+    fn reversed_blocks(x: &[Vec<f32>], m: usize) -> Vec<f64> {
+        x.iter()
+            .map(|c| {
+                let mut s = -0.0f64;
+                for b in c[..m].chunks(8) {
+                    for &v in b.iter().rev() {
+                        s += v as f64;
+                    }
+                }
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn test_data_tells_summation_orders_apart() {
+        let x = data(1, 1000);
+        let bits = |v: Vec<f64>| v.into_iter().map(f64::to_bits).collect::<Vec<_>>();
+        assert_ne!(bits(reference(&x, 1000)), bits(reversed_blocks(&x, 1000)));
     }
 
     #[test]
