@@ -122,6 +122,59 @@ impl LineChart {
         });
         (x, y)
     }
+
+    /// The corner of the plot the legend covers least data in: the one whose box (the outer 40% of
+    /// the width and 35% of the height) holds the fewest points of the lines and bands — upper right
+    /// on a tie. Accuracy curves rise to the upper right, where a fixed corner hid their last epochs.
+    fn legend_corner(&self, ((x0, x1), (y0, y1)): ((f64, f64), (f64, f64))) -> SeriesLabelPosition {
+        let points = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().copied())
+            .chain(self.bands.iter().flat_map(|b| b.x.iter().zip(&b.lower).chain(b.x.iter().zip(&b.upper)).map(|(x, y)| (*x, *y))));
+        let (fx, fy) = (|x: f64| (x - x0) / (x1 - x0), |y: f64| (y - y0) / (y1 - y0));
+        let corners = [
+            (SeriesLabelPosition::UpperRight, true, true),
+            (SeriesLabelPosition::UpperLeft, false, true),
+            (SeriesLabelPosition::LowerRight, true, false),
+            (SeriesLabelPosition::LowerLeft, false, false),
+        ];
+        let mut counts = [0usize; 4];
+        for (x, y) in points.filter(|(x, y)| x.is_finite() && y.is_finite()) {
+            let (u, v) = (fx(x), fy(y));
+            for (k, &(_, right, upper)) in corners.iter().enumerate() {
+                let inside_x = if right { u >= 0.6 } else { u <= 0.4 };
+                let inside_y = if upper { v >= 0.65 } else { v <= 0.35 };
+                counts[k] += usize::from(inside_x && inside_y);
+            }
+        }
+        // The first corner with the fewest points (upper right first).
+        let best = (0..4).min_by_key(|&k| (counts[k], k)).unwrap_or(0);
+        corners[best].0.clone()
+    }
+
+    /// Whether every x value is a whole number (epochs, layer indices): ticks then print without
+    /// decimals.
+    fn whole_x(&self) -> bool {
+        self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).chain(self.bands.iter().flat_map(|b| b.x.iter().copied())).all(|x| x.fract() == 0.0)
+    }
+}
+
+/// Font size for a caption of `title` across `width` pixels: `largest`, or smaller so that a long
+/// title fits (DejaVu Sans averages about 0.55 em per character) instead of being cut at both ends.
+fn caption_size(title: &str, width: u32, largest: f64) -> f64 {
+    let room = f64::from(width.saturating_sub(24));
+    let chars = title.chars().count().max(1) as f64;
+    (room / (0.55 * chars)).clamp(10.0, largest)
+}
+
+/// Tick label of a whole-number axis.
+fn whole_tick(v: &f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        String::new()
+    }
 }
 
 impl Drawable for LineChart {
@@ -133,22 +186,19 @@ impl Drawable for LineChart {
         root.fill(&WHITE).map_err(|x| e(&x))?;
         let ((x0, x1), (y0, y1)) = self.ranges();
         let mut chart = ChartBuilder::on(&root)
-            .caption(&self.title, (FONT, 20))
+            .caption(&self.title, (FONT, caption_size(&self.title, self.width, 20.0)))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(|x| e(&x))?;
-        chart
-            .configure_mesh()
-            // Major grid lines only: the minor ones tripled the size of the SVG and PNG files.
-            .max_light_lines(0)
-            .x_desc(&self.x_label)
-            .y_desc(&self.y_label)
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 15))
-            .draw()
-            .map_err(|x| e(&x))?;
+        let mut mesh = chart.configure_mesh();
+        // Major grid lines only: the minor ones tripled the size of the SVG and PNG files.
+        mesh.max_light_lines(0).x_desc(&self.x_label).y_desc(&self.y_label).label_style((FONT, 13)).axis_desc_style((FONT, 15));
+        if self.whole_x() {
+            mesh.x_label_formatter(&whole_tick);
+        }
+        mesh.draw().map_err(|x| e(&x))?;
         for b in &self.bands {
             let c = PALETTE[b.color % PALETTE.len()];
             let poly: Vec<(f64, f64)> = b.x.iter().zip(&b.upper).map(|(x, y)| (*x, *y)).chain(b.x.iter().zip(&b.lower).rev().map(|(x, y)| (*x, *y))).collect();
@@ -173,7 +223,7 @@ impl Drawable for LineChart {
                 .label_font((FONT, 13))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
-                .position(SeriesLabelPosition::UpperRight)
+                .position(self.legend_corner(((x0, x1), (y0, y1))))
                 .draw()
                 .map_err(|x| e(&x))?;
         }
@@ -280,4 +330,36 @@ pub fn write_both<D: Drawable>(stem: &Path, w: u32, h: u32, chart: &D) -> Result
         .map_err(|e| Error::input("plot", e))?;
     crate::io::atomic::write_atomic(&png, &bytes)?;
     Ok([png, svg])
+}
+
+#[cfg(test)]
+mod legend_tests {
+    use super::*;
+
+    fn chart(points: Vec<(f64, f64)>) -> LineChart {
+        let mut c = LineChart::new("t", "x", "y");
+        c.series.push(Series { name: "a".into(), points, color: 0, dashed: false, markers: false });
+        c
+    }
+
+    #[test]
+    fn legend_goes_where_the_data_is_not() {
+        // A rising curve (accuracy per epoch) fills the upper right and the lower left: the legend
+        // goes to the first empty corner, upper left.
+        let rising = chart((1..=10).map(|e| (e as f64, 0.7 + 0.02 * e as f64)).collect());
+        assert_eq!(rising.legend_corner(rising.ranges()), SeriesLabelPosition::UpperLeft);
+        // A curve that rises fast and then flattens (the usual accuracy curve) leaves only the lower
+        // right free.
+        let saturating = chart((1..=10).map(|e| (e as f64, 0.9 - 0.2 / e as f64)).collect());
+        assert_eq!(saturating.legend_corner(saturating.ranges()), SeriesLabelPosition::LowerRight);
+        // A falling curve (loss) leaves the upper right free.
+        let falling = chart((1..=10).map(|e| (e as f64, 1.0 / e as f64)).collect());
+        assert_eq!(falling.legend_corner(falling.ranges()), SeriesLabelPosition::UpperRight);
+        assert!(rising.whole_x());
+        // Long captions shrink to fit; short ones keep the largest size.
+        assert_eq!(caption_size("short", 900, 20.0), 20.0);
+        let long = "x".repeat(120);
+        assert!(caption_size(&long, 900, 20.0) * 0.55 * 120.0 <= 876.0 + 1e-9);
+        assert!(!chart(vec![(0.5, 1.0), (1.0, 2.0)]).whole_x());
+    }
 }
