@@ -180,7 +180,7 @@ fn lemma2_observer_matches_a_per_position_loop_and_reconstructs_within_bound() {
         )
         .unwrap();
     let layer = Lemma2Layer::from_conv(m.blocks[blk - 1].expand.as_ref().unwrap());
-    let (mut inv, mut cnt, mut pos) = (0, 0, 0);
+    let (mut inv, mut cnt, mut pos, mut inv_svd) = (0, 0, 0, 0);
     for img in 0..2 {
         let x = cache.image(&HookName::block(blk, BlockPoint::In), img).unwrap();
         let y = cache.image(&HookName::block(blk, BlockPoint::ExpandPre), img).unwrap();
@@ -191,10 +191,15 @@ fn lemma2_observer_matches_a_per_position_loop_and_reconstructs_within_bound() {
             pos += 1;
             inv += v.invertible() as u64;
             cnt += (!v.enough_active) as u64;
+            // Independent reference: NumPy's matrix_rank rule on an exact SVD of B_S.
+            let s = layer.active_set(&yv);
+            let bs = DMatrix::from_fn(s.len(), layer.n(), |r, c| layer.bt[(c, s[r])]);
+            inv_svd += (s.len() >= layer.n() && numerical_rank(&bs, RANK_EPS) == layer.n()) as u64;
         }
     }
     let s = &obs.sites[&blk];
     assert_eq!((s.positions, s.invertible, s.fail_count), (pos, inv, cnt));
+    assert_eq!(s.invertible, inv_svd, "the observer (Gram matrix carried between positions) against per-position SVDs");
     for s in obs.sites.values() {
         assert_eq!(s.positions, s.invertible + s.fail_count + s.fail_rank);
         assert!(s.max_error_ratio < RECON_BOUND_FACTOR, "reconstruction error {} × cond·ε", s.max_error_ratio);

@@ -7,16 +7,23 @@
 //!
 //! **Numerical rank** follows NumPy/PyTorch's `matrix_rank` default: σ_i counts when
 //! `σ_i > σ_max · max(|S|, n) · ε`, with ε the machine epsilon of the weights' dtype (f32;
-//! [`RANK_EPS`]). **Speed without changing verdicts:** the Gram matrix `G = B_Sᵀ B_S` is formed in f64
-//! (one GEMM: `|S|·n²` flops, less than an SVD of `B_S`); its eigenvalues are `σ_i(B_S)²`. σ_min
-//! exceeds the tolerance τ iff `G − τ²I` is positive definite, which one Cholesky factorisation decides
-//! (f64 rounding, ≈ n·ε_f64·σ_max², is far below τ² ≈ (max(|S|,n)·ε_f32·σ_max)²). Positions within
-//! [`BORDERLINE_MARGIN`] of the tolerance, and rank-deficient ones, are decided by an exact f64 SVD of
-//! `B_S`, as `matrix_rank` would. σ_max comes from power iteration on `G`, the reported σ_min of an
-//! invertible position from inverse iteration; the reconstruction `x̂ = G⁻¹ B_Sᵀ (y_S − b_S)` uses the
-//! Cholesky factor of `G`.
+//! [`RANK_EPS`]). **Speed without changing verdicts:** the Gram matrix `G = B_Sᵀ B_S` is kept in f64
+//! and carried from one position to the next by the rows that enter and leave S
+//! ([`GramTracker`](super::lemma2_gram::GramTracker): a rank-d update instead of `|S|` outer
+//! products), with a proven bound `e` on its accumulated rounding. Its eigenvalues are `σ_i(B_S)²`.
+//! σ_min exceeds the tolerance τ iff `G − τ²I` is positive definite, which one Cholesky
+//! factorisation decides: a factorisation of `Ĝ − (τ² + e + c)I` that completes proves it, `c`
+//! bounding the factorisation's own rounding ([`lemma2_verdict`]; both bounds are far below τ² ≈
+//! (max(|S|,n)·ε_f32·σ_max)²). Positions within [`BORDERLINE_MARGIN`] of the tolerance, and
+//! rank-deficient ones, are decided by an exact f64 SVD of `B_S`, as `matrix_rank` would. σ_max comes
+//! from power iteration on `G`, the reported σ_min of an invertible position from inverse iteration;
+//! the reconstruction `x̂ = G⁻¹ B_Sᵀ (y_S − b_S)` uses the Cholesky factor of `G`. The dense kernels
+//! (register-tiled rank updates and factorisation) are in [`lemma2_kernels`](super::lemma2_kernels).
 
-use nalgebra::{Cholesky, DMatrix, DVector};
+use nalgebra::{DMatrix, DVector};
+
+use super::lemma2_gram::GramTracker;
+use super::lemma2_kernels::{axpy_cols, cholesky_lower, cholesky_solve, dot, frobenius_lower, gamma, symv_lower, UNIT_ROUNDOFF};
 
 use crate::layers::ConvBn;
 
@@ -47,6 +54,8 @@ pub struct Lemma2Layer {
     pub cap: Option<f32>,
     /// `BᵀB`, so a Gram matrix over a large active set is formed from its small complement.
     full_gram: DMatrix<f64>,
+    /// ‖b_i‖² of each row of B (the weights of the rounding bound of a tracked Gram matrix).
+    row_sq: Vec<f64>,
 }
 
 impl Lemma2Layer {
@@ -54,7 +63,8 @@ impl Lemma2Layer {
     pub fn new(bt: DMatrix<f64>, bias: Vec<f64>, cap: Option<f32>) -> Self {
         let all: Vec<usize> = (0..bt.ncols()).collect();
         let full_gram = outer_sum(&bt, &all, None);
-        Lemma2Layer { bt, bias, cap, full_gram }
+        let row_sq = bt.column_iter().map(|c| c.norm_squared()).collect();
+        Lemma2Layer { bt, bias, cap, full_gram, row_sq }
     }
 
     /// From a BN-folded 1×1 expansion conv (weight `n × m` column-major = PyTorch `[m, n, 1, 1]`).
@@ -65,6 +75,14 @@ impl Lemma2Layer {
             expand.folded_bias().iter().map(|&v| v as f64).collect(),
             expand.activation.cap(),
         )
+    }
+    /// `BᵀB` (n × n).
+    pub(crate) fn full_gram(&self) -> &DMatrix<f64> {
+        &self.full_gram
+    }
+    /// ‖b_i‖² of each row of B.
+    pub(crate) fn row_norms_sq(&self) -> &[f64] {
+        &self.row_sq
     }
     /// Input width n.
     pub fn n(&self) -> usize {
@@ -169,16 +187,29 @@ pub fn lemma2_check_set(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f32], 
     Ok(lemma2_verdict(layer, s, x, y, eps, &mut Lemma2Scratch::default()))
 }
 
-/// Warm starts carried from one position to the next (neighbouring positions have similar Gram
-/// matrices, so the iterations converge in a few steps). Verdicts do not depend on them.
+/// Work space carried from one position to the next: the Gram matrix, maintained by row updates
+/// ([`GramTracker`]), buffers, and warm starts for the iterations (neighbouring positions have
+/// similar Gram matrices, so they converge in a few steps). Verdicts do not depend on it.
 #[derive(Clone, Debug, Default)]
 pub struct Lemma2Scratch {
-    top: Option<DVector<f64>>,
-    bottom: Option<DVector<f64>>,
+    gram: GramTracker,
+    /// The shifted (or plain) Gram matrix, factorised in place.
+    factor: Vec<f64>,
+    top: Vec<f64>,
+    bottom: Vec<f64>,
+    tmp: Vec<f64>,
+    rhs: Vec<f64>,
+    xhat: Vec<f64>,
 }
 
 /// [`lemma2_check_set`] with warm starts from `scratch`, for callers that built `s`, `x` and `y` from
 /// the layer itself (lengths and indices are not checked again).
+///
+/// **Certificate.** Ĝ (the stored Gram matrix) is within `e` = [`GramTracker::error_bound`] of the
+/// exact G in spectral norm. A Cholesky factorisation of `Ĝ − σI` that completes in floating point
+/// proves `λ_min(Ĝ) > σ − c`, with `c = γ_{n+1}/(1−γ_{n+1})·trace(Ĝ) + u·(max ĝ_ii + σ)` covering
+/// its own rounding and that of the shift. With `σ = τ + e + c` a completed factorisation therefore
+/// proves `λ_min(G) > τ`: σ_min(B_S) exceeds the rank tolerance whenever τ ≥ (σ_max·max(|S|,n)·ε)².
 pub(crate) fn lemma2_verdict(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f32], eps: f64, scratch: &mut Lemma2Scratch) -> Lemma2Verdict {
     let n = layer.n();
     let k = s.len();
@@ -196,48 +227,68 @@ pub(crate) fn lemma2_verdict(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f
             exact_svd: false,
         };
     }
-    let g = gram(layer, s).expect("non-empty active set");
-    let xs: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-    // λ_min(G) > τ  ⟺  G − τI is positive definite: a Cholesky factorisation decides it. f64 rounding
-    // (≈ n·ε_f64·λ_max) is far below τ ≈ (k·ε_f32)²·λ_max, so a success certifies full rank.
-    let shifted = |tau: f64| {
-        let mut m = g.clone();
-        for i in 0..n {
-            m[(i, i)] -= tau;
-        }
-        Cholesky::new(m)
+    scratch.gram.move_to(layer, s);
+    let e = scratch.gram.error_bound();
+    let Lemma2Scratch { gram, factor, top, bottom, tmp, rhs, xhat } = scratch;
+    let g = gram.lower();
+    let diag = (0..n).map(|i| g[i * n + i]);
+    let trace: f64 = diag.clone().sum::<f64>() * (1.0 + gamma(n));
+    let max_diag = diag.fold(0.0, f64::max);
+    let chol_err = |shift: f64| gamma(n + 1) / (1.0 - gamma(n + 1)) * trace + UNIT_ROUNDOFF * (max_diag + shift);
+    // Certifies λ_min(G) > τ by factorising Ĝ − σI (σ = τ + e + c) into `factor`; returns σ.
+    let certify = |tau: f64, factor: &mut Vec<f64>| {
+        let shift = tau + e + chol_err(tau + e) * 1.01;
+        factor.clear();
+        factor.extend_from_slice(g);
+        (0..n).for_each(|i| factor[i * n + i] -= shift);
+        cholesky_lower(n, factor).then_some(shift)
     };
-    // Fast path: ‖G‖_F ≥ λ_max bounds the tolerance from above, so passing the test with it certifies
-    // full rank without knowing σ_max precisely (nearly every position: λ_min/λ_max ≫ n·(k·ε)²).
-    let fro = g.norm();
+    // Fast path: ‖Ĝ‖_F + e ≥ ‖G‖_F ≥ λ_max(G) bounds the tolerance from above, so passing the test
+    // with it certifies full rank without knowing σ_max precisely (nearly every position:
+    // λ_min/λ_max ≫ n·(k·ε)²).
+    let fro = frobenius_lower(n, g) * (1.0 + gamma(n * n)) + e;
     let tau_up = fro * tol_factor * tol_factor * (1.0 + BORDERLINE_MARGIN);
-    let (ch, tau, sigma_max) = match shifted(tau_up) {
-        Some(ch) => (ch, tau_up, power_max(&g, &mut scratch.top, ESTIMATE_ITERS).sqrt()),
+    let (shift, sigma_max) = match certify(tau_up, factor) {
+        Some(shift) => (shift, power_max_lower(n, g, top, tmp, ESTIMATE_ITERS).sqrt()),
         None => {
-            let sigma_max = power_max(&g, &mut scratch.top, MAX_ITERS).sqrt();
+            let sigma_max = power_max_lower(n, g, top, tmp, MAX_ITERS).sqrt();
             let tau = (sigma_max * tol_factor).powi(2) * (1.0 + BORDERLINE_MARGIN);
-            match shifted(tau) {
-                Some(ch) => (ch, tau, sigma_max),
-                None => return svd_verdict(layer, s, &xs, y, tol_factor),
+            match certify(tau, factor) {
+                Some(shift) => (shift, sigma_max),
+                None => {
+                    let xs: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+                    return svd_verdict(layer, s, &xs, y, tol_factor);
+                }
             }
         }
     };
     let tol = sigma_max * tol_factor;
-    let r = rhs(layer, s, y);
-    let lmin = inverse_iteration_lmin(&ch, &g, &mut scratch.bottom);
-    // Solve G x = r with the shifted factor: x ← (G − τI)⁻¹ (r − τ x) contracts by τ/(λ_min − τ);
+    rhs_into(layer, s, y, rhs);
+    let lmin = inverse_iteration_lower(n, g, factor, bottom, tmp);
+    // Solve Ĝ x = r with the shifted factor: x ← (Ĝ − σI)⁻¹ (r − σ x) contracts by σ/(λ_min − σ);
     // near the tolerance the unshifted factor is used instead.
-    let xhat = if lmin > REFINE_MIN_RATIO * tau {
-        // Steps for a contraction of 1e-12 at rate τ/λ_min.
-        let steps = (12.0 / (lmin / tau).log10()).ceil().clamp(1.0, REFINE_MAX_STEPS as f64) as usize;
-        let mut xk = DVector::zeros(n);
+    xhat.clear();
+    if lmin > REFINE_MIN_RATIO * shift {
+        // Steps for a contraction of 1e-12 at rate σ/λ_min.
+        let steps = (12.0 / (lmin / shift).log10()).ceil().clamp(1.0, REFINE_MAX_STEPS as f64) as usize;
+        xhat.resize(n, 0.0);
         for _ in 0..steps {
-            xk = chol_solve(&ch, &(&r - &xk * tau));
+            tmp.clear();
+            tmp.extend(rhs.iter().zip(xhat.iter()).map(|(r, v)| r - v * shift));
+            cholesky_solve(n, factor, tmp);
+            std::mem::swap(xhat, tmp);
         }
-        xk
     } else {
-        Cholesky::new(g.clone()).map(|c| c.solve(&r)).unwrap_or_else(|| DVector::from_element(n, f64::NAN))
-    };
+        factor.clear();
+        factor.extend_from_slice(g);
+        xhat.extend_from_slice(rhs);
+        if cholesky_lower(n, factor) {
+            cholesky_solve(n, factor, xhat);
+        } else {
+            xhat.iter_mut().for_each(|v| *v = f64::NAN);
+        }
+    }
+    let xs = x.iter().map(|&v| v as f64);
     Lemma2Verdict {
         active: k,
         enough_active: true,
@@ -245,9 +296,91 @@ pub(crate) fn lemma2_verdict(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f
         sigma_min: lmin.max(0.0).sqrt(),
         sigma_max,
         tolerance: tol,
-        reconstruction_error: rel_error(xhat.as_slice(), &xs),
+        reconstruction_error: rel_error_iter(xhat, xs),
         exact_svd: false,
     }
+}
+
+/// `B_Sᵀ (y_S − b_S)` into `out` (n values).
+fn rhs_into(layer: &Lemma2Layer, s: &[usize], y: &[f32], out: &mut Vec<f64>) {
+    let n = layer.n();
+    out.clear();
+    out.resize(n, 0.0);
+    let bt = layer.bt.as_slice();
+    let (mut cols, mut coef): ([&[f64]; 8], [f64; 8]) = ([&[]; 8], [0.0; 8]);
+    for chunk in s.chunks(8) {
+        for (slot, &i) in chunk.iter().enumerate() {
+            cols[slot] = &bt[i * n..i * n + n];
+            coef[slot] = y[i] as f64 - layer.bias[i];
+        }
+        axpy_cols(out, &cols[..chunk.len()], &coef[..chunk.len()]);
+    }
+}
+
+/// Largest eigenvalue of a symmetric PSD matrix (lower triangle) by power iteration, warm-started
+/// from `warm` when it has the right length; leaves the last iterate there.
+fn power_max_lower(n: usize, g: &[f64], warm: &mut Vec<f64>, w: &mut Vec<f64>, max_iters: usize) -> f64 {
+    if warm.len() != n {
+        warm.clear();
+        warm.extend((0..n).map(|i| 1.0 + (i as f64 * 0.618_033_988_75).fract()));
+    }
+    let norm = dot(warm, warm).sqrt();
+    warm.iter_mut().for_each(|v| *v /= norm);
+    w.clear();
+    w.resize(n, 0.0);
+    let mut lambda = 0.0;
+    for _ in 0..max_iters {
+        symv_lower(n, g, warm, w);
+        let next = dot(warm, w);
+        let norm = dot(w, w).sqrt();
+        if norm == 0.0 {
+            return 0.0;
+        }
+        warm.iter_mut().zip(w.iter()).for_each(|(v, x)| *v = x / norm);
+        let converged = (next - lambda).abs() <= POWER_RTOL * next.abs();
+        lambda = next;
+        if converged {
+            break;
+        }
+    }
+    lambda
+}
+
+/// Estimate of λ_min(G) for reporting σ_min: the Rayleigh quotient after a few inverse iterations
+/// with the shifted factor (an upper bound on λ_min that converges to it; the verdict never depends
+/// on it). Warm-started from `warm`.
+fn inverse_iteration_lower(n: usize, g: &[f64], factor: &[f64], warm: &mut Vec<f64>, w: &mut Vec<f64>) -> f64 {
+    let iters = if warm.len() == n {
+        INVERSE_ITERS / 4
+    } else {
+        warm.clear();
+        warm.extend((0..n).map(|i| 1.0 + (i as f64 * 0.754_877_666).fract()));
+        INVERSE_ITERS
+    };
+    let norm = dot(warm, warm).sqrt();
+    warm.iter_mut().for_each(|v| *v /= norm);
+    for _ in 0..iters {
+        w.clear();
+        w.extend_from_slice(warm);
+        cholesky_solve(n, factor, w);
+        let norm = dot(w, w).sqrt();
+        if !norm.is_finite() || norm == 0.0 {
+            break;
+        }
+        warm.iter_mut().zip(w.iter()).for_each(|(v, x)| *v = x / norm);
+    }
+    w.clear();
+    w.resize(n, 0.0);
+    symv_lower(n, g, warm, w);
+    dot(warm, w)
+}
+
+fn rel_error_iter(xhat: &[f64], x: impl Iterator<Item = f64> + Clone) -> f64 {
+    let nx = x.clone().map(|v| v * v).sum::<f64>().sqrt();
+    if nx == 0.0 {
+        return f64::NAN;
+    }
+    xhat.iter().zip(x).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt() / nx
 }
 
 /// The exact path: SVD of B_S decides rank (as `matrix_rank`) and gives the min-norm reconstruction.
@@ -346,37 +479,6 @@ fn outer_sum(bt: &DMatrix<f64>, rows: &[usize], base: Option<&DMatrix<f64>>) -> 
     out
 }
 
-/// B_Sᵀ (y_S − b_S).
-fn rhs(layer: &Lemma2Layer, s: &[usize], y: &[f32]) -> DVector<f64> {
-    let mut r = DVector::zeros(layer.n());
-    for &i in s {
-        r.axpy(y[i] as f64 - layer.bias[i], &layer.bt.column(i), 1.0);
-    }
-    r
-}
-
-/// Estimate of λ_min(G) for reporting σ_min: the Rayleigh quotient after a few inverse iterations
-/// (an upper bound on λ_min that converges to it; the verdict never depends on it).
-fn inverse_iteration_lmin(ch: &Cholesky<f64, nalgebra::Dyn>, g: &DMatrix<f64>, warm: &mut Option<DVector<f64>>) -> f64 {
-    let n = g.nrows();
-    let (mut v, iters) = match warm.take().filter(|w| w.len() == n) {
-        Some(w) => (w, INVERSE_ITERS / 4),
-        None => (DVector::from_fn(n, |i, _| 1.0 + (i as f64 * 0.754_877_666).fract()), INVERSE_ITERS),
-    };
-    v /= v.norm();
-    for _ in 0..iters {
-        let w = chol_solve(ch, &v);
-        let norm = w.norm();
-        if !norm.is_finite() || norm == 0.0 {
-            break;
-        }
-        v = w / norm;
-    }
-    let lmin = v.dot(&symv(g, &v));
-    *warm = Some(v);
-    lmin
-}
-
 /// Largest eigenvalue of a symmetric PSD matrix by power iteration (warm-started when possible).
 fn power_max(g: &DMatrix<f64>, warm: &mut Option<DVector<f64>>, max_iters: usize) -> f64 {
     let n = g.nrows();
@@ -410,26 +512,6 @@ fn symv(g: &DMatrix<f64>, v: &DVector<f64>) -> DVector<f64> {
         out.iter_mut().zip(col).for_each(|(o, c)| *o += c * vj);
     }
     DVector::from_vec(out)
-}
-
-/// Solves `L Lᵀ x = b` with the Cholesky factor by column-oriented substitution.
-fn chol_solve(ch: &Cholesky<f64, nalgebra::Dyn>, b: &DVector<f64>) -> DVector<f64> {
-    let l = ch.l_dirty();
-    let n = l.nrows();
-    let ls = l.as_slice();
-    let mut z: Vec<f64> = b.as_slice().to_vec();
-    for j in 0..n {
-        let col = &ls[j * n..(j + 1) * n];
-        z[j] /= col[j];
-        let zj = z[j];
-        z[j + 1..].iter_mut().zip(&col[j + 1..]).for_each(|(v, c)| *v -= c * zj);
-    }
-    for j in (0..n).rev() {
-        let col = &ls[j * n..(j + 1) * n];
-        let d: f64 = col[j + 1..].iter().zip(&z[j + 1..]).map(|(c, v)| c * v).sum();
-        z[j] = (z[j] - d) / col[j];
-    }
-    DVector::from_vec(z)
 }
 
 fn rel_error(xhat: &[f64], x: &[f64]) -> f64 {

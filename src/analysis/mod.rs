@@ -4,6 +4,8 @@
 
 pub mod invertibility;
 pub mod jacobian;
+pub mod lemma2_gram;
+pub mod lemma2_kernels;
 pub mod lemma2_observer;
 pub mod manifold;
 pub mod memory;

@@ -29,10 +29,10 @@ pub fn write_analyze_outputs(result: &AnalyzeResult, dir: &Path, meta: &RunMeta)
     if lemma2.rows() > 0 {
         csv("lemma2.csv", &lemma2)?;
     }
+    let mut charts = Vec::new();
     for relative in [false, true] {
         let chart = pattern_chart(&patterns, relative, &meta.producer);
-        let stem = dir.join(if relative { "activation_patterns_rel" } else { "activation_patterns_abs" });
-        written.extend(chart.write(&stem)?);
+        charts.push((chart, dir.join(if relative { "activation_patterns_rel" } else { "activation_patterns_abs" })));
     }
     if lemma2.rows() > 0 {
         let x = f64s(lemma2.column("block"));
@@ -42,8 +42,12 @@ pub fn write_analyze_outputs(result: &AnalyzeResult, dir: &Path, meta: &RunMeta)
         chart.series.push(Series::line("invertible", pts("frac_invertible"), 0).with_markers());
         chart.series.push(Series::line("fails: |S| < n", pts("frac_fail_count"), 3).with_markers());
         chart.series.push(Series::line("fails: rank(B_S) < n", pts("frac_fail_rank"), 1).with_markers());
-        written.extend(chart.write(&dir.join("lemma2"))?);
+        charts.push((chart, dir.join("lemma2")));
     }
+    // Each chart's PNG is deflated at the best level, the slowest part of this function: in parallel.
+    use rayon::prelude::*;
+    let files: Vec<[PathBuf; 2]> = charts.par_iter().map(|(chart, stem)| chart.write(stem)).collect::<Result<_>>()?;
+    written.extend(files.into_iter().flatten());
     Ok(written)
 }
 

@@ -1,0 +1,295 @@
+//! Dense f64 kernels of the Lemma 2 check on the lower triangle of a symmetric n × n matrix stored
+//! column-major (entry (i, j), i ≥ j, at `j·n + i`; the strict upper triangle is never read):
+//! rank-k updates of the Gram matrix, Cholesky factorisation, triangular solves and the
+//! symmetric matrix-vector product. All of them are one pattern, [`axpy_cols`]: a column segment
+//! minus (or plus) a combination of other column segments, vectorised with FMA where the CPU has it.
+//!
+//! Each kernel carries the rounding-error bound that the certificate in
+//! [`invertibility`](super::invertibility) needs ([`gamma`]): floating-point sums of N products
+//! are within γ_N·Σ|products| of the exact sum in any order of evaluation (Higham, *Accuracy and
+//! Stability of Numerical Algorithms*, 2nd ed., §3.1), and a Cholesky factorisation that completes
+//! in floating point is the exact factor of `H + ΔH` with `|ΔH| ≤ γ_{n+1}|L||Lᵀ|` (ibid., Thm 10.3).
+
+/// Unit roundoff of f64 (2⁻⁵³).
+pub const UNIT_ROUNDOFF: f64 = f64::EPSILON / 2.0;
+
+/// γ_k = k·u / (1 − k·u): the relative bound on k accumulated f64 roundings.
+pub fn gamma(k: usize) -> f64 {
+    let ku = k as f64 * UNIT_ROUNDOFF;
+    ku / (1.0 - ku)
+}
+
+/// `dst[i] += Σ_t coef[t] · cols[t][i]`, four columns per pass (one load and store of `dst` per four
+/// fused multiply-adds). `cols` are slices of at least `dst.len()` values.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+pub fn axpy_cols(dst: &mut [f64], cols: &[&[f64]], coef: &[f64]) {
+    axpy(dst, cols, coef)
+}
+
+/// [`axpy_cols`], inlined into the vectorised kernels below.
+#[inline(always)]
+fn axpy(dst: &mut [f64], cols: &[&[f64]], coef: &[f64]) {
+    let len = dst.len();
+    let mut t = 0;
+    while t + 4 <= cols.len() {
+        let (c0, c1, c2, c3) = (&cols[t][..len], &cols[t + 1][..len], &cols[t + 2][..len], &cols[t + 3][..len]);
+        let (a0, a1, a2, a3) = (coef[t], coef[t + 1], coef[t + 2], coef[t + 3]);
+        for i in 0..len {
+            dst[i] = c3[i].mul_add(a3, c2[i].mul_add(a2, c1[i].mul_add(a1, c0[i].mul_add(a0, dst[i]))));
+        }
+        t += 4;
+    }
+    while t < cols.len() {
+        let (c0, a0) = (&cols[t][..len], coef[t]);
+        for i in 0..len {
+            dst[i] = c0[i].mul_add(a0, dst[i]);
+        }
+        t += 1;
+    }
+}
+
+/// Dot product of two equal-length slices with four independent accumulators.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    dot_inl(a, b)
+}
+
+#[inline(always)]
+fn dot_inl(a: &[f64], b: &[f64]) -> f64 {
+    let len = a.len().min(b.len());
+    let (a, b) = (&a[..len], &b[..len]);
+    let mut acc = [0.0f64; 4];
+    let mut i = 0;
+    while i + 4 <= len {
+        for l in 0..4 {
+            acc[l] = a[i + l].mul_add(b[i + l], acc[l]);
+        }
+        i += 4;
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    while i < len {
+        s = a[i].mul_add(b[i], s);
+        i += 1;
+    }
+    s
+}
+
+/// Rows × columns of the register tile of [`tile_update`].
+const TILE_ROWS: usize = 8;
+const TILE_COLS: usize = 4;
+
+/// `g[c, r] += sign · Σ_t b_t[r] · b_t[c]` (b_t = `base[offs[t]..]`) for the columns `c` in
+/// `cols` and the rows `r ≥ c` of an n × n column-major `g` whose column `c` starts at
+/// `(c − col_base)·n`. Works in 8 × 4 register tiles that sum all terms before touching `g` (a GEMM
+/// micro-kernel); tiles on the diagonal also write some entries of the strict upper triangle, which
+/// no kernel reads.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // fixed-size tiles: indices keep the loops unrollable
+fn tile_update(n: usize, g: &mut [f64], col_base: usize, cols: std::ops::Range<usize>, base: &[f64], offs: &[usize], sign: f64) {
+    for j0 in cols.clone().step_by(TILE_COLS) {
+        let jc = TILE_COLS.min(cols.end - j0);
+        let mut i0 = j0 / TILE_ROWS * TILE_ROWS;
+        while i0 < n {
+            if jc == TILE_COLS && i0 + TILE_ROWS <= n {
+                let mut acc = [[0.0f64; TILE_ROWS]; TILE_COLS];
+                for &o in offs {
+                    let wi: &[f64; TILE_ROWS] = base[o + i0..o + i0 + TILE_ROWS].try_into().unwrap();
+                    let vj: &[f64; TILE_COLS] = base[o + j0..o + j0 + TILE_COLS].try_into().unwrap();
+                    for c in 0..TILE_COLS {
+                        for r in 0..TILE_ROWS {
+                            acc[c][r] = wi[r].mul_add(vj[c], acc[c][r]);
+                        }
+                    }
+                }
+                for c in 0..TILE_COLS {
+                    let at = (j0 + c - col_base) * n + i0;
+                    let col = &mut g[at..at + TILE_ROWS];
+                    for r in 0..TILE_ROWS {
+                        col[r] = acc[c][r].mul_add(sign, col[r]);
+                    }
+                }
+            } else {
+                // Edge tile: one entry at a time.
+                for c in j0..j0 + jc {
+                    for r in i0.max(c)..n.min(i0 + TILE_ROWS) {
+                        let mut acc = 0.0f64;
+                        for &o in offs {
+                            acc = base[o + r].mul_add(base[o + c], acc);
+                        }
+                        let at = (c - col_base) * n + r;
+                        g[at] = acc.mul_add(sign, g[at]);
+                    }
+                }
+            }
+            i0 += TILE_ROWS;
+        }
+    }
+}
+
+/// `G += sign · Σ_t b_t b_tᵀ` on the lower triangle of `g` (n × n), where b_t is the n values of
+/// `base` from `offs[t]` (columns of Bᵀ, read in place).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+pub fn rank_update_lower(n: usize, g: &mut [f64], base: &[f64], offs: &[usize], sign: f64) {
+    debug_assert!(g.len() >= n * n);
+    tile_update(n, g, 0, 0..n, base, offs, sign);
+}
+
+/// In-place Cholesky factorisation `A = L Lᵀ` of the lower triangle of `a`, by panels of four
+/// columns: each panel first takes the update from all columns to its left in register tiles
+/// ([`tile_update`]), then is factorised column by column. Returns false, leaving `a` partly
+/// overwritten, when a pivot is not positive (A is not positive definite in floating point).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+pub fn cholesky_lower(n: usize, a: &mut [f64]) -> bool {
+    debug_assert!(a.len() >= n * n);
+    let offs: Vec<usize> = (0..n).map(|k| k * n).collect();
+    for j0 in (0..n).step_by(TILE_COLS) {
+        let j1 = (j0 + TILE_COLS).min(n);
+        let (left, right) = a.split_at_mut(j0 * n);
+        // a[j0.., j0..j1] −= L[j0.., 0..j0] · L[j0..j1, 0..j0]ᵀ
+        tile_update(n, right, j0, j0..j1, left, &offs[..j0], -1.0);
+        for j in j0..j1 {
+            let (done, rest) = right.split_at_mut((j - j0) * n);
+            let dst = &mut rest[j..n];
+            for k in j0..j {
+                let col = &done[(k - j0) * n + j..(k - j0) * n + n];
+                let c = -col[0];
+                axpy(dst, &[col], &[c]);
+            }
+            let d = dst[0];
+            if !(d > 0.0) {
+                return false;
+            }
+            let l = d.sqrt();
+            dst[0] = l;
+            dst[1..].iter_mut().for_each(|v| *v /= l);
+        }
+    }
+    true
+}
+
+/// Solves `L Lᵀ x = b` in place (`b` becomes x) with the factor from [`cholesky_lower`].
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+pub fn cholesky_solve(n: usize, l: &[f64], b: &mut [f64]) {
+    for j in 0..n {
+        let col = &l[j * n..j * n + n];
+        b[j] /= col[j];
+        let bj = -b[j];
+        axpy(&mut b[j + 1..n], &[&col[j + 1..]], &[bj]);
+    }
+    for j in (0..n).rev() {
+        let col = &l[j * n..j * n + n];
+        let d = dot_inl(&col[j + 1..], &b[j + 1..n]);
+        b[j] = (b[j] - d) / col[j];
+    }
+}
+
+/// `out = G v` for a symmetric G given by its lower triangle.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+pub fn symv_lower(n: usize, g: &[f64], v: &[f64], out: &mut [f64]) {
+    out[..n].iter_mut().for_each(|o| *o = 0.0);
+    for j in 0..n {
+        let col = &g[j * n + j..j * n + n];
+        // Row j of the upper part is column j of the lower part.
+        out[j] += col[0] * v[j] + dot_inl(&col[1..], &v[j + 1..n]);
+        axpy(&mut out[j + 1..n], &[&col[1..]], &[v[j]]);
+    }
+}
+
+/// Frobenius norm of a symmetric matrix given by its lower triangle.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+pub fn frobenius_lower(n: usize, g: &[f64]) -> f64 {
+    let mut diag = 0.0;
+    let mut off = 0.0;
+    for j in 0..n {
+        let col = &g[j * n + j..j * n + n];
+        diag += col[0] * col[0];
+        off += dot_inl(&col[1..], &col[1..]);
+    }
+    (diag + 2.0 * off).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::DMatrix;
+
+    fn lcg(seed: &mut u64) -> f64 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((*seed >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+
+    /// A random n × k matrix (column-major).
+    fn random(n: usize, k: usize, seed: u64) -> DMatrix<f64> {
+        let mut s = seed;
+        DMatrix::from_fn(n, k, |_, _| lcg(&mut s))
+    }
+
+    #[test]
+    fn rank_update_matches_naive_outer_products() {
+        for &(n, terms) in &[(1, 1), (5, 3), (8, 4), (16, 9), (33, 17), (70, 8), (24, 0)] {
+            let w = random(n, terms, n as u64 * 31 + terms as u64);
+            let sign: Vec<f64> = (0..terms).map(|t| if t % 3 == 1 { -1.0 } else { 1.0 }).collect();
+            let start = random(n, n, 7);
+            let mut g = start.as_slice().to_vec();
+            let (plus, minus): (Vec<usize>, Vec<usize>) = (0..terms).map(|t| t * n).partition(|o| sign[o / n] > 0.0);
+            rank_update_lower(n, &mut g, w.as_slice(), &plus, 1.0);
+            rank_update_lower(n, &mut g, w.as_slice(), &minus, -1.0);
+            for j in 0..n {
+                for i in j..n {
+                    let mut want = start[(i, j)];
+                    for t in 0..terms {
+                        want += sign[t] * w[(i, t)] * w[(j, t)];
+                    }
+                    assert!((g[j * n + i] - want).abs() <= 1e-13 * (1.0 + want.abs()), "n={n} ({i},{j}): {} vs {want}", g[j * n + i]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cholesky_solve_and_symv_match_nalgebra() {
+        for &n in &[1usize, 2, 7, 8, 9, 31, 64] {
+            let b = random(n, 2 * n + 3, n as u64);
+            let g = &b * b.transpose();
+            let mut a = g.as_slice().to_vec();
+            assert!(cholesky_lower(n, &mut a), "n={n}");
+            let want = g.clone().cholesky().unwrap().l();
+            for j in 0..n {
+                for i in j..n {
+                    assert!((a[j * n + i] - want[(i, j)]).abs() <= 1e-12 * want[(j, j)].abs().max(1.0), "n={n} L({i},{j})");
+                }
+            }
+            let rhs: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
+            let mut x = rhs.clone();
+            cholesky_solve(n, &a, &mut x);
+            let back = &g * nalgebra::DVector::from_vec(x.clone());
+            for i in 0..n {
+                assert!((back[i] - rhs[i]).abs() <= 1e-9, "n={n} residual {}", back[i] - rhs[i]);
+            }
+            let mut out = vec![0.0; n];
+            symv_lower(n, g.as_slice(), &rhs, &mut out);
+            let want = &g * nalgebra::DVector::from_vec(rhs.clone());
+            for i in 0..n {
+                assert!((out[i] - want[i]).abs() <= 1e-12 * (1.0 + want[i].abs()));
+            }
+            assert!((frobenius_lower(n, g.as_slice()) - g.norm()).abs() <= 1e-12 * g.norm());
+        }
+    }
+
+    #[test]
+    fn cholesky_rejects_indefinite_and_singular_matrices() {
+        // [[1, 2], [2, 1]] has eigenvalues 3 and −1.
+        assert!(!cholesky_lower(2, &mut [1.0, 2.0, 2.0, 1.0]));
+        // Rank one: the second pivot is exactly 0.
+        assert!(!cholesky_lower(2, &mut [1.0, 2.0, 2.0, 4.0]));
+        assert!(!cholesky_lower(1, &mut [0.0]));
+        assert!(!cholesky_lower(1, &mut [f64::NAN]));
+    }
+
+    #[test]
+    fn gamma_is_the_textbook_bound() {
+        assert_eq!(gamma(0), 0.0);
+        let g = gamma(1000);
+        assert!((g - 1000.0 * 2f64.powi(-53) / (1.0 - 1000.0 * 2f64.powi(-53))).abs() < 1e-30);
+    }
+}
