@@ -23,7 +23,7 @@
 use nalgebra::{DMatrix, DVector};
 
 use super::lemma2_gram::GramTracker;
-use super::lemma2_kernels::{axpy_cols, cholesky_lower, cholesky_solve, dot, frobenius_lower, gamma, symv_lower, UNIT_ROUNDOFF};
+use super::lemma2_kernels::{axpy_cols, cholesky_lower, cholesky_solve, dot, frobenius_lower, gamma, mirror_lower, symv, UNIT_ROUNDOFF};
 
 use crate::layers::ConvBn;
 
@@ -241,7 +241,10 @@ pub(crate) fn lemma2_verdict(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f
         factor.clear();
         factor.extend_from_slice(g);
         (0..n).for_each(|i| factor[i * n + i] -= shift);
-        cholesky_lower(n, factor).then_some(shift)
+        cholesky_lower(n, factor).then(|| {
+            mirror_lower(n, factor);
+            shift
+        })
     };
     // Fast path: ‖Ĝ‖_F + e ≥ ‖G‖_F ≥ λ_max(G) bounds the tolerance from above, so passing the test
     // with it certifies full rank without knowing σ_max precisely (nearly every position:
@@ -283,6 +286,7 @@ pub(crate) fn lemma2_verdict(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f
         factor.extend_from_slice(g);
         xhat.extend_from_slice(rhs);
         if cholesky_lower(n, factor) {
+            mirror_lower(n, factor);
             cholesky_solve(n, factor, xhat);
         } else {
             xhat.iter_mut().for_each(|v| *v = f64::NAN);
@@ -330,7 +334,7 @@ fn power_max_lower(n: usize, g: &[f64], warm: &mut Vec<f64>, w: &mut Vec<f64>, m
     w.resize(n, 0.0);
     let mut lambda = 0.0;
     for _ in 0..max_iters {
-        symv_lower(n, g, warm, w);
+        symv(n, g, warm, w);
         let next = dot(warm, w);
         let norm = dot(w, w).sqrt();
         if norm == 0.0 {
@@ -371,7 +375,7 @@ fn inverse_iteration_lower(n: usize, g: &[f64], factor: &[f64], warm: &mut Vec<f
     }
     w.clear();
     w.resize(n, 0.0);
-    symv_lower(n, g, warm, w);
+    symv(n, g, warm, w);
     dot(warm, w)
 }
 
@@ -486,7 +490,7 @@ fn power_max(g: &DMatrix<f64>, warm: &mut Option<DVector<f64>>, max_iters: usize
     v /= v.norm();
     let mut lambda = 0.0;
     for _ in 0..max_iters {
-        let w = symv(g, &v);
+        let w = symv_dense(g, &v);
         let next = v.dot(&w);
         let norm = w.norm();
         if norm == 0.0 {
@@ -504,7 +508,7 @@ fn power_max(g: &DMatrix<f64>, warm: &mut Option<DVector<f64>>, max_iters: usize
 }
 
 /// `G v` for a column-major matrix (column axpys over contiguous slices).
-fn symv(g: &DMatrix<f64>, v: &DVector<f64>) -> DVector<f64> {
+fn symv_dense(g: &DMatrix<f64>, v: &DVector<f64>) -> DVector<f64> {
     let n = g.nrows();
     let mut out = vec![0.0; n];
     for (j, &vj) in v.iter().enumerate() {

@@ -14,7 +14,7 @@
 //! terms of `BᵀB` and the rows that later left again).
 
 use super::invertibility::Lemma2Layer;
-use super::lemma2_kernels::{gamma, rank_update_lower};
+use super::lemma2_kernels::{gamma, mirror_lower, pack_panels, rank_update_lower};
 
 /// Fresh start once the terms summed since the last one exceed this multiple of m.
 pub const MAX_TERMS_PER_ROW: usize = 4;
@@ -36,11 +36,14 @@ pub struct GramTracker {
     sign: Vec<f64>,
     plus: Vec<usize>,
     minus: Vec<usize>,
+    /// The rows of one sign, packed for the register tiles.
+    pack: Vec<f64>,
     changed: Vec<usize>,
 }
 
 impl GramTracker {
-    /// Lower triangle of Ĝ for the set of the last [`move_to`](Self::move_to), column-major n × n.
+    /// Ĝ for the set of the last [`move_to`](Self::move_to), column-major n × n: the lower triangle
+    /// as computed, mirrored onto the upper one.
     pub fn lower(&self) -> &[f64] {
         &self.lower
     }
@@ -88,6 +91,7 @@ impl GramTracker {
         } else {
             self.fresh(layer, s);
         }
+        mirror_lower(n, &mut self.lower);
         self.size = s.len();
         self.valid = true;
     }
@@ -130,8 +134,10 @@ impl GramTracker {
         }
         self.terms += rows.len();
         let bt = layer.bt.as_slice();
-        rank_update_lower(n, &mut self.lower, bt, &self.plus, 1.0);
-        rank_update_lower(n, &mut self.lower, bt, &self.minus, -1.0);
+        pack_panels(n, bt, &self.plus, &mut self.pack);
+        rank_update_lower(n, &mut self.lower, &self.pack, 1.0);
+        pack_panels(n, bt, &self.minus, &mut self.pack);
+        rank_update_lower(n, &mut self.lower, &self.pack, -1.0);
     }
 
     /// Forgets the current set (the next [`move_to`](Self::move_to) starts afresh).

@@ -1,7 +1,7 @@
 //! Dense f64 kernels of the Lemma 2 check on the lower triangle of a symmetric n × n matrix stored
 //! column-major (entry (i, j), i ≥ j, at `j·n + i`; the strict upper triangle is never read):
-//! rank-k updates of the Gram matrix, Cholesky factorisation, triangular solves and the
-//! symmetric matrix-vector product. All of them are one pattern, [`axpy_cols`]: a column segment
+//! rank-k updates of the Gram matrix, Cholesky factorisation, and (on the mirrored matrix)
+//! triangular solves and the symmetric matrix-vector product. All of them are one pattern, [`axpy_cols`]: a column segment
 //! minus (or plus) a combination of other column segments, vectorised with FMA where the CPU has it.
 //!
 //! Each kernel carries the rounding-error bound that the certificate in
@@ -126,12 +126,59 @@ fn tile_update(n: usize, g: &mut [f64], col_base: usize, cols: std::ops::Range<u
     }
 }
 
-/// `G += sign · Σ_t b_t b_tᵀ` on the lower triangle of `g` (n × n), where b_t is the n values of
-/// `base` from `offs[t]` (columns of Bᵀ, read in place).
+/// Packs the vectors b_t = `base[offs[t]..offs[t] + n]` for [`rank_update_lower`]: in panels of 8
+/// rows, each panel holding its 8 rows of every b_t in turn (zeros past row n), so the register
+/// tiles stream through memory in order.
+pub fn pack_panels(n: usize, base: &[f64], offs: &[usize], pack: &mut Vec<f64>) {
+    let panels = n.div_ceil(TILE_ROWS);
+    let terms = offs.len();
+    pack.clear();
+    pack.resize(panels * terms * TILE_ROWS, 0.0);
+    for (t, &o) in offs.iter().enumerate() {
+        let b = &base[o..o + n];
+        for (p, rows) in b.chunks(TILE_ROWS).enumerate() {
+            let at = (p * terms + t) * TILE_ROWS;
+            pack[at..at + rows.len()].copy_from_slice(rows);
+        }
+    }
+}
+
+/// `G += sign · Σ_t b_t b_tᵀ` on the lower triangle of `g` (n × n), the b_t packed by
+/// [`pack_panels`]. Works in 8 × 4 register tiles that sum all terms before touching `g` (a GEMM
+/// micro-kernel); tiles on the diagonal also write some entries of the strict upper triangle, which
+/// no kernel reads.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-pub fn rank_update_lower(n: usize, g: &mut [f64], base: &[f64], offs: &[usize], sign: f64) {
-    debug_assert!(g.len() >= n * n);
-    tile_update(n, g, 0, 0..n, base, offs, sign);
+#[allow(clippy::needless_range_loop)] // fixed-size tiles: indices keep the loops unrollable
+pub fn rank_update_lower(n: usize, g: &mut [f64], pack: &[f64], sign: f64) {
+    let panels = n.div_ceil(TILE_ROWS);
+    let terms = if panels == 0 { 0 } else { pack.len() / (panels * TILE_ROWS) };
+    if terms == 0 {
+        return;
+    }
+    let panel = |p: usize| &pack[p * terms * TILE_ROWS..(p + 1) * terms * TILE_ROWS];
+    for j0 in (0..n).step_by(TILE_COLS) {
+        let (pj, jo) = (j0 / TILE_ROWS, (j0 % TILE_ROWS) & TILE_COLS);
+        let vp = panel(pj);
+        for p in pj..panels {
+            let i0 = p * TILE_ROWS;
+            let mut acc = [[0.0f64; TILE_ROWS]; TILE_COLS];
+            for (w8, v8) in panel(p).chunks_exact(TILE_ROWS).zip(vp.chunks_exact(TILE_ROWS)) {
+                let v4 = &v8[jo..jo + TILE_COLS];
+                for c in 0..TILE_COLS {
+                    for r in 0..TILE_ROWS {
+                        acc[c][r] = w8[r].mul_add(v4[c], acc[c][r]);
+                    }
+                }
+            }
+            let (rows, cols) = ((n - i0).min(TILE_ROWS), (n - j0).min(TILE_COLS));
+            for c in 0..cols {
+                let col = &mut g[(j0 + c) * n + i0..(j0 + c) * n + i0 + rows];
+                for r in 0..rows {
+                    col[r] = acc[c][r].mul_add(sign, col[r]);
+                }
+            }
+        }
+    }
 }
 
 /// In-place Cholesky factorisation `A = L Lᵀ` of the lower triangle of `a`, by panels of four
@@ -167,31 +214,76 @@ pub fn cholesky_lower(n: usize, a: &mut [f64]) -> bool {
     true
 }
 
-/// Solves `L Lᵀ x = b` in place (`b` becomes x) with the factor from [`cholesky_lower`].
+/// Copies the strict lower triangle of `a` (n × n, column-major) onto the strict upper one: a
+/// symmetric matrix whole, or a Cholesky factor L with Lᵀ above it for [`cholesky_solve`].
+pub fn mirror_lower(n: usize, a: &mut [f64]) {
+    // In 8 × 8 blocks, so the strided reads stay within a few cache lines.
+    const B: usize = 8;
+    for jb in (0..n).step_by(B) {
+        for ib in (jb..n).step_by(B) {
+            for i in ib..(ib + B).min(n) {
+                for j in jb..(jb + B).min(i) {
+                    a[i * n + j] = a[j * n + i];
+                }
+            }
+        }
+    }
+}
+
+/// Solves `L Lᵀ x = b` in place (`b` becomes x) with the factor from [`cholesky_lower`], mirrored
+/// by [`mirror_lower`] (so both substitutions run down contiguous columns).
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 pub fn cholesky_solve(n: usize, l: &[f64], b: &mut [f64]) {
+    let b = &mut b[..n];
     for j in 0..n {
         let col = &l[j * n..j * n + n];
         b[j] /= col[j];
         let bj = -b[j];
-        axpy(&mut b[j + 1..n], &[&col[j + 1..]], &[bj]);
+        for (x, c) in b[j + 1..].iter_mut().zip(&col[j + 1..]) {
+            *x = c.mul_add(bj, *x);
+        }
     }
     for j in (0..n).rev() {
+        // Column j of Lᵀ above the diagonal: row j of L.
         let col = &l[j * n..j * n + n];
-        let d = dot_inl(&col[j + 1..], &b[j + 1..n]);
-        b[j] = (b[j] - d) / col[j];
+        b[j] /= col[j];
+        let bj = -b[j];
+        for (x, c) in b[..j].iter_mut().zip(&col[..j]) {
+            *x = c.mul_add(bj, *x);
+        }
     }
 }
 
-/// `out = G v` for a symmetric G given by its lower triangle.
+/// Rows of the register block of [`symv`].
+const SYMV_ROWS: usize = 16;
+
+/// `out = G v` for a whole (mirrored) symmetric matrix G: 16 rows at a time held in registers
+/// while every column passes.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-pub fn symv_lower(n: usize, g: &[f64], v: &[f64], out: &mut [f64]) {
-    out[..n].iter_mut().for_each(|o| *o = 0.0);
-    for j in 0..n {
-        let col = &g[j * n + j..j * n + n];
-        // Row j of the upper part is column j of the lower part.
-        out[j] += col[0] * v[j] + dot_inl(&col[1..], &v[j + 1..n]);
-        axpy(&mut out[j + 1..n], &[&col[1..]], &[v[j]]);
+#[allow(clippy::needless_range_loop)] // fixed-size blocks: indices keep the loops unrollable
+pub fn symv(n: usize, g: &[f64], v: &[f64], out: &mut [f64]) {
+    let mut r0 = 0;
+    while r0 + SYMV_ROWS <= n {
+        let mut acc = [0.0f64; SYMV_ROWS];
+        for j in 0..n {
+            let col: &[f64; SYMV_ROWS] = g[j * n + r0..j * n + r0 + SYMV_ROWS].try_into().unwrap();
+            let vj = v[j];
+            for r in 0..SYMV_ROWS {
+                acc[r] = col[r].mul_add(vj, acc[r]);
+            }
+        }
+        out[r0..r0 + SYMV_ROWS].copy_from_slice(&acc);
+        r0 += SYMV_ROWS;
+    }
+    if r0 < n {
+        let rest = &mut out[r0..n];
+        rest.iter_mut().for_each(|o| *o = 0.0);
+        for j in 0..n {
+            let vj = v[j];
+            for (o, c) in rest.iter_mut().zip(&g[j * n + r0..j * n + n]) {
+                *o = c.mul_add(vj, *o);
+            }
+        }
     }
 }
 
@@ -232,8 +324,11 @@ mod tests {
             let start = random(n, n, 7);
             let mut g = start.as_slice().to_vec();
             let (plus, minus): (Vec<usize>, Vec<usize>) = (0..terms).map(|t| t * n).partition(|o| sign[o / n] > 0.0);
-            rank_update_lower(n, &mut g, w.as_slice(), &plus, 1.0);
-            rank_update_lower(n, &mut g, w.as_slice(), &minus, -1.0);
+            let mut pack = Vec::new();
+            pack_panels(n, w.as_slice(), &plus, &mut pack);
+            rank_update_lower(n, &mut g, &pack, 1.0);
+            pack_panels(n, w.as_slice(), &minus, &mut pack);
+            rank_update_lower(n, &mut g, &pack, -1.0);
             for j in 0..n {
                 for i in j..n {
                     let mut want = start[(i, j)];
@@ -261,13 +356,19 @@ mod tests {
             }
             let rhs: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
             let mut x = rhs.clone();
+            mirror_lower(n, &mut a);
+            for j in 0..n {
+                for i in 0..j {
+                    assert_eq!(a[j * n + i], a[i * n + j], "n={n} mirror ({i},{j})");
+                }
+            }
             cholesky_solve(n, &a, &mut x);
             let back = &g * nalgebra::DVector::from_vec(x.clone());
             for i in 0..n {
                 assert!((back[i] - rhs[i]).abs() <= 1e-9, "n={n} residual {}", back[i] - rhs[i]);
             }
             let mut out = vec![0.0; n];
-            symv_lower(n, g.as_slice(), &rhs, &mut out);
+            symv(n, g.as_slice(), &rhs, &mut out);
             let want = &g * nalgebra::DVector::from_vec(rhs.clone());
             for i in 0..n {
                 assert!((out[i] - want[i]).abs() <= 1e-12 * (1.0 + want[i].abs()));
