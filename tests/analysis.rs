@@ -204,6 +204,14 @@ fn lemma2_observer_matches_a_per_position_loop_and_reconstructs_within_bound() {
         assert_eq!(s.positions, s.invertible + s.fail_count + s.fail_rank);
         assert!(s.max_error_ratio < RECON_BOUND_FACTOR, "reconstruction error {} × cond·ε", s.max_error_ratio);
     }
+    // Totals do not depend on the thread count (fixed chunks, each with its own Gram matrix).
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| {
+        let mut hooks = HookSet::new();
+        let id = hooks.observe(Lemma2Observer::filter(), Lemma2Observer::for_model(&m, RANK_EPS));
+        m.run_with_hooks(&b, &mut hooks).unwrap();
+        hooks.get(id).unwrap().sites.clone()
+    });
+    assert_eq!(one, obs.sites);
     // This calibrated width-0.25 network has both outcomes somewhere.
     let total_inv: u64 = obs.sites.values().map(|s| s.invertible).sum();
     let total: u64 = obs.sites.values().map(|s| s.positions).sum();

@@ -44,7 +44,7 @@ const REFINE_MIN_RATIO: f64 = 20.0;
 const INVERSE_ITERS: usize = 8;
 
 /// One expansion layer as Lemma 2 sees it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Lemma2Layer {
     /// `n × m`: column i is row i of B (BN folded).
     pub bt: DMatrix<f64>,
@@ -56,7 +56,18 @@ pub struct Lemma2Layer {
     full_gram: DMatrix<f64>,
     /// ‖b_i‖² of each row of B (the weights of the rounding bound of a tracked Gram matrix).
     row_sq: Vec<f64>,
+    /// Distinct for every layer built (clones share it), so a Gram matrix carried between positions
+    /// is never carried into another layer of the same shape.
+    id: u64,
 }
+
+impl PartialEq for Lemma2Layer {
+    fn eq(&self, other: &Self) -> bool {
+        self.bt == other.bt && self.bias == other.bias && self.cap == other.cap
+    }
+}
+
+static NEXT_LAYER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Lemma2Layer {
     /// From `Bᵀ` (n × m), the bias and the activation cap.
@@ -64,7 +75,8 @@ impl Lemma2Layer {
         let all: Vec<usize> = (0..bt.ncols()).collect();
         let full_gram = outer_sum(&bt, &all, None);
         let row_sq = bt.column_iter().map(|c| c.norm_squared()).collect();
-        Lemma2Layer { bt, bias, cap, full_gram, row_sq }
+        let id = NEXT_LAYER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Lemma2Layer { bt, bias, cap, full_gram, row_sq, id }
     }
 
     /// From a BN-folded 1×1 expansion conv (weight `n × m` column-major = PyTorch `[m, n, 1, 1]`).
@@ -79,6 +91,10 @@ impl Lemma2Layer {
     /// `BᵀB` (n × n).
     pub(crate) fn full_gram(&self) -> &DMatrix<f64> {
         &self.full_gram
+    }
+    /// The layer's identity (see the field).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
     /// ‖b_i‖² of each row of B.
     pub(crate) fn row_norms_sq(&self) -> &[f64] {
@@ -228,43 +244,20 @@ pub(crate) fn lemma2_verdict(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f
         };
     }
     scratch.gram.move_to(layer, s);
-    let e = scratch.gram.error_bound();
-    let Lemma2Scratch { gram, factor, top, bottom, tmp, rhs, xhat } = scratch;
+    let mut certified = certify_full_rank(n, tol_factor, scratch);
+    // A long run of updates can leave a rounding bound e that is a sizeable part of τ (a few percent
+    // at the term cap, more for rows of very uneven norms): a fresh Gram matrix gets one more try
+    // before the exact SVD.
+    if certified.is_none() && !scratch.gram.is_fresh() {
+        scratch.gram.restart(layer, s);
+        certified = certify_full_rank(n, tol_factor, scratch);
+    }
+    let Some((shift, sigma_max)) = certified else {
+        let xs: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        return svd_verdict(layer, s, &xs, y, tol_factor);
+    };
+    let Lemma2Scratch { gram, factor, bottom, tmp, rhs, xhat, .. } = scratch;
     let g = gram.lower();
-    let diag = (0..n).map(|i| g[i * n + i]);
-    let trace: f64 = diag.clone().sum::<f64>() * (1.0 + gamma(n));
-    let max_diag = diag.fold(0.0, f64::max);
-    let chol_err = |shift: f64| gamma(n + 1) / (1.0 - gamma(n + 1)) * trace + UNIT_ROUNDOFF * (max_diag + shift);
-    // Certifies λ_min(G) > τ by factorising Ĝ − σI (σ = τ + e + c) into `factor`; returns σ.
-    let certify = |tau: f64, factor: &mut Vec<f64>| {
-        let shift = tau + e + chol_err(tau + e) * 1.01;
-        factor.clear();
-        factor.extend_from_slice(g);
-        (0..n).for_each(|i| factor[i * n + i] -= shift);
-        cholesky_lower(n, factor).then(|| {
-            mirror_lower(n, factor);
-            shift
-        })
-    };
-    // Fast path: ‖Ĝ‖_F + e ≥ ‖G‖_F ≥ λ_max(G) bounds the tolerance from above, so passing the test
-    // with it certifies full rank without knowing σ_max precisely (nearly every position:
-    // λ_min/λ_max ≫ n·(k·ε)²).
-    let fro = frobenius_lower(n, g) * (1.0 + gamma(n * n)) + e;
-    let tau_up = fro * tol_factor * tol_factor * (1.0 + BORDERLINE_MARGIN);
-    let (shift, sigma_max) = match certify(tau_up, factor) {
-        Some(shift) => (shift, power_max_lower(n, g, top, tmp, ESTIMATE_ITERS).sqrt()),
-        None => {
-            let sigma_max = power_max_lower(n, g, top, tmp, MAX_ITERS).sqrt();
-            let tau = (sigma_max * tol_factor).powi(2) * (1.0 + BORDERLINE_MARGIN);
-            match certify(tau, factor) {
-                Some(shift) => (shift, sigma_max),
-                None => {
-                    let xs: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-                    return svd_verdict(layer, s, &xs, y, tol_factor);
-                }
-            }
-        }
-    };
     let tol = sigma_max * tol_factor;
     rhs_into(layer, s, y, rhs);
     let lmin = inverse_iteration_lower(n, g, factor, bottom, tmp);
@@ -303,6 +296,54 @@ pub(crate) fn lemma2_verdict(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f
         reconstruction_error: rel_error_iter(xhat, xs),
         exact_svd: false,
     }
+}
+
+/// Proves `σ_min(B_S) > σ_max(B_S)·tol_factor` for the Gram matrix in `scratch` (within
+/// [`BORDERLINE_MARGIN`]), leaving the factor of `Ĝ − σI` in `scratch.factor`; returns the shift σ and
+/// the estimate of σ_max, or `None` when it cannot (the exact SVD decides).
+///
+/// Both tests are proofs: a Cholesky factorisation that completes on `Ĝ − σI` shows
+/// `λ_min(Ĝ) > σ − c`, one on `μI − Ĝ` shows `λ_max(Ĝ) < μ + c`, with `c` bounding the
+/// factorisation's rounding; `e` bounds `‖Ĝ − G‖₂`.
+fn certify_full_rank(n: usize, tol_factor: f64, scratch: &mut Lemma2Scratch) -> Option<(f64, f64)> {
+    let Lemma2Scratch { gram, factor, top, tmp, .. } = scratch;
+    let e = gram.error_bound();
+    let g = gram.lower();
+    let diag = (0..n).map(|i| g[i * n + i]);
+    let trace: f64 = diag.clone().sum::<f64>() * (1.0 + gamma(n));
+    let max_diag = diag.fold(0.0, f64::max);
+    let growth = gamma(n + 1) / (1.0 - gamma(n + 1));
+    let chol_err = |trace: f64, shift: f64| (growth * trace + UNIT_ROUNDOFF * (max_diag + shift)) * 1.01;
+    // λ_min(G) > τ: factorise Ĝ − σI with σ = τ + e + c.
+    let above = |tau: f64, factor: &mut Vec<f64>| {
+        let shift = tau + e + chol_err(trace, tau + e);
+        factor.clear();
+        factor.extend_from_slice(g);
+        (0..n).for_each(|i| factor[i * n + i] -= shift);
+        cholesky_lower(n, factor).then(|| {
+            mirror_lower(n, factor);
+            shift
+        })
+    };
+    // Fast path: ‖Ĝ‖_F + e ≥ ‖G‖_F ≥ λ_max(G) bounds the tolerance from above, so passing the test
+    // with it certifies full rank without knowing σ_max precisely (nearly every position:
+    // λ_min/λ_max ≫ n·(k·ε)²).
+    let fro = frobenius_lower(n, g) * (1.0 + gamma(n * n)) + e;
+    if let Some(shift) = above(fro * tol_factor * tol_factor * (1.0 + BORDERLINE_MARGIN), factor) {
+        return Some((shift, power_max_lower(n, g, top, tmp, ESTIMATE_ITERS).sqrt()));
+    }
+    // Near the tolerance: σ_max by power iteration, whose Rayleigh quotient is a lower estimate of
+    // λ_max. λ_max(G) < (1 + margin)·λ̂ is proved by factorising μI − Ĝ, μ = (1 + margin)·λ̂ − e − c.
+    let lmax = power_max_lower(n, g, top, tmp, MAX_ITERS);
+    let bound = lmax * (1.0 + BORDERLINE_MARGIN);
+    let mu = bound - e - chol_err(n as f64 * bound, bound);
+    factor.clear();
+    factor.extend(g.iter().map(|v| -v));
+    (0..n).for_each(|i| factor[i * n + i] += mu);
+    if !(mu > 0.0 && cholesky_lower(n, factor)) {
+        return None;
+    }
+    above(bound * tol_factor * tol_factor, factor).map(|shift| (shift, lmax.sqrt()))
 }
 
 /// `B_Sᵀ (y_S − b_S)` into `out` (n values).

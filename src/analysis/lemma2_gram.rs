@@ -23,12 +23,15 @@ pub const MAX_TERMS_PER_ROW: usize = 4;
 #[derive(Clone, Debug, Default)]
 pub struct GramTracker {
     n: usize,
+    /// [`Lemma2Layer::id`] of the layer the matrix belongs to.
+    layer: u64,
     /// Lower triangle of Ĝ, n × n column-major.
     lower: Vec<f64>,
     /// Membership of each row of B in the current S.
     inside: Vec<bool>,
     size: usize,
     valid: bool,
+    fresh: bool,
     /// Products summed into each entry since the last fresh start, and Σ‖b_t‖² over them.
     terms: usize,
     weight: f64,
@@ -62,8 +65,8 @@ impl GramTracker {
     /// Makes Ĝ the Gram matrix of the strictly increasing row set `s` of `layer`.
     pub fn move_to(&mut self, layer: &Lemma2Layer, s: &[usize]) {
         let (n, m) = (layer.n(), layer.m());
-        if self.n != n || self.inside.len() != m {
-            *self = GramTracker { n, lower: vec![0.0; n * n], inside: vec![false; m], ..Default::default() };
+        if self.layer != layer.id() || self.n != n || self.inside.len() != m {
+            *self = GramTracker { n, layer: layer.id(), lower: vec![0.0; n * n], inside: vec![false; m], ..Default::default() };
         }
         // Rows that enter or leave.
         self.changed.clear();
@@ -88,8 +91,10 @@ impl GramTracker {
             let changed = std::mem::take(&mut self.changed);
             self.add_rows(layer, &changed);
             self.changed = changed;
+            self.fresh = false;
         } else {
-            self.fresh(layer, s);
+            self.start_fresh(layer, s);
+            self.fresh = true;
         }
         mirror_lower(n, &mut self.lower);
         self.size = s.len();
@@ -97,7 +102,7 @@ impl GramTracker {
     }
 
     /// Forms Ĝ from S, or from `BᵀB` minus the rows outside S, whichever sums fewer rows.
-    fn fresh(&mut self, layer: &Lemma2Layer, s: &[usize]) {
+    fn start_fresh(&mut self, layer: &Lemma2Layer, s: &[usize]) {
         let m = layer.m();
         self.inside.iter_mut().for_each(|v| *v = false);
         s.iter().for_each(|&i| self.inside[i] = true);
@@ -140,9 +145,15 @@ impl GramTracker {
         rank_update_lower(n, &mut self.lower, &self.pack, -1.0);
     }
 
-    /// Forgets the current set (the next [`move_to`](Self::move_to) starts afresh).
-    pub fn reset(&mut self) {
+    /// Forms Ĝ for `s` afresh (smallest rounding bound).
+    pub fn restart(&mut self, layer: &Lemma2Layer, s: &[usize]) {
         self.valid = false;
+        self.move_to(layer, s);
+    }
+
+    /// Whether Ĝ was formed afresh for the current set (no updates since).
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
     }
 
     /// |S| of the current set.
@@ -178,7 +189,7 @@ mod tests {
         let mut t = GramTracker::default();
         let mut seed = 11u64;
         let mut s: Vec<usize> = (0..72).filter(|i| i % 2 == 0).collect();
-        let mut fresh_starts = 0;
+        let (mut fresh_starts, mut updates) = (0, 0);
         for step in 0..300 {
             // Flip a few rows (neighbouring positions), and now and then jump far (a new image row).
             let flips = if step % 50 == 49 { 40 } else { 5 };
@@ -195,8 +206,15 @@ mod tests {
             if t.terms() < before {
                 fresh_starts += 1;
             }
+            updates += !t.is_fresh() as usize;
             let want = naive(&l, &s);
             let bound = t.error_bound();
+            // The matrix is whole: its upper triangle mirrors the lower one.
+            for j in 0..12 {
+                for i in j + 1..12 {
+                    assert_eq!(t.lower()[i * 12 + j], t.lower()[j * 12 + i], "step {step}: not mirrored at ({i},{j})");
+                }
+            }
             assert!(bound > 0.0 && bound < 1e-10, "bound {bound}");
             let mut worst = 0.0f64;
             for j in 0..12 {
@@ -207,7 +225,8 @@ mod tests {
             assert!(worst <= bound, "step {step}: error {worst} above the bound {bound}");
             assert_eq!(t.size(), s.len());
         }
-        // The term cap forced fresh starts along the way.
+        // Most moves were updates, and the term cap forced fresh starts along the way.
+        assert!(updates > 200, "updates {updates}");
         assert!(fresh_starts >= 2, "fresh starts {fresh_starts}");
     }
 
@@ -217,9 +236,26 @@ mod tests {
         let mut t = GramTracker::default();
         let s: Vec<usize> = (0..48).filter(|i| i % 7 != 0).collect();
         t.move_to(&l, &s);
-        // BᵀB (48 terms) minus the 7 rows outside S.
+        // BᵀB (48 terms) minus the 7 rows outside S; BᵀB's own rounding is in the bound.
         assert_eq!(t.terms(), 48 + 7);
+        let all: f64 = l.row_norms_sq().iter().sum();
+        assert!(t.error_bound() >= gamma(55) * all, "bound {} leaves out BᵀB", t.error_bound());
         let want = naive(&l, &s);
+        for j in 0..8 {
+            for i in j..8 {
+                assert!((t.lower()[j * 8 + i] - want[(i, j)]).abs() <= t.error_bound());
+            }
+        }
+    }
+
+    #[test]
+    fn a_tracker_moved_to_another_layer_of_the_same_shape_starts_afresh() {
+        let (a, b) = (layer(8, 48, 5), layer(8, 48, 6));
+        let mut t = GramTracker::default();
+        let s: Vec<usize> = (0..48).filter(|i| i % 3 != 0).collect();
+        t.move_to(&a, &s);
+        t.move_to(&b, &s);
+        let want = naive(&b, &s);
         for j in 0..8 {
             for i in j..8 {
                 assert!((t.lower()[j * 8 + i] - want[(i, j)]).abs() <= t.error_bound());

@@ -385,6 +385,18 @@ mod tests {
         assert!(!cholesky_lower(2, &mut [1.0, 2.0, 2.0, 4.0]));
         assert!(!cholesky_lower(1, &mut [0.0]));
         assert!(!cholesky_lower(1, &mut [f64::NAN]));
+        // Past the first panels: a 13 × 13 matrix, positive definite but for one entry.
+        let n = 13;
+        let b = random(n, 2 * n, 3);
+        let g = &b * b.transpose();
+        let mut a = g.as_slice().to_vec();
+        assert!(cholesky_lower(n, &mut a));
+        let mut a = g.as_slice().to_vec();
+        a[10 * n + 10] = -1.0; // indefinite
+        assert!(!cholesky_lower(n, &mut a));
+        let mut a = g.as_slice().to_vec();
+        a[3 * n + 11] = f64::NAN; // a NaN below the diagonal, in a later panel
+        assert!(!cholesky_lower(n, &mut a));
     }
 
     #[test]
