@@ -320,12 +320,14 @@ pub fn write_both<D: Drawable>(stem: &Path, w: u32, h: u32, chart: &D) -> Result
         let backend = BitMapBackend::with_buffer(&mut buf, (w, h));
         chart.draw(backend.into_drawing_area())?;
     }
-    // Best deflate with adaptive filters: line charts shrink to about a third of the default size,
-    // which matters for plots committed to the repository and embedded in notebooks.
+    // Adaptive filters shrink line charts to about a third of the encoder's default, which matters for
+    // plots committed to the repository and embedded in notebooks. With them, the default deflate level
+    // is as small as the best one (the three `analyze` plots: 40.8, 54.0 and 50.7 KB against 41.1, 54.3
+    // and 51.8 KB) at a fraction of the time (≈ 25 ms of CPU less per plot).
     use image::codecs::png::{CompressionType, FilterType, PngEncoder};
     use image::ImageEncoder;
     let mut bytes = Vec::new();
-    PngEncoder::new_with_quality(&mut bytes, CompressionType::Best, FilterType::Adaptive)
+    PngEncoder::new_with_quality(&mut bytes, CompressionType::Default, FilterType::Adaptive)
         .write_image(&buf, w, h, image::ExtendedColorType::Rgb8)
         .map_err(|e| Error::input("plot", e))?;
     crate::io::atomic::write_atomic(&png, &bytes)?;
