@@ -25,7 +25,7 @@ pub struct GramTracker {
     n: usize,
     /// [`Lemma2Layer::id`] of the layer the matrix belongs to.
     layer: u64,
-    /// Lower triangle of Ĝ, n × n column-major.
+    /// Ĝ, n × n column-major: the lower triangle computed, the upper one mirrored.
     lower: Vec<f64>,
     /// Membership of each row of B in the current S.
     inside: Vec<bool>,
@@ -127,8 +127,8 @@ impl GramTracker {
         self.changed = rows;
     }
 
-    /// Adds `sign_t · b_t b_tᵀ` for the rows `rows` (signs ±1 in `self.sign`), reading the rows of B
-    /// in place.
+    /// Adds `sign_t · b_t b_tᵀ` for the rows `rows` (signs ±1 in `self.sign`), the rows of each sign
+    /// packed for the register tiles.
     fn add_rows(&mut self, layer: &Lemma2Layer, rows: &[usize]) {
         let n = layer.n();
         self.plus.clear();

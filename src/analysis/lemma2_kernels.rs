@@ -78,21 +78,22 @@ fn dot_inl(a: &[f64], b: &[f64]) -> f64 {
 const TILE_ROWS: usize = 8;
 const TILE_COLS: usize = 4;
 
-/// `g[c, r] += sign · Σ_t b_t[r] · b_t[c]` (b_t = `base[offs[t]..]`) for the columns `c` in
+/// `g[c, r] += sign · Σ_{t<terms} b_t[r] · b_t[c]` (b_t = `base[t·n..]`, the columns of an n-row
+/// column-major `base`) for the columns `c` in
 /// `cols` and the rows `r ≥ c` of an n × n column-major `g` whose column `c` starts at
 /// `(c − col_base)·n`. Works in 8 × 4 register tiles that sum all terms before touching `g` (a GEMM
 /// micro-kernel); tiles on the diagonal also write some entries of the strict upper triangle, which
 /// no kernel reads.
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // fixed-size tiles: indices keep the loops unrollable
-fn tile_update(n: usize, g: &mut [f64], col_base: usize, cols: std::ops::Range<usize>, base: &[f64], offs: &[usize], sign: f64) {
+fn tile_update(n: usize, g: &mut [f64], col_base: usize, cols: std::ops::Range<usize>, base: &[f64], terms: usize, sign: f64) {
     for j0 in cols.clone().step_by(TILE_COLS) {
         let jc = TILE_COLS.min(cols.end - j0);
         let mut i0 = j0 / TILE_ROWS * TILE_ROWS;
         while i0 < n {
             if jc == TILE_COLS && i0 + TILE_ROWS <= n {
                 let mut acc = [[0.0f64; TILE_ROWS]; TILE_COLS];
-                for &o in offs {
+                for o in (0..terms).map(|t| t * n) {
                     let wi: &[f64; TILE_ROWS] = base[o + i0..o + i0 + TILE_ROWS].try_into().unwrap();
                     let vj: &[f64; TILE_COLS] = base[o + j0..o + j0 + TILE_COLS].try_into().unwrap();
                     for c in 0..TILE_COLS {
@@ -113,7 +114,7 @@ fn tile_update(n: usize, g: &mut [f64], col_base: usize, cols: std::ops::Range<u
                 for c in j0..j0 + jc {
                     for r in i0.max(c)..n.min(i0 + TILE_ROWS) {
                         let mut acc = 0.0f64;
-                        for &o in offs {
+                        for o in (0..terms).map(|t| t * n) {
                             acc = base[o + r].mul_add(base[o + c], acc);
                         }
                         let at = (c - col_base) * n + r;
@@ -188,12 +189,11 @@ pub fn rank_update_lower(n: usize, g: &mut [f64], pack: &[f64], sign: f64) {
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 pub fn cholesky_lower(n: usize, a: &mut [f64]) -> bool {
     debug_assert!(a.len() >= n * n);
-    let offs: Vec<usize> = (0..n).map(|k| k * n).collect();
     for j0 in (0..n).step_by(TILE_COLS) {
         let j1 = (j0 + TILE_COLS).min(n);
         let (left, right) = a.split_at_mut(j0 * n);
         // a[j0.., j0..j1] −= L[j0.., 0..j0] · L[j0..j1, 0..j0]ᵀ
-        tile_update(n, right, j0, j0..j1, left, &offs[..j0], -1.0);
+        tile_update(n, right, j0, j0..j1, left, j0, -1.0);
         for j in j0..j1 {
             let (done, rest) = right.split_at_mut((j - j0) * n);
             let dst = &mut rest[j..n];
