@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::gemm_kernel::Fused;
+
 /// The cap of ReLU6.
 pub const RELU6_CAP: f32 = 6.0;
 
@@ -46,6 +48,12 @@ impl Activation {
         bias_clamp(xs, bias, lo, hi);
     }
 
+    /// `act(x + bias)` per output channel, as a GEMM epilogue.
+    pub fn fused(self, bias: &[f32]) -> Fused<'_> {
+        let (lo, hi) = self.bounds();
+        Fused { bias, lo, hi }
+    }
+
     /// The activation's upper cap, if it has one (ReLU6: 6).
     pub fn cap(self) -> Option<f32> {
         match self {
@@ -76,7 +84,7 @@ fn clamp(v: f32, lo: f32, hi: f32) -> f32 {
 
 /// `x ← clamp(x + bias, lo, hi)`, vectorised at run time.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-fn bias_clamp(xs: &mut [f32], bias: f32, lo: f32, hi: f32) {
+pub(crate) fn bias_clamp(xs: &mut [f32], bias: f32, lo: f32, hi: f32) {
     for v in xs.iter_mut() {
         *v = (*v + bias).max(lo).min(hi);
     }

@@ -7,6 +7,7 @@
 use nalgebra::DMatrix;
 
 use super::activation::Activation;
+use super::gemm_kernel::Fused;
 use super::matmul::{matmul, matmul_bands};
 use super::padding::Padding;
 use crate::tensor::FeatureMap;
@@ -39,7 +40,7 @@ impl Conv2d {
 
     /// `out = conv(x)` with `weight` (`fan_in × cout`); no bias or activation. `cols` is scratch.
     pub fn forward(&self, x: &FeatureMap, weight: &DMatrix<f32>, out: &mut FeatureMap, cols: &mut Vec<f32>, threads: usize) {
-        self.forward_with(x, weight, out, cols, threads, &|_, _| {});
+        self.forward_with(x, weight, out, cols, threads, None);
     }
 
     /// `out = act(conv(x) + bias)`: im2col, then the product in `threads` bands of output positions,
@@ -55,19 +56,11 @@ impl Conv2d {
         cols: &mut Vec<f32>,
         threads: usize,
     ) {
-        self.forward_with(x, weight, out, cols, threads, &|c, band| act.bias_apply_slice(band, bias[c]));
+        self.forward_with(x, weight, out, cols, threads, Some(&act.fused(bias)));
     }
 
-    /// The product with `epilogue(channel, band)` run on each band of output positions.
-    fn forward_with(
-        &self,
-        x: &FeatureMap,
-        weight: &DMatrix<f32>,
-        out: &mut FeatureMap,
-        cols: &mut Vec<f32>,
-        threads: usize,
-        epilogue: &(dyn Fn(usize, &mut [f32]) + Sync),
-    ) {
+    /// The product, with `fused` bias and activation applied to each band of output positions.
+    fn forward_with(&self, x: &FeatureMap, weight: &DMatrix<f32>, out: &mut FeatureMap, cols: &mut Vec<f32>, threads: usize, fused: Option<&Fused>) {
         let (h, w) = (x.height(), x.width());
         let (k, s) = (self.kernel, self.stride);
         let wy = self.padding.window(h, k, s);
@@ -80,7 +73,7 @@ impl Conv2d {
         }
         self.im2col_rows(x, 0, oh, &mut cols[..m * fan_in]);
         out.reshape(self.out_channels, oh, ow);
-        matmul_bands(out.as_mut_slice(), cols, weight.as_slice(), m, fan_in, self.out_channels, threads, epilogue);
+        matmul_bands(out.as_mut_slice(), cols, weight.as_slice(), m, fan_in, self.out_channels, threads, fused);
     }
 
     /// Output channels `first..first + count` only, computed in bands of output rows (im2col of one

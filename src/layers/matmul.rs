@@ -4,6 +4,9 @@
 
 use gemm::Parallelism;
 
+use super::activation::bias_clamp;
+use super::gemm_kernel::{self, Fused, PackedB, MIN_POSITIONS, MR};
+
 /// `out (m×n) = a (m×k) · b (k×n)`; all three column-major and contiguous. `threads > 1` lets the
 /// product itself use that many rayon workers (used when a batch is too small to parallelise over).
 pub fn matmul(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, threads: usize) {
@@ -17,25 +20,50 @@ const SMALL_GEMM: usize = 64;
 /// Rows of the `gemm` crate's widest f32 micro-kernel with AVX-512 (4 × 16).
 const KERNEL_ROWS: usize = 64;
 
-/// `out (m×n) = a (m×k) · b (k×n)` computed in up to `threads` bands of rows (positions) in parallel,
-/// each band followed at once by `epilogue(column, that column's part of the band)` while it is still
-/// in cache. Each band is an independent GEMM over the same `k`, which the `gemm` crate blocks by `k`
-/// alone — except in products of at most 64 × 64, so no band is made that small unless the whole is —
-/// and every element is summed exactly as in one [`matmul`] of the whole: a test checks this bit for
-/// bit on every MobileNetV2 shape and a few others for 2–4 bands. (Bands of columns are not: they can
-/// change the kernel's summation order.)
+/// `out (m×n) = act(a (m×k) · b (k×n) + bias)` (`fused`; else the plain product) computed in up to
+/// `threads` bands of rows (positions) in parallel, the bias and activation applied while each band is
+/// in cache. Every element is summed exactly as in the one-band product, so the result is the same
+/// bits for any `threads`: a test checks this on every MobileNetV2 shape and a few others.
+///
+/// With AVX-512 and at least [`MIN_POSITIONS`] rows the product is [`gemm_kernel`]'s, with the
+/// epilogue in registers; otherwise each band is an independent `gemm` crate product over the same
+/// `k`, which the crate blocks by `k` alone — except in products of at most 64 × 64, so no band is
+/// made that small unless the whole is — followed by the epilogue on the band. (Bands of columns
+/// could change either kernel's summation order; neither uses them.)
 ///
 /// # Panics
 /// When a slice is shorter than its matrix.
 #[allow(clippy::too_many_arguments)]
-pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, threads: usize, epilogue: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, threads: usize, fused: Option<&Fused>) {
     assert!(out.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "matmul_bands: operand too small");
+    assert!(fused.is_none_or(|f| f.bias.len() >= n), "matmul_bands: bias shorter than the columns");
+    let epilogue = |j: usize, band: &mut [f32]| {
+        if let Some(f) = fused {
+            bias_clamp(band, f.bias[j], f.lo, f.hi);
+        }
+    };
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
         out[..m * n].fill(0.0);
         (0..n).for_each(|j| epilogue(j, &mut out[j * m..(j + 1) * m]));
+        return;
+    }
+    let dst = SendPtr(out.as_mut_ptr());
+    if m >= MIN_POSITIONS && gemm_kernel::available() {
+        PACKED_B.with_borrow_mut(|packed| {
+            packed.pack(b, k, n, k);
+            let bands = threads.min(m / MR).max(1);
+            let edge = |i: usize| if i == bands { m } else { (m * i / bands) / MR * MR };
+            let packed = &*packed;
+            let band = |i: usize| {
+                // SAFETY: available() holds; a is m×k and out m×n column-major (asserted above), the
+                // bands are disjoint row ranges, and out does not alias a.
+                unsafe { gemm_kernel::gemm_rows(a.as_ptr(), m, packed, dst.get(), m, edge(i), edge(i + 1), fused) }
+            };
+            run_bands(bands, band);
+        });
         return;
     }
     // `gemm` blocks k differently for a product of at most 64 × 64 (k in blocks of 512), so where
@@ -46,7 +74,6 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
     // Long bands end on whole 64-row tiles of the kernel (else its narrower tail kernels run more).
     let unit = if m / bands >= 4 * KERNEL_ROWS { KERNEL_ROWS } else { BAND_ROWS };
     let edge = |i: usize| if i == bands { m } else { (m * i / bands) / unit * unit };
-    let dst = SendPtr(out.as_mut_ptr());
     let band = |i: usize| {
         let (r0, r1) = (edge(i), edge(i + 1));
         if r1 <= r0 {
@@ -57,17 +84,29 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
         unsafe {
             let p = dst.get();
             gemm_raw(p.add(r0), m, r1 - r0, n, k, a.as_ptr().add(r0), m, b.as_ptr(), k);
-            for j in 0..n {
-                epilogue(j, std::slice::from_raw_parts_mut(p.add(j * m + r0), r1 - r0));
+            if fused.is_some() {
+                for j in 0..n {
+                    epilogue(j, std::slice::from_raw_parts_mut(p.add(j * m + r0), r1 - r0));
+                }
             }
         }
     };
+    run_bands(bands, band);
+}
+
+/// Runs `band(0..bands)`, in parallel on rayon's workers where there is more than one.
+fn run_bands(bands: usize, band: impl Fn(usize) + Sync + Send) {
     if bands == 1 {
         band(0);
     } else {
         use rayon::prelude::*;
-        (0..bands).into_par_iter().for_each(band);
+        (0..bands).into_par_iter().for_each(&band);
     }
+}
+
+thread_local! {
+    /// The packed weights of the current [`gemm_kernel`] product (kept to reuse the allocation).
+    static PACKED_B: std::cell::RefCell<PackedB> = std::cell::RefCell::new(PackedB::default());
 }
 
 /// A pointer shared by the bands of [`matmul_bands`], which write disjoint rows.
@@ -188,8 +227,9 @@ mod tests {
         (0..len).map(|i| ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8) as f32 / (1u32 << 24) as f32 - 0.5).collect()
     }
 
-    /// Every 1×1 GEMM shape of MobileNetV2 1.0@224 (positions × in → out), split into bands, equals
-    /// the one-piece product bit for bit, with the epilogue seeing each element once.
+    /// Every 1×1 GEMM shape of MobileNetV2 1.0@224 (positions × in → out), split into 2–4 bands, equals
+    /// the one-band product bit for bit, with and without the fused bias and ReLU6; and the one-band
+    /// product equals a naive f64 loop to f32 rounding (the bias and clamp applied the same way).
     #[test]
     fn bands_equal_the_whole_product_bit_for_bit() {
         let shapes = [
@@ -219,17 +259,28 @@ mod tests {
         ];
         for (m, k, n) in shapes {
             let (a, b) = (filled(m * k, 1), filled(k * n, 2));
-            let mut whole = vec![0.0f32; m * n];
-            matmul(&mut whole, &a, &b, m, k, n, 1);
-            for threads in [2, 3, 4] {
-                let mut banded = vec![f32::NAN; m * n];
-                let seen = std::sync::atomic::AtomicUsize::new(0);
-                let count = |_: usize, xs: &mut [f32]| {
-                    seen.fetch_add(xs.len(), std::sync::atomic::Ordering::Relaxed);
-                };
-                matmul_bands(&mut banded, &a, &b, m, k, n, threads, &count);
-                assert_eq!(seen.into_inner(), m * n, "{m}×{k}→{n}: the epilogue sees every element once");
-                assert!(whole.iter().zip(&banded).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{k}→{n}, {threads} bands");
+            let bias = filled(n, 3);
+            let relu6 = Fused { bias: &bias, lo: 0.0, hi: 6.0 };
+            for fused in [None, Some(&relu6)] {
+                let mut whole = vec![f32::NAN; m * n];
+                matmul_bands(&mut whole, &a, &b, m, k, n, 1, fused);
+                for threads in [2, 3, 4] {
+                    let mut banded = vec![f32::NAN; m * n];
+                    matmul_bands(&mut banded, &a, &b, m, k, n, threads, fused);
+                    assert!(whole.iter().zip(&banded).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{k}→{n}, {threads} bands, fused {}", fused.is_some());
+                }
+                for j in 0..n {
+                    for i in (0..m).step_by(7).chain([m - 1]) {
+                        let dot: f64 = (0..k).map(|p| a[p * m + i] as f64 * b[j * k + p] as f64).sum();
+                        let abs: f64 = (0..k).map(|p| (a[p * m + i] as f64 * b[j * k + p] as f64).abs()).sum();
+                        let want = match fused {
+                            Some(f) => (dot + f.bias[j] as f64).clamp(0.0, 6.0),
+                            None => dot,
+                        };
+                        let got = whole[j * m + i] as f64;
+                        assert!((got - want).abs() <= 1e-6 * (abs + 1.0), "{m}×{k}→{n} ({i}, {j}): {got} vs {want}");
+                    }
+                }
             }
         }
     }

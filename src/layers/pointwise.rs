@@ -33,8 +33,7 @@ impl Pointwise {
     /// each band's bias and activation applied while it is in cache. The same bits for any `threads`.
     pub fn forward_fused(&self, x: &FeatureMap, weight: &DMatrix<f32>, bias: &[f32], act: Activation, out: &mut FeatureMap, threads: usize) {
         out.reshape(self.out_channels, x.height(), x.width());
-        let epilogue = |c: usize, band: &mut [f32]| act.bias_apply_slice(band, bias[c]);
-        matmul_bands(out.as_mut_slice(), x.as_slice(), weight.as_slice(), x.positions(), self.in_channels, self.out_channels, threads, &epilogue);
+        matmul_bands(out.as_mut_slice(), x.as_slice(), weight.as_slice(), x.positions(), self.in_channels, self.out_channels, threads, Some(&act.fused(bias)));
     }
 
     /// The product with only `cols` output channels, whose `cin × cols` weights are the column-major
