@@ -52,18 +52,19 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
     }
     let dst = SendPtr(out.as_mut_ptr());
     if m >= MIN_POSITIONS && gemm_kernel::available() {
-        PACKED_B.with_borrow_mut(|packed| {
-            packed.pack(b, k, n, k);
-            let bands = threads.min(m / MR).max(1);
-            let edge = |i: usize| if i == bands { m } else { (m * i / bands) / MR * MR };
-            let packed = &*packed;
-            let band = |i: usize| {
-                // SAFETY: available() holds; a is m×k and out m×n column-major (asserted above), the
-                // bands are disjoint row ranges, and out does not alias a.
-                unsafe { gemm_kernel::gemm_rows(a.as_ptr(), m, packed, dst.get(), m, edge(i), edge(i + 1), fused) }
-            };
-            run_bands(bands, band);
-        });
+        // Taken out of the thread-local, not borrowed: a thread waiting for its bands may run another
+        // product (rayon work stealing) that needs the slot meanwhile.
+        let mut packed = PACKED_B.take();
+        packed.pack(b, k, n, k);
+        let bands = threads.min(m / MR).max(1);
+        let edge = |i: usize| if i == bands { m } else { (m * i / bands) / MR * MR };
+        let band = |i: usize| {
+            // SAFETY: available() holds; a is m×k and out m×n column-major (asserted above), the
+            // bands are disjoint row ranges, and out does not alias a.
+            unsafe { gemm_kernel::gemm_rows(a.as_ptr(), m, &packed, dst.get(), m, edge(i), edge(i + 1), fused) }
+        };
+        run_bands(bands, band);
+        PACKED_B.set(packed);
         return;
     }
     // `gemm` blocks k differently for a product of at most 64 × 64 (k in blocks of 512), so where
@@ -106,7 +107,7 @@ fn run_bands(bands: usize, band: impl Fn(usize) + Sync + Send) {
 
 thread_local! {
     /// The packed weights of the current [`gemm_kernel`] product (kept to reuse the allocation).
-    static PACKED_B: std::cell::RefCell<PackedB> = std::cell::RefCell::new(PackedB::default());
+    static PACKED_B: std::cell::Cell<PackedB> = std::cell::Cell::new(PackedB::default());
 }
 
 /// A pointer shared by the bands of [`matmul_bands`], which write disjoint rows.
