@@ -1,14 +1,17 @@
 //! Depthwise 3×3 convolution (one filter per channel), stride 1 or 2, either padding convention.
 //!
-//! Cache-friendly kernel: each channel plane is copied once into a zero-padded scratch plane (for
+//! On CPUs with AVX-512 each channel plane goes straight from input to output through
+//! [`super::depthwise_kernel`], whose load masks are the zero padding. Elsewhere (and as its
+//! reference) the portable kernel copies each plane once into a zero-padded scratch plane (for
 //! stride 2, split into even and odd columns), so the inner loops run over contiguous, equally long
-//! slices that the compiler vectorises, with no bounds tests at the borders. The BN-folded bias and
-//! the activation are applied while the output row is still in cache.
+//! slices that the compiler vectorises, with no bounds tests at the borders. Both give the same bits.
+//! The BN-folded bias and the activation are applied while the output row is still in cache.
 
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 
 use super::activation::Activation;
+use super::depthwise_kernel;
 use super::padding::Padding;
 use crate::tensor::FeatureMap;
 
@@ -297,12 +300,22 @@ impl Geometry {
         }
     }
 
-    /// One channel: pad into `scratch`, then all nine taps in one pass — per output row where rows are
+    /// One channel: the AVX-512 kernel where the machine has it; else pad into `scratch`, then all
+    /// nine taps in one pass — per output row where rows are
     /// whole vectors long, else as one long row over the padded plane (see [`Geometry::long_row`]).
     #[allow(clippy::too_many_arguments)]
     fn channel(&self, src: &[f32], dst: &mut [f32], filt: &[f32; 9], b: f32, lo: f32, hi: f32, scratch: &mut Vec<f32>) {
+        if depthwise_kernel::available() && (self.stride == 1 || self.stride == 2) {
+            self.direct().run(src, dst, filt, b, lo, hi);
+            return;
+        }
         let long = self.long_row(self.pitch());
         self.channel_as(long, src, dst, filt, b, lo, hi, scratch);
+    }
+
+    /// The same plane for the AVX-512 kernel, which pads by its load masks.
+    fn direct(&self) -> depthwise_kernel::Plane {
+        depthwise_kernel::Plane { h: self.h, w: self.w, oh: self.oh, ow: self.ow, stride: self.stride, top: self.top, left: self.left }
     }
 
     /// Row pitch of the padded planes: both planes of the stride-2 split have the pitch `⌈pw/2⌉` (the
@@ -427,6 +440,38 @@ fn dw_row(out: &mut [f32], taps: [&[f32]; 9], w: &[f32; 9], b: f32, lo: f32, hi:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The AVX-512 kernel, which pads by its load masks, gives the padded copy's bits on every plane
+    /// size, stride and padding rule, with and without the clamp, including inputs of ±0, ∞ and NaN.
+    #[test]
+    fn direct_kernel_equals_padded_path_bit_for_bit() {
+        if !depthwise_kernel::available() {
+            eprintln!("no AVX-512 here: the padded path serves every plane");
+            return;
+        }
+        let filt: [f32; 9] = std::array::from_fn(|k| 0.37 * k as f32 - 1.1);
+        for padding in [Padding::Torch, Padding::Tf] {
+            for stride in [1, 2] {
+                for (h, w) in [(7, 7), (14, 14), (28, 28), (9, 13), (2, 2), (3, 1), (1, 6), (56, 56), (5, 17), (4, 33), (3, 32), (6, 31), (112, 112)] {
+                    let g = Geometry::new(&Depthwise { channels: 1, stride, padding }, h, w);
+                    let mut src: Vec<f32> = (0..h * w).map(|i| ((i * 7919) % 1013) as f32 * 3.1e-3 - 1.5).collect();
+                    for (i, special) in [0.0, -0.0, f32::INFINITY, f32::NAN].into_iter().enumerate() {
+                        if let Some(v) = src.get_mut(3 * i + 1) {
+                            *v = special;
+                        }
+                    }
+                    for (b, lo, hi) in [(0.25, 0.0, 6.0), (-0.0, f32::NEG_INFINITY, f32::INFINITY)] {
+                        let (mut a, mut want) = (vec![f32::NAN; g.oh * g.ow + 3], vec![f32::NAN; g.oh * g.ow + 3]);
+                        let n = g.oh * g.ow;
+                        g.direct().run(&src, &mut a[..n], &filt, b, lo, hi);
+                        g.channel_as(false, &src, &mut want[..n], &filt, b, lo, hi, &mut Vec::new());
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&a), bits(&want), "{padding:?} s{stride} {h}x{w} b{b}");
+                    }
+                }
+            }
+        }
+    }
 
     /// The long-row and row-at-a-time paths give the same bits on every plane size and stride.
     #[test]

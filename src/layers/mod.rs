@@ -8,6 +8,7 @@ pub mod conv;
 pub mod conv_bias;
 pub mod conv_bn;
 pub mod depthwise;
+pub mod depthwise_kernel;
 pub mod gemm_kernel;
 pub mod linear;
 pub mod matmul;
