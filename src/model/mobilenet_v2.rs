@@ -170,9 +170,10 @@ impl MobileNetV2 {
         let threads = rayon::current_num_threads();
         let run = |(i, mut sink): (usize, H), gemm_threads: usize| {
             let mut ws = self.pool.take();
-            let logits = self.forward_image(&batch.images()[i], first_image + i, &mut ws, &mut sink, gemm_threads);
+            self.forward_pooled(&batch.images()[i], first_image + i, &mut ws, &mut sink, gemm_threads);
+            let pooled = ws.pooled.as_slice().to_vec();
             self.pool.give(ws);
-            (logits, sink)
+            (pooled, sink)
         };
         let results: Vec<(Vec<f32>, H)> = if n >= threads {
             sinks.into_par_iter().enumerate().map(|x| run(x, 1)).collect()
@@ -182,22 +183,31 @@ impl MobileNetV2 {
             // sleep and a wake-up of the calling thread per layer.
             crate::parallel::on_pool(|| sinks.into_iter().enumerate().map(|x| run(x, threads)).collect())
         };
+        // The classifier over the whole batch: its weights are read once, not once per image.
+        let (pooled, mut out): (Vec<Vec<f32>>, Vec<H>) = results.into_iter().unzip();
+        let xs: Vec<&[f32]> = pooled.iter().map(Vec::as_slice).collect();
         let mut logits = DMatrix::zeros(n, self.config.classes);
-        let mut out = Vec::with_capacity(n);
-        for (i, (row, sink)) in results.into_iter().enumerate() {
-            for (j, v) in row.into_iter().enumerate() {
-                logits[(i, j)] = v;
+        crate::parallel::on_pool(|| self.classifier.forward_batch(&xs, &mut logits, threads));
+        for (i, sink) in out.iter_mut().enumerate() {
+            if sink.wants(&HookName::Logits) {
+                let row: Vec<f32> = logits.row(i).iter().copied().collect();
+                let mut fm = FeatureMap::from_chw(row.len(), 1, 1, row).expect("classes × 1 × 1");
+                sink.fire(&HookName::Logits, first_image + i, &mut fm);
+                for (j, v) in fm.as_slice().iter().enumerate() {
+                    logits[(i, j)] = *v;
+                }
             }
-            out.push(sink);
         }
         Ok((logits, out))
     }
 
-    /// One image through every layer; the hook sites fire in catalogue order.
-    pub(crate) fn forward_image<H: HookSink>(&self, x: &FeatureMap, image: usize, ws: &mut Workspace, hooks: &mut H, threads: usize) -> Vec<f32> {
+    /// One image through every layer up to the pool (the classifier runs over the batch, in
+    /// [`Self::forward_sinks`]); the hook sites fire in catalogue order.
+    pub(crate) fn forward_pooled<H: HookSink>(&self, x: &FeatureMap, image: usize, ws: &mut Workspace, hooks: &mut H, threads: usize) {
         self.forward_features(x, image, ws, hooks, threads);
-        self.forward_classifier(image, ws, hooks, threads);
-        ws.logits.as_slice().to_vec()
+        // Dropout is the identity in eval mode.
+        global_average_pool(&ws.next, &mut ws.pooled);
+        fire(hooks, HookName::Pool, image, &mut ws.pooled);
     }
 
     /// Stem and blocks: leaves the last bottleneck in `ws.cur`.
@@ -223,14 +233,6 @@ impl MobileNetV2 {
             Some(head) => conv_site(head, cur, next, scratch, threads, HookName::HeadPre, HookName::HeadPost, hooks, image),
             None => std::mem::swap(cur, next),
         }
-    }
-
-    /// Pool, dropout (identity in eval mode) and classifier on `ws.next`: logits in `ws.logits`.
-    pub(crate) fn forward_classifier<H: HookSink>(&self, image: usize, ws: &mut Workspace, hooks: &mut H, threads: usize) {
-        global_average_pool(&ws.next, &mut ws.pooled);
-        fire(hooks, HookName::Pool, image, &mut ws.pooled);
-        self.classifier.forward_threads(&ws.pooled, &mut ws.logits, threads);
-        fire(hooks, HookName::Logits, image, &mut ws.logits);
     }
 }
 

@@ -24,7 +24,6 @@ pub struct Workspace {
     /// Kernel scratch (im2col columns, padded planes).
     pub(crate) scratch: Vec<f32>,
     pub(crate) pooled: FeatureMap,
-    pub(crate) logits: FeatureMap,
 }
 
 impl Default for FeatureMap {
