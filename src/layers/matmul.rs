@@ -19,6 +19,8 @@ const BAND_ROWS: usize = 8;
 const SMALL_GEMM: usize = 64;
 /// Rows of the `gemm` crate's widest f32 micro-kernel with AVX-512 (4 × 16).
 const KERNEL_ROWS: usize = 64;
+/// Columns of that micro-kernel: column bands end on multiples of it.
+const COL_UNIT: usize = 6;
 
 /// `out (m×n) = act(a (m×k) · b (k×n) + bias)` (`fused`; else the plain product) computed in up to
 /// `threads` bands of rows (positions) in parallel, the bias and activation applied while each band is
@@ -28,8 +30,8 @@ const KERNEL_ROWS: usize = 64;
 /// With AVX-512 and at least [`MIN_POSITIONS`] rows the product is [`gemm_kernel`]'s, with the
 /// epilogue in registers; otherwise each band is an independent `gemm` crate product over the same
 /// `k`, which the crate blocks by `k` alone — except in products of at most 64 × 64, so no band is
-/// made that small unless the whole is — followed by the epilogue on the band. (Bands of columns
-/// could change either kernel's summation order; neither uses them.)
+/// made that small unless the whole is — followed by the epilogue on the band. Products too short
+/// for two of the crate's 64-row tiles per band are split into bands of columns instead.
 ///
 /// # Panics
 /// When a slice is shorter than its matrix.
@@ -65,6 +67,29 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
         };
         run_bands(bands, band);
         PACKED_B.set(packed);
+        return;
+    }
+    // Short products split their columns instead of their rows (at batch 1, 196 positions in two
+    // row bands left most rows to the crate's narrow 32-row kernel): each column band keeps every
+    // 64-row tile whole. The crate blocks k by k alone, except in products of at most 64 × 64 with
+    // k > 512, so no column band is made that small unless the whole is.
+    let min_cols = if m <= SMALL_GEMM && k > 512 && n > SMALL_GEMM { SMALL_GEMM + COL_UNIT } else { COL_UNIT };
+    let col_bands = threads.min(n / min_cols).max(1);
+    if m < 2 * KERNEL_ROWS * threads && col_bands > 1 {
+        let edge = |i: usize| if i == col_bands { n } else { (n * i / col_bands) / COL_UNIT * COL_UNIT };
+        let band = |i: usize| {
+            let (c0, c1) = (edge(i), edge(i + 1));
+            // SAFETY: bands are disjoint column ranges of `out` (asserted large enough above); each
+            // element is written by exactly one band, and `out` does not alias `a` or `b`.
+            unsafe {
+                let p = dst.get().add(c0 * m);
+                gemm_raw(p, m, m, c1 - c0, k, a.as_ptr(), m, b.as_ptr().add(c0 * k), k);
+                for j in c0..c1 {
+                    epilogue(j, std::slice::from_raw_parts_mut(dst.get().add(j * m), m));
+                }
+            }
+        };
+        run_bands(col_bands, band);
         return;
     }
     // `gemm` blocks k differently for a product of at most 64 × 64 (k in blocks of 512), so where
@@ -257,6 +282,8 @@ mod tests {
             (25, 64, 128),
             (9, 320, 1280),
             (17, 33, 7),
+            (40, 600, 150),
+            (60, 700, 200),
         ];
         for (m, k, n) in shapes {
             let (a, b) = (filled(m * k, 1), filled(k * n, 2));
