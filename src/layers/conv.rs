@@ -1,4 +1,5 @@
-//! Full k×k convolution (MobileNetV2's stem: 3×3, stride 2, 3→32) as im2col + GEMM.
+//! Full k×k convolution (MobileNetV2's stem: 3×3, stride 2, 3→32) as im2col + GEMM, or on CPUs
+//! with AVX-512 the same sums by [`super::conv_kernel`] without the im2col matrix.
 //!
 //! Weights are a `fan_in × cout` matrix whose column `j` is PyTorch's `weight[j]` flattened in
 //! `(cin, ky, kx)` order. The im2col matrix has one row per output position and one column per
@@ -7,10 +8,23 @@
 use nalgebra::DMatrix;
 
 use super::activation::Activation;
-use super::gemm_kernel::Fused;
+use super::conv_kernel::Direct;
+use super::gemm_kernel::{self, Fused, MIN_POSITIONS};
 use super::matmul::{matmul, matmul_bands};
 use super::padding::Padding;
 use crate::tensor::FeatureMap;
+
+/// The output shared by the row bands of [`Conv2d::forward_fused`], which write disjoint rows.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: only used for disjoint writes, joined before the borrow of the buffer ends.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
 
 /// Geometry of a full convolution (no bias: BatchNorm follows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,11 +82,30 @@ impl Conv2d {
         let (oh, ow) = (wy.output, wx.output);
         let m = oh * ow;
         let fan_in = self.fan_in();
+        out.reshape(self.out_channels, oh, ow);
+        // Where the product would run on the AVX-512 GEMM kernel, the direct kernel computes the same
+        // bits without the im2col matrix.
+        if k == 3 && (s == 1 || s == 2) && m >= MIN_POSITIONS && gemm_kernel::available() {
+            let d = Direct { cin: self.in_channels, cout: self.out_channels, h, w, oh, ow, stride: s, top: wy.before, left: wx.before };
+            let bands = threads.clamp(1, oh);
+            let dst = SendPtr(out.as_mut_slice().as_mut_ptr());
+            let band = |i: usize| {
+                // SAFETY: `out` holds cout × oh × ow (reshaped above); the bands are disjoint row
+                // ranges of its planes, each written by one band only, while `out` is borrowed here.
+                unsafe { d.rows(x.as_slice(), weight.as_slice(), dst.get(), oh * i / bands, oh * (i + 1) / bands, fused) };
+            };
+            if bands == 1 {
+                band(0);
+            } else {
+                use rayon::prelude::*;
+                (0..bands).into_par_iter().for_each(band);
+            }
+            return;
+        }
         if cols.len() < m * fan_in {
             cols.resize(m * fan_in, 0.0);
         }
         self.im2col_rows(x, 0, oh, &mut cols[..m * fan_in]);
-        out.reshape(self.out_channels, oh, ow);
         matmul_bands(out.as_mut_slice(), cols, weight.as_slice(), m, fan_in, self.out_channels, threads, fused);
     }
 
@@ -136,3 +169,46 @@ impl Conv2d {
 
 /// Output rows per im2col band of [`Conv2d::forward_direct_channels`].
 pub const STEM_BAND_ROWS: usize = 8;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::gemm_kernel::{gemm_rows, PackedB};
+
+    /// The direct kernel equals im2col + the AVX-512 GEMM kernel bit for bit: both strides and
+    /// padding rules, odd sizes, output channels that end mid-group, with and without the fused
+    /// bias and ReLU6, in 1 and 3 row bands. Skipped (and said so) without AVX-512.
+    #[test]
+    fn direct_kernel_equals_im2col_gemm_bit_for_bit() {
+        if !gemm_kernel::available() {
+            eprintln!("no AVX-512 here: im2col + the gemm crate serve every convolution");
+            return;
+        }
+        for padding in [Padding::Torch, Padding::Tf] {
+            for (stride, h, w, cin, cout) in [(2, 40, 38, 3, 32), (1, 17, 19, 2, 21), (2, 33, 64, 3, 16), (1, 23, 23, 1, 5)] {
+                let conv = Conv2d { in_channels: cin, out_channels: cout, kernel: 3, stride, padding };
+                let x = FeatureMap::from_chw(cin, h, w, (0..cin * h * w).map(|i| ((i * 7919) % 1013) as f32 * 3.1e-3 - 1.5).collect()).expect("shape");
+                let weight = DMatrix::from_fn(cin * 9, cout, |p, j| ((p * 31 + j * 17) % 23) as f32 * 0.07 - 0.8);
+                let bias: Vec<f32> = (0..cout).map(|j| j as f32 * 0.05 - 0.5).collect();
+                let (oh, ow) = conv.output_size(h, w);
+                let m = oh * ow;
+                assert!(m >= MIN_POSITIONS, "the shape must reach the direct kernel");
+                let mut cols = vec![0.0; m * cin * 9];
+                conv.im2col_rows(&x, 0, oh, &mut cols);
+                let mut packed = PackedB::default();
+                packed.pack(weight.as_slice(), cin * 9, cout, cin * 9);
+                for fused in [None, Some(Activation::Relu6.fused(&bias))] {
+                    let mut want = vec![f32::NAN; m * cout];
+                    // SAFETY: AVX-512 is present; cols is m × fan_in and want m × cout, column-major.
+                    unsafe { gemm_rows(cols.as_ptr(), m, &packed, want.as_mut_ptr(), m, 0, m, fused.as_ref()) };
+                    for threads in [1, 3] {
+                        let mut out = FeatureMap::zeros(0, 0, 0);
+                        conv.forward_with(&x, &weight, &mut out, &mut Vec::new(), threads, fused.as_ref());
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(out.as_slice()), bits(&want), "{padding:?} s{stride} {h}×{w} {cin}→{cout} fused {} threads {threads}", fused.is_some());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -54,7 +54,7 @@ impl Plane {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+pub(crate) mod avx512 {
     use std::arch::x86_64::*;
 
     use super::Plane;
@@ -63,7 +63,7 @@ mod avx512 {
 
     /// Lanes `j` of a load at input column `ix0 + j` that fall inside `0..w`.
     #[inline(always)]
-    fn inside(ix0: isize, w: usize) -> u16 {
+    pub(crate) fn inside(ix0: isize, w: usize) -> u16 {
         let lo = (-ix0).clamp(0, LANES as isize) as u32;
         let hi = (w as isize - ix0).clamp(0, LANES as isize) as u32;
         let upto = |n: u32| if n >= 16 { u32::MAX } else { (1u32 << n) - 1 };
@@ -99,27 +99,35 @@ mod avx512 {
     /// Output rows per block.
     const ROWS: usize = 8;
 
-    /// The filter, bias and clamp as vectors, and the lane permutations of the stride-2 split.
+    /// The lane permutations of the stride-2 split: even and odd lanes of two consecutive vectors.
+    pub(crate) struct Split {
+        evens: __m512i,
+        odds: __m512i,
+    }
+
+    impl Split {
+        #[target_feature(enable = "avx512f")]
+        pub(crate) fn new() -> Self {
+            Split {
+                evens: _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30),
+                odds: _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31),
+            }
+        }
+    }
+
+    /// The filter, bias and clamp as vectors, and the stride-2 split.
     struct Consts {
         w: [__m512; 9],
         b: __m512,
         lo: __m512,
         hi: __m512,
-        evens: __m512i,
-        odds: __m512i,
+        split: Split,
     }
 
     impl Consts {
         #[target_feature(enable = "avx512f")]
         fn new(filt: &[f32; 9], b: f32, lo: f32, hi: f32) -> Self {
-            Consts {
-                w: filt.map(|x| _mm512_set1_ps(x)),
-                b: _mm512_set1_ps(b),
-                lo: _mm512_set1_ps(lo),
-                hi: _mm512_set1_ps(hi),
-                evens: _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30),
-                odds: _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31),
-            }
+            Consts { w: filt.map(|x| _mm512_set1_ps(x)), b: _mm512_set1_ps(b), lo: _mm512_set1_ps(lo), hi: _mm512_set1_ps(hi), split: Split::new() }
         }
     }
 
@@ -195,7 +203,7 @@ mod avx512 {
     /// Stride 2: two loads, split into even and odd columns; kx = 2 is the even columns one further.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn taps<const S: usize, const MASKED: bool>(k: &Consts, row: *const f32, ok: u16, ix: isize, w: usize, m: [u16; 2]) -> [__m512; 3] {
+    pub(crate) unsafe fn taps<const S: usize, const MASKED: bool>(k: &Split, row: *const f32, ok: u16, ix: isize, w: usize, m: [u16; 2]) -> [__m512; 3] {
         if ok == 0 {
             return [_mm512_setzero_ps(); 3];
         }
@@ -228,7 +236,7 @@ mod avx512 {
         let span = (R - 1) * S + 3;
         let mut acc = [k.b; R];
         for (r, &(row, ok)) in inrows.iter().enumerate().take(span) {
-            let t = taps::<S, MASKED>(k, row, ok, ix, w, m);
+            let t = taps::<S, MASKED>(&k.split, row, ok, ix, w, m);
             // Input row r feeds output row j = (r − ky)/S with filter row ky.
             for ky in 0..3 {
                 if r >= ky && (r - ky) % S == 0 && (r - ky) / S < R {

@@ -7,6 +7,7 @@ pub mod batch_norm;
 pub mod conv;
 pub mod conv_bias;
 pub mod conv_bn;
+pub mod conv_kernel;
 pub mod depthwise;
 pub mod depthwise_kernel;
 pub mod gemm_kernel;
