@@ -10,21 +10,9 @@ use nalgebra::DMatrix;
 use super::activation::Activation;
 use super::conv_kernel::Direct;
 use super::gemm_kernel::{self, Fused, MIN_POSITIONS};
-use super::matmul::{matmul, matmul_bands};
+use super::matmul::{matmul, matmul_bands, SendPtr};
 use super::padding::Padding;
 use crate::tensor::FeatureMap;
-
-/// The output shared by the row bands of [`Conv2d::forward_fused`], which write disjoint rows.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: only used for disjoint writes, joined before the borrow of the buffer ends.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
 
 /// Geometry of a full convolution (no bias: BatchNorm follows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -135,14 +135,15 @@ thread_local! {
     static PACKED_B: std::cell::Cell<PackedB> = std::cell::Cell::new(PackedB::default());
 }
 
-/// A pointer shared by the bands of [`matmul_bands`], which write disjoint rows.
+/// A pointer shared by parallel bands that write disjoint parts of one buffer ([`matmul_bands`],
+/// the direct convolution).
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
+pub(crate) struct SendPtr(pub(crate) *mut f32);
 // SAFETY: only used for disjoint writes, joined before the borrow of the buffer ends.
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 impl SendPtr {
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }
