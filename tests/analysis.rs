@@ -95,6 +95,34 @@ fn lemma2_reconstruction_is_exact_where_invertible_and_fails_where_not() {
 }
 
 #[test]
+fn lemma2_reconstruction_error_equals_the_svd_least_squares_one() {
+    // The reported error of an invertible position against an independent min-norm solve by SVD:
+    // the error itself is f32 rounding of y (~1e-7 of ‖x‖), so x̂ must be far more exact than that.
+    let (n, m) = (24, 144);
+    let rows: Vec<Vec<f64>> = (0..m).map(|i| common::random_vec(n, 500 + i as u64).iter().map(|&v| v as f64).collect()).collect();
+    let mut l = layer(&rows);
+    l.bias = common::random_vec(m, 61).iter().map(|&v| v as f64 * 0.1).collect();
+    let mut checked = 0;
+    for seed in 0..40 {
+        let x: Vec<f32> = common::random_vec(n, 900 + seed);
+        let y: Vec<f32> = (0..m).map(|i| ((0..n).map(|j| rows[i][j] * x[j] as f64).sum::<f64>() + l.bias[i]) as f32).collect();
+        let v = lemma2_check(&l, &x, &y, RANK_EPS).unwrap();
+        if !v.invertible() {
+            continue;
+        }
+        let s = l.active_set(&y);
+        let bs = DMatrix::from_fn(s.len(), n, |r, c| rows[s[r]][c]);
+        let rhs = nalgebra::DVector::from_iterator(s.len(), s.iter().map(|&i| y[i] as f64 - l.bias[i]));
+        let xhat = bs.svd(true, true).solve(&rhs, 0.0).unwrap();
+        let norm = x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
+        let want = xhat.iter().zip(&x).map(|(a, &b)| (a - b as f64).powi(2)).sum::<f64>().sqrt() / norm;
+        assert!(want > 0.0 && (v.reconstruction_error - want).abs() <= 1e-6 * want, "seed {seed}: {} vs SVD {want}", v.reconstruction_error);
+        checked += 1;
+    }
+    assert!(checked > 20, "{checked}");
+}
+
+#[test]
 fn theorem1_equals_the_binomial_sum() {
     // Σ_{k ≥ n} C(m, k) / 2^m in exact integers.
     let direct = |m: u64, n: u64| -> f64 {

@@ -23,7 +23,7 @@
 use nalgebra::{DMatrix, DVector};
 
 use super::lemma2_gram::GramTracker;
-use super::lemma2_kernels::{axpy_cols, cholesky_lower, cholesky_solve, dot, frobenius_lower, gamma, mirror_lower, symv, UNIT_ROUNDOFF};
+use super::lemma2_kernels::{axpy_cols, cholesky_lower, cholesky_solve, cholesky_solve2, dot, frobenius_lower, gamma, mirror_lower, symv, UNIT_ROUNDOFF};
 
 use crate::layers::ConvBn;
 
@@ -37,7 +37,8 @@ const MAX_ITERS: usize = 60;
 const POWER_RTOL: f64 = 1e-7;
 /// Power iterations of the reported σ_max when the verdict did not need it precisely.
 const ESTIMATE_ITERS: usize = 4;
-/// Fixed-point steps of the shifted solve, used when λ_min exceeds this multiple of the shift.
+/// Most fixed-point steps of the shifted solve; it is used while each step shrinks the previous
+/// one by at least this ratio (λ_min beyond about 20 shifts).
 const REFINE_MAX_STEPS: usize = 12;
 const REFINE_MIN_RATIO: f64 = 20.0;
 /// Inverse iterations of the σ_min estimate.
@@ -216,6 +217,10 @@ pub struct Lemma2Scratch {
     tmp: Vec<f64>,
     rhs: Vec<f64>,
     xhat: Vec<f64>,
+    /// Reciprocals of the factor's diagonal.
+    inv: Vec<f64>,
+    /// The inverse iteration's next iterate.
+    w: Vec<f64>,
 }
 
 /// [`lemma2_check_set`] with warm starts from `scratch`, for callers that built `s`, `x` and `y` from
@@ -256,31 +261,19 @@ pub(crate) fn lemma2_verdict(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f
         let xs: Vec<f64> = x.iter().map(|&v| v as f64).collect();
         return svd_verdict(layer, s, &xs, y, tol_factor);
     };
-    let Lemma2Scratch { gram, factor, bottom, tmp, rhs, xhat, .. } = scratch;
-    let g = gram.lower();
     let tol = sigma_max * tol_factor;
-    rhs_into(layer, s, y, rhs);
-    let lmin = inverse_iteration_lower(n, g, factor, bottom, tmp);
-    // Solve Ĝ x = r with the shifted factor: x ← (Ĝ − σI)⁻¹ (r − σ x) contracts by σ/(λ_min − σ);
-    // near the tolerance the unshifted factor is used instead.
-    xhat.clear();
-    if lmin > REFINE_MIN_RATIO * shift {
-        // Steps for a contraction of 1e-12 at rate σ/λ_min.
-        let steps = (12.0 / (lmin / shift).log10()).ceil().clamp(1.0, REFINE_MAX_STEPS as f64) as usize;
-        xhat.resize(n, 0.0);
-        for _ in 0..steps {
-            tmp.clear();
-            tmp.extend(rhs.iter().zip(xhat.iter()).map(|(r, v)| r - v * shift));
-            cholesky_solve(n, factor, tmp);
-            std::mem::swap(xhat, tmp);
-        }
-    } else {
+    rhs_into(layer, s, y, &mut scratch.rhs);
+    let lmin = solve_and_estimate(n, shift, scratch);
+    let Lemma2Scratch { gram, factor, rhs, xhat, inv, .. } = scratch;
+    if xhat.is_empty() {
+        // The shifted solve contracts too slowly (λ_min within a few shifts): the unshifted factor.
+        let g = gram.lower();
         factor.clear();
         factor.extend_from_slice(g);
         xhat.extend_from_slice(rhs);
         if cholesky_lower(n, factor) {
             mirror_lower(n, factor);
-            cholesky_solve(n, factor, xhat);
+            cholesky_solve(n, factor, inv, xhat);
         } else {
             xhat.iter_mut().for_each(|v| *v = f64::NAN);
         }
@@ -293,7 +286,7 @@ pub(crate) fn lemma2_verdict(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f
         sigma_min: lmin.max(0.0).sqrt(),
         sigma_max,
         tolerance: tol,
-        reconstruction_error: rel_error_iter(xhat, xs),
+        reconstruction_error: rel_error_iter(&scratch.xhat, xs),
         exact_svd: false,
     }
 }
@@ -391,33 +384,74 @@ fn power_max_lower(n: usize, g: &[f64], warm: &mut Vec<f64>, w: &mut Vec<f64>, m
     lambda
 }
 
-/// Estimate of λ_min(G) for reporting σ_min: the Rayleigh quotient after a few inverse iterations
-/// with the shifted factor (an upper bound on λ_min that converges to it; the verdict never depends
-/// on it). Warm-started from `warm`.
-fn inverse_iteration_lower(n: usize, g: &[f64], factor: &[f64], warm: &mut Vec<f64>, w: &mut Vec<f64>) -> f64 {
-    let iters = if warm.len() == n {
+/// With the factor of `Ĝ − σI` in `scratch.factor` (σ = `shift`): the reconstruction
+/// `x̂ = Ĝ⁻¹ r` (r = `scratch.rhs`) into `scratch.xhat` by the fixed-point iteration
+/// `x ← (Ĝ − σI)⁻¹ (r − σ x)`, and an estimate of λ_min(Ĝ) for reporting σ_min by inverse iteration
+/// warm-started from `scratch.bottom` — one step of each per pass over the factor
+/// ([`cholesky_solve2`]). The iteration contracts by ρ ≈ σ/(λ_min − σ); it stops once the step
+/// predicts a remaining error `Δ·ρ/(1 − ρ)` below 1e-13·‖x̂‖. Where ρ exceeds
+/// 1/[`REFINE_MIN_RATIO`] it leaves `xhat` empty (the caller solves with the unshifted factor).
+/// Returns the Rayleigh quotient of the last iterate, an upper bound on λ_min that converges to it
+/// (the verdict never depends on it).
+fn solve_and_estimate(n: usize, shift: f64, scratch: &mut Lemma2Scratch) -> f64 {
+    let Lemma2Scratch { gram, factor, bottom, tmp, rhs, xhat, inv, w, .. } = scratch;
+    let mut iters = if bottom.len() == n {
         INVERSE_ITERS / 4
     } else {
-        warm.clear();
-        warm.extend((0..n).map(|i| 1.0 + (i as f64 * 0.754_877_666).fract()));
+        bottom.clear();
+        bottom.extend((0..n).map(|i| 1.0 + (i as f64 * 0.754_877_666).fract()));
         INVERSE_ITERS
     };
-    let norm = dot(warm, warm).sqrt();
-    warm.iter_mut().for_each(|v| *v /= norm);
-    for _ in 0..iters {
-        w.clear();
-        w.extend_from_slice(warm);
-        cholesky_solve(n, factor, w);
-        let norm = dot(w, w).sqrt();
-        if !norm.is_finite() || norm == 0.0 {
-            break;
+    let norm = dot(bottom, bottom).sqrt();
+    bottom.iter_mut().for_each(|v| *v /= norm);
+    xhat.clear();
+    xhat.resize(n, 0.0);
+    let mut refining = true;
+    let mut last_step = f64::NAN;
+    let mut steps = 0;
+    while refining || iters > 0 {
+        if refining {
+            tmp.clear();
+            tmp.extend(rhs.iter().zip(xhat.iter()).map(|(r, v)| (-v).mul_add(shift, *r)));
         }
-        warm.iter_mut().zip(w.iter()).for_each(|(v, x)| *v = x / norm);
+        if iters > 0 {
+            w.clear();
+            w.extend_from_slice(bottom);
+        }
+        match (refining, iters > 0) {
+            (true, true) => cholesky_solve2(n, factor, inv, tmp, w),
+            (true, false) => cholesky_solve(n, factor, inv, tmp),
+            _ => cholesky_solve(n, factor, inv, w),
+        }
+        if iters > 0 {
+            iters -= 1;
+            let norm = dot(w, w).sqrt();
+            if norm.is_finite() && norm > 0.0 {
+                bottom.iter_mut().zip(w.iter()).for_each(|(v, x)| *v = x / norm);
+            } else {
+                iters = 0;
+            }
+        }
+        if refining {
+            let step = tmp.iter().zip(xhat.iter()).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+            std::mem::swap(xhat, tmp);
+            steps += 1;
+            let size = dot(xhat, xhat).sqrt();
+            let rate = step / last_step;
+            if !(size.is_finite() && step.is_finite()) || (steps >= 2 && !(rate * REFINE_MIN_RATIO < 1.0)) {
+                // Diverging, or contracting too slowly for the shifted factor.
+                xhat.clear();
+                refining = false;
+            } else if step <= 1e-13 * size || (steps >= 2 && step * rate / (1.0 - rate) <= 1e-13 * size) || steps == REFINE_MAX_STEPS {
+                refining = false;
+            }
+            last_step = step;
+        }
     }
     w.clear();
     w.resize(n, 0.0);
-    symv(n, g, warm, w);
-    dot(warm, w)
+    symv(n, gram.lower(), bottom, w);
+    dot(bottom, w)
 }
 
 fn rel_error_iter(xhat: &[f64], x: impl Iterator<Item = f64> + Clone) -> f64 {

@@ -27,8 +27,10 @@ pub struct GramTracker {
     layer: u64,
     /// Ĝ, n × n column-major: the lower triangle computed, the upper one mirrored.
     lower: Vec<f64>,
-    /// Membership of each row of B in the current S.
-    inside: Vec<bool>,
+    /// Membership of each row of B in the current S, one bit per row.
+    inside: Vec<u64>,
+    /// The same for the set of the next move.
+    want: Vec<u64>,
     size: usize,
     valid: bool,
     fresh: bool,
@@ -65,19 +67,19 @@ impl GramTracker {
     /// Makes Ĝ the Gram matrix of the strictly increasing row set `s` of `layer`.
     pub fn move_to(&mut self, layer: &Lemma2Layer, s: &[usize]) {
         let (n, m) = (layer.n(), layer.m());
-        if self.layer != layer.id() || self.n != n || self.inside.len() != m {
-            *self = GramTracker { n, layer: layer.id(), lower: vec![0.0; n * n], inside: vec![false; m], ..Default::default() };
+        let words = m.div_ceil(64);
+        if self.layer != layer.id() || self.n != n || self.inside.len() != words {
+            *self = GramTracker { n, layer: layer.id(), lower: vec![0.0; n * n], inside: vec![0; words], want: vec![0; words], ..Default::default() };
         }
-        // Rows that enter or leave.
+        // Rows that enter or leave: the bits where the two sets differ.
+        self.want.iter_mut().for_each(|w| *w = 0);
+        s.iter().for_each(|&i| self.want[i / 64] |= 1 << (i % 64));
         self.changed.clear();
-        let mut next = 0;
-        for (i, inside) in self.inside.iter().enumerate() {
-            let want = next < s.len() && s[next] == i;
-            if want {
-                next += 1;
-            }
-            if want != *inside {
-                self.changed.push(i);
+        for (w, (&now, &next)) in self.inside.iter().zip(&self.want).enumerate() {
+            let mut diff = now ^ next;
+            while diff != 0 {
+                self.changed.push(w * 64 + diff.trailing_zeros() as usize);
+                diff &= diff - 1;
             }
         }
         let fresh_cost = s.len().min(m - s.len());
@@ -85,9 +87,9 @@ impl GramTracker {
         if self.valid && d <= fresh_cost && self.terms + d <= MAX_TERMS_PER_ROW * m {
             self.sign.clear();
             for &i in &self.changed {
-                self.sign.push(if self.inside[i] { -1.0 } else { 1.0 });
-                self.inside[i] = !self.inside[i];
+                self.sign.push(if self.inside[i / 64] >> (i % 64) & 1 == 1 { -1.0 } else { 1.0 });
             }
+            self.inside.copy_from_slice(&self.want);
             let changed = std::mem::take(&mut self.changed);
             self.add_rows(layer, &changed);
             self.changed = changed;
@@ -104,8 +106,8 @@ impl GramTracker {
     /// Forms Ĝ from S, or from `BᵀB` minus the rows outside S, whichever sums fewer rows.
     fn start_fresh(&mut self, layer: &Lemma2Layer, s: &[usize]) {
         let m = layer.m();
-        self.inside.iter_mut().for_each(|v| *v = false);
-        s.iter().for_each(|&i| self.inside[i] = true);
+        self.inside.iter_mut().for_each(|v| *v = 0);
+        s.iter().for_each(|&i| self.inside[i / 64] |= 1 << (i % 64));
         let mut rows = std::mem::take(&mut self.changed);
         rows.clear();
         if 2 * s.len() <= m {
@@ -119,7 +121,7 @@ impl GramTracker {
             self.lower.copy_from_slice(layer.full_gram().as_slice());
             self.terms = m;
             self.weight = layer.row_norms_sq().iter().sum();
-            rows.extend((0..m).filter(|&i| !self.inside[i]));
+            rows.extend((0..m).filter(|&i| self.inside[i / 64] >> (i % 64) & 1 == 0));
             self.sign.clear();
             self.sign.resize(rows.len(), -1.0);
         }

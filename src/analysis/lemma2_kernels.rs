@@ -231,25 +231,43 @@ pub fn mirror_lower(n: usize, a: &mut [f64]) {
 }
 
 /// Solves `L Lᵀ x = b` in place (`b` becomes x) with the factor from [`cholesky_lower`], mirrored
-/// by [`mirror_lower`] (so both substitutions run down contiguous columns).
+/// by [`mirror_lower`] (so both substitutions run down contiguous columns). `inv` is a buffer for
+/// the reciprocals of the diagonal (one division per row instead of one per substitution step).
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-pub fn cholesky_solve(n: usize, l: &[f64], b: &mut [f64]) {
-    let b = &mut b[..n];
+pub fn cholesky_solve(n: usize, l: &[f64], inv: &mut Vec<f64>, b: &mut [f64]) {
+    solve_many(n, l, inv, [b])
+}
+
+/// [`cholesky_solve`] for two right-hand sides in one pass over the factor: their substitution
+/// chains are independent, so the second one runs in the latency of the first.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+pub fn cholesky_solve2(n: usize, l: &[f64], inv: &mut Vec<f64>, b: &mut [f64], c: &mut [f64]) {
+    solve_many(n, l, inv, [b, c])
+}
+
+#[inline(always)]
+fn solve_many<const R: usize>(n: usize, l: &[f64], inv: &mut Vec<f64>, mut bs: [&mut [f64]; R]) {
+    inv.clear();
+    inv.extend((0..n).map(|j| 1.0 / l[j * n + j]));
     for j in 0..n {
-        let col = &l[j * n..j * n + n];
-        b[j] /= col[j];
-        let bj = -b[j];
-        for (x, c) in b[j + 1..].iter_mut().zip(&col[j + 1..]) {
-            *x = c.mul_add(bj, *x);
+        let col = &l[j * n + j + 1..j * n + n];
+        for b in bs.iter_mut() {
+            let bj = b[j] * inv[j];
+            b[j] = bj;
+            for (x, c) in b[j + 1..n].iter_mut().zip(col) {
+                *x = c.mul_add(-bj, *x);
+            }
         }
     }
     for j in (0..n).rev() {
         // Column j of Lᵀ above the diagonal: row j of L.
-        let col = &l[j * n..j * n + n];
-        b[j] /= col[j];
-        let bj = -b[j];
-        for (x, c) in b[..j].iter_mut().zip(&col[..j]) {
-            *x = c.mul_add(bj, *x);
+        let col = &l[j * n..j * n + j];
+        for b in bs.iter_mut() {
+            let bj = b[j] * inv[j];
+            b[j] = bj;
+            for (x, c) in b[..j].iter_mut().zip(col) {
+                *x = c.mul_add(-bj, *x);
+            }
         }
     }
 }
@@ -362,11 +380,19 @@ mod tests {
                     assert_eq!(a[j * n + i], a[i * n + j], "n={n} mirror ({i},{j})");
                 }
             }
-            cholesky_solve(n, &a, &mut x);
+            let mut inv = Vec::new();
+            cholesky_solve(n, &a, &mut inv, &mut x);
             let back = &g * nalgebra::DVector::from_vec(x.clone());
             for i in 0..n {
                 assert!((back[i] - rhs[i]).abs() <= 1e-9, "n={n} residual {}", back[i] - rhs[i]);
             }
+            // Two right-hand sides at once give each one's own solution, bit for bit.
+            let other: Vec<f64> = (0..n).map(|i| (i as f64 * 1.3).cos()).collect();
+            let (mut p, mut q) = (rhs.clone(), other.clone());
+            cholesky_solve2(n, &a, &mut inv, &mut p, &mut q);
+            let mut alone = other.clone();
+            cholesky_solve(n, &a, &mut inv, &mut alone);
+            assert_eq!((&p, &q), (&x, &alone), "n={n}");
             let mut out = vec![0.0; n];
             symv(n, g.as_slice(), &rhs, &mut out);
             let want = &g * nalgebra::DVector::from_vec(rhs.clone());
