@@ -208,7 +208,7 @@ def one_round(work, a, ratios):
         note("train: infoloss / torch", o / pt)
     if "lemma2" in work:
         note("lemma2 t=6: infoloss / torch matrix_rank", lemma2_workload(a.lemma2_images, a.threads))
-        note("lemma2 t=2: infoloss / torch matrix_rank", lemma2_workload(2, a.threads, t=2))
+        note("lemma2 t=2: infoloss / torch matrix_rank", lemma2_workload(a.lemma2_images, a.threads, t=2))
     sys.stdout.flush()
 
 

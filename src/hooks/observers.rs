@@ -301,15 +301,48 @@ impl Observer for SiteRecorder {
     }
 }
 
-/// See [`ValueHistogram`]: counts `values` into 4 interleaved lanes of `bins + 4` slots. Slots are
-/// computed for a block of values at a time (vectorised, branch-free), then counted.
+/// Interleaved count tables of [`bin_values`]: consecutive values go to different tables, so a run
+/// of values in one slot (exact zeros: about half of a ReLU's outputs) does not chain every
+/// increment on the one before.
+const HIST_LANES: usize = 8;
+
+/// See [`ValueHistogram`]: counts `values` into `lanes` (4 interleaved lanes of `bins + 4` slots).
+/// Slots are computed for a block of values at a time (vectorised, branch-free), then counted in
+/// [`HIST_LANES`] 32-bit tables per block.
 fn bin_values(values: &[f32], lo: f32, hi: f32, bins: usize, lanes: &mut [u64]) {
+    const BLOCK: usize = 1024;
     let width = bins + 4;
-    let mut slots = [0u16; 1024];
-    for chunk in values.chunks(1024) {
+    let mut slots = [0u16; BLOCK];
+    let mut tables = vec![0u32; HIST_LANES * width];
+    let mut since_flush = 0usize;
+    for chunk in values.chunks(BLOCK) {
         slot_block(chunk, lo, hi, bins, &mut slots[..chunk.len()]);
-        for (k, &s) in slots[..chunk.len()].iter().enumerate() {
-            lanes[(k & 3) * width + s as usize] += 1;
+        let mut groups = slots[..chunk.len()].chunks_exact(HIST_LANES);
+        for group in &mut groups {
+            for (k, &s) in group.iter().enumerate() {
+                tables[k * width + s as usize] += 1;
+            }
+        }
+        for (k, &s) in groups.remainder().iter().enumerate() {
+            tables[k * width + s as usize] += 1;
+        }
+        // Flush before any 32-bit count could overflow.
+        since_flush += chunk.len();
+        if since_flush > u32::MAX as usize - BLOCK {
+            flush(&mut tables, lanes, width);
+            since_flush = 0;
+        }
+    }
+    flush(&mut tables, lanes, width);
+}
+
+/// Adds the 32-bit tables into the 4 lanes of `lanes` and clears them.
+fn flush(tables: &mut [u32], lanes: &mut [u64], width: usize) {
+    for (k, table) in tables.chunks_exact_mut(width).enumerate() {
+        let lane = &mut lanes[(k % 4) * width..(k % 4 + 1) * width];
+        for (l, t) in lane.iter_mut().zip(table.iter_mut()) {
+            *l += *t as u64;
+            *t = 0;
         }
     }
 }
@@ -319,10 +352,61 @@ fn slot_block(values: &[f32], lo: f32, hi: f32, bins: usize, out: &mut [u16]) {
     let scale = bins as f32 / (hi - lo);
     let (zero, nonfinite) = ((bins + 2) as i32, (bins + 3) as i32);
     for (o, &v) in out.iter_mut().zip(values) {
+        // `max` returns -1 for NaN, so t is finite and in [-1, bins] whatever v is.
         let t = ((v - lo) * scale).max(-1.0).min(bins as f32);
-        let inside = t.floor() as i32 + 1;
+        // SAFETY: t.floor() is finite and within i32 (see above); the checked `as` cast kept this
+        // loop from vectorising.
+        let inside = unsafe { t.floor().to_int_unchecked::<i32>() } + 1;
         let s = if v == 0.0 { zero } else { inside };
         let s = if v.abs() < f32::INFINITY || v == 0.0 { s } else { nonfinite };
         *o = s as u16;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each value classified on its own, by the histogram's stated rules.
+    fn naive(values: &[f32], lo: f32, hi: f32, bins: usize) -> SiteHistogram {
+        let mut h = SiteHistogram { counts: vec![0; bins], ..Default::default() };
+        for &v in values {
+            if v == 0.0 {
+                h.zeros += 1;
+            } else if !v.is_finite() {
+                h.nonfinite += 1;
+            } else if v < lo {
+                h.below += 1;
+            } else {
+                let k = ((v - lo) * (bins as f32 / (hi - lo))).floor();
+                if k >= bins as f32 {
+                    h.above += 1;
+                } else {
+                    h.counts[k as usize] += 1;
+                }
+            }
+        }
+        h
+    }
+
+    #[test]
+    fn histogram_matches_a_value_by_value_classification() {
+        // Long enough for several blocks and a remainder of the interleaved tables; every kind of
+        // value, runs of exact zeros included.
+        let specials = [0.0, -0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -1e-30, 6.0, 5.999_999, 1e30, -3.0, 0.5, 3.0];
+        let mut values: Vec<f32> = (0..5000u32).map(|i| ((i.wrapping_mul(2_654_435_761) >> 8) as f32 / (1 << 24) as f32) * 8.0 - 1.0).collect();
+        for (i, v) in values.iter_mut().enumerate() {
+            if i % 7 == 0 {
+                *v = specials[(i / 7) % specials.len()];
+            } else if (1000..1400).contains(&i) {
+                *v = 0.0;
+            }
+        }
+        for (lo, hi, bins) in [(0.0, 6.0, 60), (0.0, 6.0, 12), (-1.0, 2.0, 7), (0.0, 6.0, 1)] {
+            let mut hist = ValueHistogram::new(lo, hi, bins);
+            let site: HookName = "stem.post".parse().unwrap();
+            hist.observe(&site, 0, &FeatureMap::from_chw(1, 50, 100, values.clone()).unwrap());
+            assert_eq!(hist.sites[&site], naive(&values, lo, hi, bins), "range [{lo}, {hi}), {bins} bins");
+        }
     }
 }
