@@ -216,6 +216,9 @@ pub fn cholesky_lower(n: usize, a: &mut [f64]) -> bool {
 
 /// Copies the strict lower triangle of `a` (n × n, column-major) onto the strict upper one: a
 /// symmetric matrix whole, or a Cholesky factor L with Lᵀ above it for [`cholesky_solve`].
+///
+/// # Panics
+/// When `a` holds fewer than n² values.
 pub fn mirror_lower(n: usize, a: &mut [f64]) {
     assert!(a.len() >= n * n, "mirror_lower: {} values for n = {n}", a.len());
     // In 8 × 8 blocks, so the strided reads stay within a few cache lines.
