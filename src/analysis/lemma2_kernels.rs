@@ -137,9 +137,17 @@ pub fn pack_panels(n: usize, base: &[f64], offs: &[usize], pack: &mut Vec<f64>) 
     pack.resize(panels * terms * TILE_ROWS, 0.0);
     for (t, &o) in offs.iter().enumerate() {
         let b = &base[o..o + n];
-        for (p, rows) in b.chunks(TILE_ROWS).enumerate() {
+        // Whole panels as fixed-size copies (a `memcpy` call per 64 bytes cost more than the copy).
+        let mut chunks = b.chunks_exact(TILE_ROWS);
+        for (p, rows) in (&mut chunks).enumerate() {
             let at = (p * terms + t) * TILE_ROWS;
-            pack[at..at + rows.len()].copy_from_slice(rows);
+            let dst: &mut [f64; TILE_ROWS] = (&mut pack[at..at + TILE_ROWS]).try_into().unwrap();
+            *dst = rows.try_into().unwrap();
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let at = ((n / TILE_ROWS) * terms + t) * TILE_ROWS;
+            pack[at..at + rest.len()].copy_from_slice(rest);
         }
     }
 }
