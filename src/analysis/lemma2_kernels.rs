@@ -130,6 +130,9 @@ fn tile_update(n: usize, g: &mut [f64], col_base: usize, cols: std::ops::Range<u
 /// Packs the vectors b_t = `base[offs[t]..offs[t] + n]` for [`rank_update_lower`]: in panels of 8
 /// rows, each panel holding its 8 rows of every b_t in turn (zeros past row n), so the register
 /// tiles stream through memory in order.
+///
+/// # Panics
+/// When a vector `base[offs[t]..offs[t] + n]` runs past the end of `base`.
 pub fn pack_panels(n: usize, base: &[f64], offs: &[usize], pack: &mut Vec<f64>) {
     let panels = n.div_ceil(TILE_ROWS);
     let terms = offs.len();
