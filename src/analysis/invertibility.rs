@@ -395,7 +395,9 @@ fn power_max_lower(n: usize, g: &[f64], warm: &mut Vec<f64>, w: &mut Vec<f64>, m
 /// (the verdict never depends on it).
 fn solve_and_estimate(n: usize, shift: f64, scratch: &mut Lemma2Scratch) -> f64 {
     let Lemma2Scratch { gram, factor, bottom, tmp, rhs, xhat, inv, w, .. } = scratch;
-    let mut iters = if bottom.len() == n {
+    // Warm from the last position, unless there is none or it went non-finite.
+    let warm = bottom.len() == n && dot(bottom, bottom).is_finite();
+    let mut iters = if warm {
         INVERSE_ITERS / 4
     } else {
         bottom.clear();
