@@ -286,6 +286,18 @@ fn centre_crop_takes_the_middle() {
 }
 
 #[test]
+fn analyze_rejects_a_histogram_without_bins_or_with_too_many() {
+    let m =
+        infoloss::model::Network::Classifier(MobileNetV2::seeded(&ModelConfig { width: 0.35, resolution: 32, classes: 10, ..Default::default() }, 0).unwrap());
+    for bins in [0, 70_000] {
+        let settings = AnalyzeSettings { batch: 1, histogram_bins: bins, ..Default::default() };
+        let Err(err) = analyze(&m, &mut NoiseSource::new(1, 32, 1), &settings, &mut |_, _| {}) else { panic!("{bins} bins accepted") };
+        let err = err.to_string();
+        assert!(err.contains("histogram_bins") && err.contains(&bins.to_string()), "{err}");
+    }
+}
+
+#[test]
 fn analyze_writes_deterministic_tables_with_sidecars_and_plots() {
     let m =
         infoloss::model::Network::Classifier(MobileNetV2::seeded(&ModelConfig { width: 0.35, resolution: 64, classes: 10, ..Default::default() }, 0).unwrap());

@@ -231,7 +231,7 @@ pub fn cholesky_lower(n: usize, a: &mut [f64]) -> bool {
 /// # Panics
 /// When `a` holds fewer than n² values.
 pub fn mirror_lower(n: usize, a: &mut [f64]) {
-    assert!(a.len() >= n * n, "mirror_lower: {} values for n = {n}", a.len());
+    assert!(n.checked_mul(n).is_some_and(|nn| a.len() >= nn), "mirror_lower: {} values for n = {n}", a.len());
     // In 8 × 8 blocks, so the strided reads stay within a few cache lines.
     const B: usize = 8;
     let p = a.as_mut_ptr();

@@ -52,6 +52,10 @@ pub fn analyze(model: &Network, source: &mut dyn BatchSource, settings: &Analyze
     if settings.batch == 0 {
         return Err(Error::config("batch", 0, "use at least 1 image per batch"));
     }
+    if !(1..=crate::hooks::observers::MAX_HISTOGRAM_BINS).contains(&settings.histogram_bins) {
+        let most = crate::hooks::observers::MAX_HISTOGRAM_BINS;
+        return Err(Error::config("histogram_bins", settings.histogram_bins, format!("use 1 to {most} bins")));
+    }
     super::invertibility::check_rank_eps(settings.rank_eps)?;
     let cap = model.config().activation.activation().cap();
     let sites: Vec<HookSite> = model.sites(model.config().resolution).into_iter().filter(|s| s.activated).collect();

@@ -208,8 +208,15 @@ fn count_channel(plane: &[f32], pos: &mut [u16], lin: &mut [u16], cap: f32) -> (
     (np as u64, ns as u64)
 }
 
+/// Most bins a [`ValueHistogram`] takes (its slots, with the four special ones, are 16-bit).
+pub const MAX_HISTOGRAM_BINS: usize = u16::MAX as usize - 4;
+
 /// Histogram of activation values per site over `[lo, hi)` in equal bins, with exact zeros,
 /// underflow and overflow counted apart.
+///
+/// # Panics
+/// [`Observer::observe`] panics when `bins` exceeds [`MAX_HISTOGRAM_BINS`] (the analysis checks its
+/// settings first and returns an error instead).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ValueHistogram {
     pub lo: f32,
@@ -241,6 +248,7 @@ impl ValueHistogram {
 impl Observer for ValueHistogram {
     fn observe(&mut self, site: &HookName, _image: usize, fm: &FeatureMap) {
         let bins = self.bins;
+        assert!((1..=MAX_HISTOGRAM_BINS).contains(&bins), "ValueHistogram: {bins} bins (1 to {MAX_HISTOGRAM_BINS})");
         let h = self.sites.entry(*site).or_insert_with(|| SiteHistogram { counts: vec![0; bins], ..Default::default() });
         // Branch-free binning into 4 interleaved count arrays (fewer store dependencies):
         // slot 0 below, 1..=bins the bins, bins+1 above, bins+2 exact zero, bins+3 non-finite.
@@ -354,8 +362,8 @@ fn slot_block(values: &[f32], lo: f32, hi: f32, bins: usize, out: &mut [u16]) {
     for (o, &v) in out.iter_mut().zip(values) {
         // `max` returns -1 for NaN, so t is finite and in [-1, bins] whatever v is.
         let t = ((v - lo) * scale).max(-1.0).min(bins as f32);
-        // SAFETY: t.floor() is finite and within i32 (see above); the checked `as` cast kept this
-        // loop from vectorising.
+        // SAFETY: t.floor() is finite and in [-1, bins], bins ≤ MAX_HISTOGRAM_BINS (asserted by the
+        // caller), so it fits i32; the checked `as` cast kept this loop from vectorising.
         let inside = unsafe { t.floor().to_int_unchecked::<i32>() } + 1;
         let s = if v == 0.0 { zero } else { inside };
         let s = if v.abs() < f32::INFINITY || v == 0.0 { s } else { nonfinite };
@@ -394,7 +402,7 @@ mod tests {
         // Long enough for several blocks and a remainder of the interleaved tables; every kind of
         // value, runs of exact zeros included.
         let specials = [0.0, -0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -1e-30, 6.0, 5.999_999, 1e30, -3.0, 0.5, 3.0];
-        let mut values: Vec<f32> = (0..5000u32).map(|i| ((i.wrapping_mul(2_654_435_761) >> 8) as f32 / (1 << 24) as f32) * 8.0 - 1.0).collect();
+        let mut values: Vec<f32> = (0..5003u32).map(|i| ((i.wrapping_mul(2_654_435_761) >> 8) as f32 / (1 << 24) as f32) * 8.0 - 1.0).collect();
         for (i, v) in values.iter_mut().enumerate() {
             if i % 7 == 0 {
                 *v = specials[(i / 7) % specials.len()];
@@ -405,7 +413,7 @@ mod tests {
         for (lo, hi, bins) in [(0.0, 6.0, 60), (0.0, 6.0, 12), (-1.0, 2.0, 7), (0.0, 6.0, 1)] {
             let mut hist = ValueHistogram::new(lo, hi, bins);
             let site: HookName = "stem.post".parse().unwrap();
-            hist.observe(&site, 0, &FeatureMap::from_chw(1, 50, 100, values.clone()).unwrap());
+            hist.observe(&site, 0, &FeatureMap::from_chw(1, 1, values.len(), values.clone()).unwrap());
             assert_eq!(hist.sites[&site], naive(&values, lo, hi, bins), "range [{lo}, {hi}), {bins} bins");
         }
     }
