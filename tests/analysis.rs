@@ -68,17 +68,28 @@ fn lemma2_agrees_with_svd_rank_at_the_tolerance_edge() {
     }
 }
 
+/// A random n × m layer (rows from `row_seed`, bias ×0.1 from `bias_seed`) and its rows.
+fn random_layer(n: usize, m: usize, row_seed: u64, bias_seed: u64) -> (Lemma2Layer, Vec<Vec<f64>>) {
+    let rows: Vec<Vec<f64>> = (0..m).map(|i| common::random_vec(n, row_seed + i as u64).iter().map(|&v| v as f64).collect()).collect();
+    let mut l = layer(&rows);
+    l.bias = common::random_vec(m, bias_seed).iter().map(|&v| v as f64 * 0.1).collect();
+    (l, rows)
+}
+
+/// The pre-activation `B x + b` in f64, rounded to f32 as the network would store it.
+fn pre_activation(l: &Lemma2Layer, rows: &[Vec<f64>], x: &[f32]) -> Vec<f32> {
+    rows.iter().zip(&l.bias).map(|(r, b)| (r.iter().zip(x).map(|(w, &v)| w * v as f64).sum::<f64>() + b) as f32).collect()
+}
+
 #[test]
 fn lemma2_reconstruction_is_exact_where_invertible_and_fails_where_not() {
-    let (n, m) = (6, 18);
-    let rows: Vec<Vec<f64>> = (0..m).map(|i| common::random_vec(n, 40 + i as u64).iter().map(|&v| v as f64).collect()).collect();
-    let mut l = layer(&rows);
-    l.bias = common::random_vec(m, 60).iter().map(|&v| v as f64 * 0.1).collect();
+    let n = 6;
+    let (mut l, rows) = random_layer(n, 18, 40, 60);
     l.cap = None;
     let mut invertible = 0;
     for seed in 0..50 {
         let x: Vec<f32> = common::random_vec(n, 100 + seed);
-        let y: Vec<f32> = (0..m).map(|i| ((0..n).map(|j| rows[i][j] * x[j] as f64).sum::<f64>() + l.bias[i]) as f32).collect();
+        let y = pre_activation(&l, &rows, &x);
         let v = lemma2_check(&l, &x, &y, RANK_EPS).unwrap();
         if v.invertible() {
             invertible += 1;
@@ -98,14 +109,12 @@ fn lemma2_reconstruction_is_exact_where_invertible_and_fails_where_not() {
 fn lemma2_reconstruction_error_equals_the_svd_least_squares_one() {
     // The reported error of an invertible position against an independent min-norm solve by SVD:
     // the error itself is f32 rounding of y (~1e-7 of ‖x‖), so x̂ must be far more exact than that.
-    let (n, m) = (24, 144);
-    let rows: Vec<Vec<f64>> = (0..m).map(|i| common::random_vec(n, 500 + i as u64).iter().map(|&v| v as f64).collect()).collect();
-    let mut l = layer(&rows);
-    l.bias = common::random_vec(m, 61).iter().map(|&v| v as f64 * 0.1).collect();
+    let n = 24;
+    let (l, rows) = random_layer(n, 144, 500, 61);
     let mut checked = 0;
     for seed in 0..40 {
         let x: Vec<f32> = common::random_vec(n, 900 + seed);
-        let y: Vec<f32> = (0..m).map(|i| ((0..n).map(|j| rows[i][j] * x[j] as f64).sum::<f64>() + l.bias[i]) as f32).collect();
+        let y = pre_activation(&l, &rows, &x);
         let v = lemma2_check(&l, &x, &y, RANK_EPS).unwrap();
         if !v.invertible() {
             continue;
