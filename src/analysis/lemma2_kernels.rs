@@ -19,11 +19,61 @@ pub fn gamma(k: usize) -> f64 {
     ku / (1.0 - ku)
 }
 
+/// A matrix order, either known only at run time (`usize`) or fixed at compile time ([`Fixed`]).
+/// Most positions of MobileNetV2 1.0 have n = 16, 24 or 32, where a kernel's loop overhead and
+/// remainder handling cost more than its arithmetic: there, [`with_dim!`] runs a copy of the kernel
+/// compiled for that n (every loop with a fixed trip count, the same operations in the same order,
+/// so the results are the same to the bit).
+trait Dim: Copy {
+    fn n(self) -> usize;
+}
+
+impl Dim for usize {
+    #[inline(always)]
+    fn n(self) -> usize {
+        self
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Fixed<const N: usize>;
+
+impl<const N: usize> Dim for Fixed<N> {
+    #[inline(always)]
+    fn n(self) -> usize {
+        N
+    }
+}
+
+/// Runs `$body` with `$d` bound to a [`Dim`] for the order `$n`: a [`Fixed`] one for 16, 24 and 32.
+macro_rules! with_dim {
+    ($n:expr, $d:ident => $body:expr) => {
+        match $n {
+            16 => {
+                let $d = Fixed::<16>;
+                $body
+            }
+            24 => {
+                let $d = Fixed::<24>;
+                $body
+            }
+            32 => {
+                let $d = Fixed::<32>;
+                $body
+            }
+            n => {
+                let $d: usize = n;
+                $body
+            }
+        }
+    };
+}
+
 /// `dst[i] += Σ_t coef[t] · cols[t][i]`, four columns per pass (one load and store of `dst` per four
 /// fused multiply-adds). `cols` are slices of at least `dst.len()` values.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 pub fn axpy_cols(dst: &mut [f64], cols: &[&[f64]], coef: &[f64]) {
-    axpy(dst, cols, coef)
+    with_dim!(dst.len(), d => axpy(&mut dst[..d.n()], cols, coef))
 }
 
 /// [`axpy_cols`], inlined into the vectorised kernels below.
@@ -51,7 +101,7 @@ fn axpy(dst: &mut [f64], cols: &[&[f64]], coef: &[f64]) {
 /// Dot product of two equal-length slices with four independent accumulators.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
-    dot_inl(a, b)
+    with_dim!(a.len().min(b.len()), d => dot_inl(&a[..d.n()], &b[..d.n()]))
 }
 
 #[inline(always)]
@@ -86,7 +136,8 @@ const TILE_COLS: usize = 4;
 /// no kernel reads.
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // fixed-size tiles: indices keep the loops unrollable
-fn tile_update(n: usize, g: &mut [f64], col_base: usize, cols: std::ops::Range<usize>, base: &[f64], terms: usize, sign: f64) {
+fn tile_update(n: impl Dim, g: &mut [f64], col_base: usize, cols: std::ops::Range<usize>, base: &[f64], terms: usize, sign: f64) {
+    let n = n.n();
     for j0 in cols.clone().step_by(TILE_COLS) {
         let jc = TILE_COLS.min(cols.end - j0);
         let mut i0 = j0 / TILE_ROWS * TILE_ROWS;
@@ -134,6 +185,12 @@ fn tile_update(n: usize, g: &mut [f64], col_base: usize, cols: std::ops::Range<u
 /// # Panics
 /// When a vector `base[offs[t]..offs[t] + n]` runs past the end of `base`.
 pub fn pack_panels(n: usize, base: &[f64], offs: &[usize], pack: &mut Vec<f64>) {
+    with_dim!(n, d => pack_panels_in(d, base, offs, pack))
+}
+
+#[inline(always)]
+fn pack_panels_in(n: impl Dim, base: &[f64], offs: &[usize], pack: &mut Vec<f64>) {
+    let n = n.n();
     let panels = n.div_ceil(TILE_ROWS);
     let terms = offs.len();
     pack.clear();
@@ -162,6 +219,13 @@ pub fn pack_panels(n: usize, base: &[f64], offs: &[usize], pack: &mut Vec<f64>) 
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 #[allow(clippy::needless_range_loop)] // fixed-size tiles: indices keep the loops unrollable
 pub fn rank_update_lower(n: usize, g: &mut [f64], pack: &[f64], sign: f64) {
+    with_dim!(n, d => rank_update_in(d, g, pack, sign))
+}
+
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // fixed-size tiles: indices keep the loops unrollable
+fn rank_update_in(n: impl Dim, g: &mut [f64], pack: &[f64], sign: f64) {
+    let n = n.n();
     let panels = n.div_ceil(TILE_ROWS);
     let terms = if panels == 0 { 0 } else { pack.len() / (panels * TILE_ROWS) };
     if terms == 0 {
@@ -199,12 +263,21 @@ pub fn rank_update_lower(n: usize, g: &mut [f64], pack: &[f64], sign: f64) {
 /// overwritten, when a pivot is not positive (A is not positive definite in floating point).
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 pub fn cholesky_lower(n: usize, a: &mut [f64]) -> bool {
+    if super::lemma2_avx512::mirrors(n) {
+        return super::lemma2_avx512::cholesky(n, a);
+    }
+    with_dim!(n, d => cholesky_in(d, a))
+}
+
+#[inline(always)]
+fn cholesky_in(dim: impl Dim, a: &mut [f64]) -> bool {
+    let n = dim.n();
     debug_assert!(a.len() >= n * n);
     for j0 in (0..n).step_by(TILE_COLS) {
         let j1 = (j0 + TILE_COLS).min(n);
         let (left, right) = a.split_at_mut(j0 * n);
         // a[j0.., j0..j1] −= L[j0.., 0..j0] · L[j0..j1, 0..j0]ᵀ
-        tile_update(n, right, j0, j0..j1, left, j0, -1.0);
+        tile_update(dim, right, j0, j0..j1, left, j0, -1.0);
         for j in j0..j1 {
             let (done, rest) = right.split_at_mut((j - j0) * n);
             let dst = &mut rest[j..n];
@@ -232,6 +305,16 @@ pub fn cholesky_lower(n: usize, a: &mut [f64]) -> bool {
 /// When `a` holds fewer than n² values.
 pub fn mirror_lower(n: usize, a: &mut [f64]) {
     assert!(n.checked_mul(n).is_some_and(|nn| a.len() >= nn), "mirror_lower: {} values for n = {n}", a.len());
+    if super::lemma2_avx512::mirrors(n) {
+        return super::lemma2_avx512::mirror(n, a);
+    }
+    with_dim!(n, d => mirror_in(d, a))
+}
+
+/// [`mirror_lower`] once `a` is known to hold n² values.
+#[inline(always)]
+fn mirror_in(n: impl Dim, a: &mut [f64]) {
+    let n = n.n();
     // In 8 × 8 blocks, so the strided reads stay within a few cache lines.
     const B: usize = 8;
     let p = a.as_mut_ptr();
@@ -253,18 +336,24 @@ pub fn mirror_lower(n: usize, a: &mut [f64]) {
 /// the reciprocals of the diagonal (one division per row instead of one per substitution step).
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 pub fn cholesky_solve(n: usize, l: &[f64], inv: &mut Vec<f64>, b: &mut [f64]) {
-    solve_many(n, l, inv, [b])
+    with_dim!(n, d => solve_many(d, l, inv, [b]))
 }
 
 /// [`cholesky_solve`] for two right-hand sides in one pass over the factor: their substitution
 /// chains are independent, so the second one runs in the latency of the first.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 pub fn cholesky_solve2(n: usize, l: &[f64], inv: &mut Vec<f64>, b: &mut [f64], c: &mut [f64]) {
-    solve_many(n, l, inv, [b, c])
+    if super::lemma2_avx512::takes(n) {
+        inv.clear();
+        inv.extend((0..n).map(|j| 1.0 / l[j * n + j]));
+        return super::lemma2_avx512::solve2(n, l, inv, b, c);
+    }
+    with_dim!(n, d => solve_many(d, l, inv, [b, c]))
 }
 
 #[inline(always)]
-fn solve_many<const R: usize>(n: usize, l: &[f64], inv: &mut Vec<f64>, mut bs: [&mut [f64]; R]) {
+fn solve_many<const R: usize>(n: impl Dim, l: &[f64], inv: &mut Vec<f64>, mut bs: [&mut [f64]; R]) {
+    let n = n.n();
     inv.clear();
     inv.extend((0..n).map(|j| 1.0 / l[j * n + j]));
     for j in 0..n {
@@ -298,6 +387,13 @@ const SYMV_ROWS: usize = 16;
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 #[allow(clippy::needless_range_loop)] // fixed-size blocks: indices keep the loops unrollable
 pub fn symv(n: usize, g: &[f64], v: &[f64], out: &mut [f64]) {
+    with_dim!(n, d => symv_in(d, g, v, out))
+}
+
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // fixed-size blocks: indices keep the loops unrollable
+fn symv_in(n: impl Dim, g: &[f64], v: &[f64], out: &mut [f64]) {
+    let n = n.n();
     let mut r0 = 0;
     while r0 + SYMV_ROWS <= n {
         let mut acc = [0.0f64; SYMV_ROWS];
@@ -326,6 +422,12 @@ pub fn symv(n: usize, g: &[f64], v: &[f64], out: &mut [f64]) {
 /// Frobenius norm of a symmetric matrix given by its lower triangle.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 pub fn frobenius_lower(n: usize, g: &[f64]) -> f64 {
+    with_dim!(n, d => frobenius_in(d, g))
+}
+
+#[inline(always)]
+fn frobenius_in(n: impl Dim, g: &[f64]) -> f64 {
+    let n = n.n();
     let mut diag = 0.0;
     let mut off = 0.0;
     for j in 0..n {
@@ -418,6 +520,36 @@ mod tests {
                 assert!((out[i] - want[i]).abs() <= 1e-12 * (1.0 + want[i].abs()));
             }
             assert!((frobenius_lower(n, g.as_slice()) - g.norm()).abs() <= 1e-12 * g.norm());
+        }
+    }
+
+    #[test]
+    fn the_avx512_kernels_equal_the_loops_to_the_bit() {
+        for &n in &[8usize, 16, 24, 32, 40, 64, 96, 160] {
+            let b = random(n, 2 * n + 5, 100 + n as u64);
+            let g = &b * b.transpose();
+            // The dispatching kernels (AVX-512 where the CPU has it) against the plain loops.
+            let (mut fast, mut slow) = (g.as_slice().to_vec(), g.as_slice().to_vec());
+            assert!(cholesky_lower(n, &mut fast) && cholesky_in(n, &mut slow), "n={n}");
+            for j in 0..n {
+                assert_eq!(fast[j * n + j..j * n + n], slow[j * n + j..j * n + n], "n={n}: column {j} of L");
+            }
+            let mut mirrored = fast.clone();
+            mirror_lower(n, &mut mirrored);
+            mirror_in(n, &mut fast);
+            assert_eq!(mirrored, fast, "n={n}: mirror");
+            let p0: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
+            let q0: Vec<f64> = (0..n).map(|i| (i as f64 * 1.3).cos()).collect();
+            let (mut p, mut q, mut pl, mut ql) = (p0.clone(), q0.clone(), p0, q0);
+            let mut inv = Vec::new();
+            cholesky_solve2(n, &fast, &mut inv, &mut p, &mut q);
+            solve_many(n, &fast, &mut inv, [&mut pl[..], &mut ql[..]]);
+            assert_eq!((p, q), (pl, ql), "n={n}: solves");
+            // A matrix that is not positive definite in a late panel fails in both.
+            let (mut fast, mut slow) = (g.as_slice().to_vec(), g.as_slice().to_vec());
+            fast[(n - 3) * n + n - 3] = -1.0;
+            slow[(n - 3) * n + n - 3] = -1.0;
+            assert!(!cholesky_lower(n, &mut fast) && !cholesky_in(n, &mut slow), "n={n}: indefinite");
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod invertibility;
 pub mod jacobian;
+pub mod lemma2_avx512;
 pub mod lemma2_gram;
 pub mod lemma2_kernels;
 pub mod lemma2_observer;
