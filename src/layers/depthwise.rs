@@ -300,7 +300,7 @@ impl Geometry {
         }
     }
 
-    /// One channel: the AVX-512 kernel where the machine has it; else pad into `scratch`, then all
+    /// One channel: the direct AVX-512 or AVX2 kernel where the machine has one; else pad into `scratch`, then all
     /// nine taps in one pass — per output row where rows are
     /// whole vectors long, else as one long row over the padded plane (see [`Geometry::long_row`]).
     #[allow(clippy::too_many_arguments)]
@@ -313,7 +313,7 @@ impl Geometry {
         self.channel_as(long, src, dst, filt, b, lo, hi, scratch);
     }
 
-    /// The same plane for the AVX-512 kernel, which pads by its load masks.
+    /// The same plane for the direct kernels, which pad by their load masks.
     fn direct(&self) -> depthwise_kernel::Plane {
         depthwise_kernel::Plane { h: self.h, w: self.w, oh: self.oh, ow: self.ow, stride: self.stride, top: self.top, left: self.left }
     }
@@ -441,32 +441,39 @@ fn dw_row(out: &mut [f32], taps: [&[f32]; 9], w: &[f32; 9], b: f32, lo: f32, hi:
 mod tests {
     use super::*;
 
-    /// The AVX-512 kernel, which pads by its load masks, gives the padded copy's bits on every plane
-    /// size, stride and padding rule, with and without the clamp, including inputs of ±0, ∞ and NaN.
+    /// The AVX-512 and AVX2 kernels, which pad by their load masks, give the padded copy's bits on
+    /// every plane size, stride and padding rule, with and without the clamp, including inputs of
+    /// ±0, ∞ and NaN.
     #[test]
     fn direct_kernel_equals_padded_path_bit_for_bit() {
-        if !depthwise_kernel::available() {
-            eprintln!("no AVX-512 here: the padded path serves every plane");
+        let kernels: Vec<bool> = [true, false]
+            .into_iter()
+            .filter(|&avx512| if avx512 { crate::layers::gemm_kernel::available() } else { depthwise_kernel::avx2_available() })
+            .collect();
+        if kernels.is_empty() {
+            eprintln!("no AVX-512 or AVX2 here: the padded path serves every plane");
             return;
         }
-        let filt: [f32; 9] = std::array::from_fn(|k| 0.37 * k as f32 - 1.1);
-        for padding in [Padding::Torch, Padding::Tf] {
-            for stride in [1, 2] {
-                for (h, w) in [(7, 7), (14, 14), (28, 28), (9, 13), (2, 2), (3, 1), (1, 6), (56, 56), (5, 17), (4, 33), (3, 32), (6, 31), (112, 112)] {
-                    let g = Geometry::new(&Depthwise { channels: 1, stride, padding }, h, w);
-                    let mut src: Vec<f32> = (0..h * w).map(|i| ((i * 7919) % 1013) as f32 * 3.1e-3 - 1.5).collect();
-                    for (i, special) in [0.0, -0.0, f32::INFINITY, f32::NAN].into_iter().enumerate() {
-                        if let Some(v) = src.get_mut(3 * i + 1) {
-                            *v = special;
+        for avx512 in kernels {
+            let filt: [f32; 9] = std::array::from_fn(|k| 0.37 * k as f32 - 1.1);
+            for padding in [Padding::Torch, Padding::Tf] {
+                for stride in [1, 2] {
+                    for (h, w) in [(7, 7), (14, 14), (28, 28), (9, 13), (2, 2), (3, 1), (1, 6), (56, 56), (5, 17), (4, 33), (3, 32), (6, 31), (112, 112)] {
+                        let g = Geometry::new(&Depthwise { channels: 1, stride, padding }, h, w);
+                        let mut src: Vec<f32> = (0..h * w).map(|i| ((i * 7919) % 1013) as f32 * 3.1e-3 - 1.5).collect();
+                        for (i, special) in [0.0, -0.0, f32::INFINITY, f32::NAN].into_iter().enumerate() {
+                            if let Some(v) = src.get_mut(3 * i + 1) {
+                                *v = special;
+                            }
                         }
-                    }
-                    for (b, lo, hi) in [(0.25, 0.0, 6.0), (-0.0, f32::NEG_INFINITY, f32::INFINITY)] {
-                        let (mut a, mut want) = (vec![f32::NAN; g.oh * g.ow + 3], vec![f32::NAN; g.oh * g.ow + 3]);
-                        let n = g.oh * g.ow;
-                        g.direct().run(&src, &mut a[..n], &filt, b, lo, hi);
-                        g.channel_as(false, &src, &mut want[..n], &filt, b, lo, hi, &mut Vec::new());
-                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                        assert_eq!(bits(&a), bits(&want), "{padding:?} s{stride} {h}x{w} b{b}");
+                        for (b, lo, hi) in [(0.25, 0.0, 6.0), (-0.0, f32::NEG_INFINITY, f32::INFINITY)] {
+                            let (mut a, mut want) = (vec![f32::NAN; g.oh * g.ow + 3], vec![f32::NAN; g.oh * g.ow + 3]);
+                            let n = g.oh * g.ow;
+                            g.direct().run_on(avx512, &src, &mut a[..n], &filt, b, lo, hi);
+                            g.channel_as(false, &src, &mut want[..n], &filt, b, lo, hi, &mut Vec::new());
+                            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                            assert_eq!(bits(&a), bits(&want), "avx512 {avx512} {padding:?} s{stride} {h}x{w} b{b}");
+                        }
                     }
                 }
             }

@@ -1,4 +1,4 @@
-//! The depthwise 3×3 kernel on CPUs with AVX-512: one channel plane straight from the unpadded input
+//! The depthwise 3×3 kernel on CPUs with AVX-512 (and, through [`super::depthwise_avx2`], AVX2): one channel plane straight from the unpadded input
 //! to the output, with no padded copy. The zero padding is the load masks: a tap that falls outside
 //! the plane loads as zero, lane by lane, exactly as it would from a zero-padded copy. Masked loads
 //! cost far more than plain ones (measured on an AVX-512 AMD EPYC, the depthwise planes of one
@@ -25,9 +25,22 @@ pub struct Plane {
     pub left: usize,
 }
 
-/// Whether this machine runs the kernel (AVX-512F, detected once).
+/// Whether this machine runs a direct kernel: AVX-512F, or else AVX2 and FMA
+/// ([`super::depthwise_avx2`]).
 pub fn available() -> bool {
-    super::gemm_kernel::available()
+    super::gemm_kernel::available() || avx2_available()
+}
+
+/// Whether the AVX2 kernel can run here (whether or not AVX-512 takes precedence).
+pub fn avx2_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::depthwise_avx2::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 impl Plane {
@@ -37,13 +50,29 @@ impl Plane {
     /// When [`available`] is false, the stride is not 1 or 2, or a slice is shorter than its plane.
     #[allow(clippy::too_many_arguments)]
     pub fn run(&self, src: &[f32], dst: &mut [f32], filt: &[f32; 9], b: f32, lo: f32, hi: f32) {
-        assert!(available(), "depthwise_kernel: AVX-512F is required (check available() first)");
+        self.run_on(super::gemm_kernel::available(), src, dst, filt, b, lo, hi)
+    }
+
+    /// [`Plane::run`] on the AVX-512 kernel (`avx512`) or the AVX2 one: both give the same bits.
+    ///
+    /// # Panics
+    /// When the chosen kernel cannot run here, the stride is not 1 or 2, or a slice is shorter than
+    /// its plane.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_on(&self, avx512: bool, src: &[f32], dst: &mut [f32], filt: &[f32; 9], b: f32, lo: f32, hi: f32) {
+        let isa_ok = if avx512 { super::gemm_kernel::available() } else { avx2_available() };
+        assert!(isa_ok, "depthwise_kernel: {} is required (check available() first)", if avx512 { "AVX-512F" } else { "AVX2" });
         assert!(self.stride == 1 || self.stride == 2, "depthwise_kernel: stride {} (1 or 2)", self.stride);
         assert!(src.len() >= self.h * self.w && dst.len() >= self.oh * self.ow, "depthwise_kernel: plane sizes");
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: AVX-512F is present and both slices hold their planes (checked above).
+        // SAFETY: the chosen instruction set is present and both slices hold their planes (checked
+        // above).
         unsafe {
-            avx512::plane(self, src.as_ptr(), dst.as_mut_ptr(), filt, b, lo, hi)
+            if avx512 {
+                avx512::plane(self, src.as_ptr(), dst.as_mut_ptr(), filt, b, lo, hi)
+            } else {
+                super::depthwise_avx2::plane(self, src.as_ptr(), dst.as_mut_ptr(), filt, b, lo, hi)
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {

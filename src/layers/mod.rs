@@ -9,6 +9,7 @@ pub mod conv_bias;
 pub mod conv_bn;
 pub mod conv_kernel;
 pub mod depthwise;
+pub mod depthwise_avx2;
 pub mod depthwise_kernel;
 pub mod gemm_kernel;
 pub mod linear;
