@@ -6,7 +6,8 @@
 //! one (eight per tile, from `b` packed once per call into panels of eight). Each output element is
 //! one chain of fused multiply-adds over `k` in order, whatever the tile, band or thread that computes
 //! it — so the result does not depend on how the rows are split. Machines without AVX-512 use the
-//! `gemm` crate ([`super::matmul`]).
+//! AVX2 kernel of [`super::gemm_avx2`] (24 × 4 tiles), machines without either the `gemm` crate
+//! ([`super::matmul`]).
 
 /// The BN-folded bias and the activation's clamp `[lo, hi]` fused into the product's stores.
 #[derive(Clone, Copy, Debug)]
@@ -44,52 +45,109 @@ pub fn available() -> bool {
 /// at 49 positions; a channel-vector tile did worse still).
 pub const MIN_POSITIONS: usize = 256;
 
-/// `b` (k×n, column-major) packed once per product in panels of [`NR`] columns: panel `q` holds, for
-/// each `p` in `0..k`, the row `b[p, q·NR .. q·NR + NR]` (zeros past `n`).
+/// `b` (k×n, column-major) packed once per product in panels of `nr` columns ([`NR`] for the
+/// AVX-512 kernel, [`super::gemm_avx2::NR`] for the AVX2 one): panel `q` holds, for each `p` in
+/// `0..k`, the row `b[p, q·nr .. q·nr + nr]` (zeros past `n`).
 #[derive(Clone, Debug, Default)]
 pub struct PackedB {
     data: Vec<f32>,
     k: usize,
     n: usize,
+    nr: usize,
 }
 
 impl PackedB {
-    /// Packs `b` (column stride `ldb`), reusing the allocation.
+    /// Packs `b` (column stride `ldb`) for the kernel [`gemm_rows`] runs here, reusing the allocation.
     pub fn pack(&mut self, b: &[f32], k: usize, n: usize, ldb: usize) {
-        let panels = n.div_ceil(NR);
-        (self.k, self.n) = (k, n);
+        self.pack_for(available(), b, k, n, ldb)
+    }
+
+    /// Packs `b` for the AVX-512 kernel (`avx512`) or the AVX2 one.
+    pub fn pack_for(&mut self, avx512: bool, b: &[f32], k: usize, n: usize, ldb: usize) {
+        let nr = panel_width(avx512);
+        let panels = n.div_ceil(nr);
+        (self.k, self.n, self.nr) = (k, n, nr);
         self.data.clear();
-        self.data.resize(panels * k * NR, 0.0);
+        self.data.resize(panels * k * nr, 0.0);
         for q in 0..panels {
-            let panel = &mut self.data[q * k * NR..(q + 1) * k * NR];
-            for j in 0..NR.min(n - q * NR) {
-                let col = &b[(q * NR + j) * ldb..][..k];
+            let panel = &mut self.data[q * k * nr..(q + 1) * k * nr];
+            for j in 0..nr.min(n - q * nr) {
+                let col = &b[(q * nr + j) * ldb..][..k];
                 for (p, &v) in col.iter().enumerate() {
-                    panel[p * NR + j] = v;
+                    panel[p * nr + j] = v;
                 }
             }
         }
     }
 }
 
-/// Rows `r0..r1` of `out = act(a · b + bias)`: `a` column stride `lda`, `out` column stride `ldc`.
+/// Columns per packed panel of the AVX-512 kernel (`avx512`) or the AVX2 one.
+fn panel_width(avx512: bool) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if !avx512 {
+        return super::gemm_avx2::NR;
+    }
+    let _ = avx512;
+    NR
+}
+
+/// Whether [`gemm_rows`] runs here: AVX-512F, or else AVX2 and FMA ([`super::gemm_avx2`]).
+pub fn rows_available() -> bool {
+    available() || avx2_available()
+}
+
+/// Whether the AVX2 kernel can run here (whether or not AVX-512 takes precedence).
+pub fn avx2_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::gemm_avx2::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Rows `r0..r1` of `out = act(a · b + bias)`: `a` column stride `lda`, `out` column stride `ldc`;
+/// on the AVX-512 kernel where the machine has it, else on the AVX2 one (the same bits).
 ///
 /// # Safety
-/// [`available`] must be true; `a` must hold every `(i, p)` with `i < r1`, `p < k` at `p·lda + i`,
-/// `out` every `(i, j)`, `j < n`, at `j·ldc + i`; `out` must not alias `a`; `fused.bias` must hold
-/// `n` values.
+/// [`rows_available`] must be true; `a` must hold every `(i, p)` with `i < r1`, `p < k` at
+/// `p·lda + i`, `out` every `(i, j)`, `j < n`, at `j·ldc + i`; `out` must not alias `a`;
+/// `fused.bias` must hold `n` values.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn gemm_rows(a: *const f32, lda: usize, packed: &PackedB, out: *mut f32, ldc: usize, r0: usize, r1: usize, fused: Option<&Fused>) {
+    // SAFETY: forwarded from the caller.
+    unsafe { gemm_rows_on(available(), a, lda, packed, out, ldc, r0, r1, fused) }
+}
+
+/// [`gemm_rows`] on the AVX-512 kernel (`avx512`) or the AVX2 one.
+///
+/// # Safety
+/// The chosen kernel's instruction set must be present ([`available`], [`avx2_available`]); the
+/// operands as for [`gemm_rows`].
+///
+/// # Panics
+/// When `packed` was packed for the other kernel (see [`PackedB::pack_for`]).
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_rows_on(avx512: bool, a: *const f32, lda: usize, packed: &PackedB, out: *mut f32, ldc: usize, r0: usize, r1: usize, fused: Option<&Fused>) {
+    assert_eq!(packed.nr, panel_width(avx512), "gemm_rows_on: b was packed for the other kernel");
     #[cfg(target_arch = "x86_64")]
     {
         let (k, n, data) = (packed.k, packed.n, packed.data.as_slice());
         // SAFETY: forwarded from the caller.
-        unsafe { avx512::gemm_rows(a, lda, data, k, n, out, ldc, r0, r1, fused) }
+        unsafe {
+            if avx512 {
+                avx512::gemm_rows(a, lda, data, k, n, out, ldc, r0, r1, fused)
+            } else {
+                super::gemm_avx2::gemm_rows(a, lda, data, k, n, out, ldc, r0, r1, fused)
+            }
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (a, lda, packed, out, ldc, r0, r1, fused);
-        unreachable!("gemm_kernel::available() is false off x86_64")
+        let _ = (avx512, a, lda, packed, out, ldc, r0, r1, fused);
+        unreachable!("gemm_kernel::rows_available() is false off x86_64")
     }
 }
 
@@ -234,35 +292,39 @@ mod tests {
 
     /// The kernel against a naive loop on edge shapes: rows that end mid-vector and mid-tile, columns
     /// that end mid-panel, `a` and `out` wider than the rows computed (bands), with the fused bias and
-    /// ReLU6 and without. Skipped (and said so) on a machine without AVX-512.
+    /// ReLU6 and without; the AVX-512 and the AVX2 kernel, each where the machine has it (skipped,
+    /// and said so, where it has neither).
     #[test]
     fn kernel_equals_naive_loop_on_edge_shapes() {
-        if !available() {
-            eprintln!("no AVX-512 here: the gemm crate serves every product");
+        let kernels: Vec<bool> = [true, false].into_iter().filter(|&avx512| if avx512 { available() } else { avx2_available() }).collect();
+        if kernels.is_empty() {
+            eprintln!("no AVX-512 or AVX2 here: the gemm crate serves every product");
             return;
         }
-        for (m, k, n, r0, r1) in [(300, 5, 13, 0, 300), (300, 17, 8, 48, 251), (257, 1, 1, 1, 257), (96, 33, 24, 0, 47), (600, 200, 9, 17, 599)] {
-            let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 997) as f32 / 997.0 - 0.5).collect();
-            let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 991) as f32 / 991.0 - 0.5).collect();
-            let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.3 - 1.0).collect();
-            let mut packed = PackedB::default();
-            packed.pack(&b, k, n, k);
-            for fused in [None, Some(Fused { bias: &bias, lo: 0.0, hi: 0.75 })] {
-                let mut out = vec![f32::NAN; m * n];
-                // SAFETY: AVX-512 is present; a is m×k and out m×n, column-major.
-                unsafe { gemm_rows(a.as_ptr(), m, &packed, out.as_mut_ptr(), m, r0, r1, fused.as_ref()) };
-                for j in 0..n {
-                    for i in 0..m {
-                        let got = out[j * m + i];
-                        if !(r0..r1).contains(&i) {
-                            assert!(got.is_nan(), "row {i} outside {r0}..{r1} was written");
-                            continue;
+        for avx512 in kernels {
+            for (m, k, n, r0, r1) in [(300, 5, 13, 0, 300), (300, 17, 8, 48, 251), (257, 1, 1, 1, 257), (96, 33, 24, 0, 47), (600, 200, 9, 17, 599)] {
+                let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 997) as f32 / 997.0 - 0.5).collect();
+                let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 991) as f32 / 991.0 - 0.5).collect();
+                let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.3 - 1.0).collect();
+                let mut packed = PackedB::default();
+                packed.pack(&b, k, n, k);
+                for fused in [None, Some(Fused { bias: &bias, lo: 0.0, hi: 0.75 })] {
+                    let mut out = vec![f32::NAN; m * n];
+                    // SAFETY: the kernel's instruction set is present; a is m×k and out m×n, column-major.
+                    unsafe { gemm_rows_on(avx512, a.as_ptr(), m, &packed, out.as_mut_ptr(), m, r0, r1, fused.as_ref()) };
+                    for j in 0..n {
+                        for i in 0..m {
+                            let got = out[j * m + i];
+                            if !(r0..r1).contains(&i) {
+                                assert!(got.is_nan(), "row {i} outside {r0}..{r1} was written");
+                                continue;
+                            }
+                            let mut want = (0..k).fold(0.0f32, |acc, p| a[p * m + i].mul_add(b[j * k + p], acc));
+                            if let Some(f) = &fused {
+                                want = (want + f.bias[j]).max(f.lo).min(f.hi);
+                            }
+                            assert_eq!(got.to_bits(), want.to_bits(), "avx512 {avx512}: {m}×{k}→{n} ({i}, {j})");
                         }
-                        let mut want = (0..k).fold(0.0f32, |acc, p| a[p * m + i].mul_add(b[j * k + p], acc));
-                        if let Some(f) = &fused {
-                            want = (want + f.bias[j]).max(f.lo).min(f.hi);
-                        }
-                        assert_eq!(got.to_bits(), want.to_bits(), "{m}×{k}→{n} ({i}, {j})");
                     }
                 }
             }

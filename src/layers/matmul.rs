@@ -53,7 +53,7 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
         return;
     }
     let dst = SendPtr(out.as_mut_ptr());
-    if m >= MIN_POSITIONS && gemm_kernel::available() {
+    if m >= MIN_POSITIONS && gemm_kernel::rows_available() {
         // Taken out of the thread-local, not borrowed: a thread waiting for its bands may run another
         // product (rayon work stealing) that needs the slot meanwhile.
         let mut packed = PACKED_B.take();
@@ -61,7 +61,7 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
         let bands = threads.min(m / MR).max(1);
         let edge = |i: usize| if i == bands { m } else { (m * i / bands) / MR * MR };
         let band = |i: usize| {
-            // SAFETY: available() holds; a is m×k and out m×n column-major (asserted above), the
+            // SAFETY: rows_available() holds; a is m×k and out m×n column-major (asserted above), the
             // bands are disjoint row ranges, and out does not alias a.
             unsafe { gemm_kernel::gemm_rows(a.as_ptr(), m, &packed, dst.get(), m, edge(i), edge(i + 1), fused) }
         };

@@ -11,6 +11,7 @@ pub mod conv_kernel;
 pub mod depthwise;
 pub mod depthwise_avx2;
 pub mod depthwise_kernel;
+pub mod gemm_avx2;
 pub mod gemm_kernel;
 pub mod linear;
 pub mod matmul;
