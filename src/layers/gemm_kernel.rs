@@ -307,7 +307,7 @@ mod tests {
                 let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 991) as f32 / 991.0 - 0.5).collect();
                 let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.3 - 1.0).collect();
                 let mut packed = PackedB::default();
-                packed.pack(&b, k, n, k);
+                packed.pack_for(avx512, &b, k, n, k);
                 for fused in [None, Some(Fused { bias: &bias, lo: 0.0, hi: 0.75 })] {
                     let mut out = vec![f32::NAN; m * n];
                     // SAFETY: the kernel's instruction set is present; a is m×k and out m×n, column-major.
