@@ -397,6 +397,42 @@ mod tests {
         h
     }
 
+    /// Per-position and per-channel counts against a value-by-value loop, on channel counts that
+    /// are and are not multiples of four; values at the cap, zeros and NaN.
+    #[test]
+    fn channel_activity_matches_a_value_by_value_count() {
+        let specials = [0.0, -0.0, f32::NAN, 6.0, 5.999_999, 1e30, -3.0, 0.5];
+        for c in [1, 3, 4, 7, 9] {
+            let n = 37;
+            let values: Vec<f32> =
+                (0..c * n).map(|i| if i % 5 == 0 { specials[(i / 5) % specials.len()] } else { ((i * 7919) % 1000) as f32 / 100.0 - 3.0 }).collect();
+            let fm = FeatureMap::from_chw(c, 1, n, values.clone()).unwrap();
+            let site: HookName = "stem.post".parse().unwrap();
+            let mut act = ChannelActivity::new(Some(6.0));
+            act.observe(&site, 0, &fm);
+            act.observe(&site, 1, &fm);
+            let got = &act.sites[&site];
+            let (mut positive, mut linear) = (vec![0u64; c + 1], vec![0u64; c + 1]);
+            let (mut ch_pos, mut ch_sat) = (vec![0u64; c], vec![0u64; c]);
+            for q in 0..n {
+                let (mut kp, mut kl) = (0, 0);
+                for ch in 0..c {
+                    let v = values[ch * n + q];
+                    kp += usize::from(v > 0.0);
+                    kl += usize::from(v > 0.0 && v < 6.0);
+                    ch_pos[ch] += 2 * u64::from(v > 0.0);
+                    ch_sat[ch] += 2 * u64::from(v >= 6.0);
+                }
+                positive[kp] += 2;
+                linear[kl] += 2;
+            }
+            assert_eq!((&got.positive, &got.linear), (&positive, &linear), "{c} channels: per-position counts");
+            assert_eq!((&got.channel_positive, &got.channel_saturated), (&ch_pos, &ch_sat), "{c} channels: per-channel counts");
+            assert_eq!(got.saturated_total, ch_sat.iter().sum::<u64>());
+            assert_eq!(got.positions, 2 * n as u64);
+        }
+    }
+
     #[test]
     fn histogram_matches_a_value_by_value_classification() {
         // Long enough for several blocks and a remainder of the interleaved tables; every kind of
