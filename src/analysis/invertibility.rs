@@ -250,9 +250,9 @@ pub(crate) fn lemma2_verdict(layer: &Lemma2Layer, s: &[usize], x: &[f32], y: &[f
     }
     scratch.gram.move_to(layer, s);
     let mut certified = certify_full_rank(n, tol_factor, scratch);
-    // A long run of updates can leave a rounding bound e that is a sizeable part of τ (a few percent
-    // at the term cap, more for rows of very uneven norms): a fresh Gram matrix gets one more try
-    // before the exact SVD.
+    // A long run of updates can leave a rounding bound e that is a sizeable part of τ (e grows with
+    // the square of the terms: about a quarter of τ at the term cap for m = 960, more for rows of very
+    // uneven norms): a fresh Gram matrix gets one more try before the exact SVD.
     if certified.is_none() && !scratch.gram.is_fresh() {
         scratch.gram.restart(layer, s);
         certified = certify_full_rank(n, tol_factor, scratch);
