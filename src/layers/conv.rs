@@ -98,8 +98,8 @@ impl Conv2d {
     }
 
     /// Output channels `first..first + count` only, computed in bands of output rows (im2col of one
-    /// band + GEMM): what split execution uses so that neither the full output nor a full im2col matrix
-    /// is ever materialised.
+    /// band + GEMM; with AVX-512, the direct kernel straight from the input planes): what split
+    /// execution uses so that neither the full output nor a full im2col matrix is ever materialised.
     pub fn forward_direct_channels(&self, x: &FeatureMap, weight: &DMatrix<f32>, first: usize, count: usize, out: &mut FeatureMap) {
         let (h, w) = (x.height(), x.width());
         let (k, s) = (self.kernel, self.stride);
@@ -109,6 +109,14 @@ impl Conv2d {
         out.reshape(count, oh, ow);
         let fan_in = self.fan_in();
         let wcols = &weight.as_slice()[first * fan_in..(first + count) * fan_in];
+        // The direct kernel where the whole-output path uses it: the same bits, and no im2col band
+        // or GEMM packing buffer (which the split schedule's peak memory would count).
+        if k == 3 && (s == 1 || s == 2) && oh * ow >= MIN_POSITIONS && gemm_kernel::available() {
+            let d = Direct { cin: self.in_channels, cout: count, h, w, oh, ow, stride: s, top: wy.before, left: wx.before };
+            // SAFETY: `out` holds count × oh × ow values (reshaped above) and is borrowed mutably here.
+            unsafe { d.rows(x.as_slice(), wcols, out.as_mut_slice().as_mut_ptr(), 0, oh, None) };
+            return;
+        }
         let band = STEM_BAND_ROWS.min(oh.max(1));
         let mut cols = vec![0.0f32; band * ow * fan_in];
         let mut prod = vec![0.0f32; band * ow * count];
@@ -188,7 +196,7 @@ mod tests {
                 for fused in [None, Some(Activation::Relu6.fused(&bias))] {
                     let mut want = vec![f32::NAN; m * cout];
                     // SAFETY: AVX-512 is present; cols is m × fan_in and want m × cout, column-major.
-                    unsafe { gemm_rows(cols.as_ptr(), m, &packed, want.as_mut_ptr(), m, 0, m, fused.as_ref()) };
+                    unsafe { gemm_rows(cols.as_ptr(), m, &packed, want.as_mut_ptr(), m, 0, m, fused.as_ref().into()) };
                     for threads in [1, 3] {
                         let mut out = FeatureMap::zeros(0, 0, 0);
                         conv.forward_with(&x, &weight, &mut out, &mut Vec::new(), threads, fused.as_ref());

@@ -14,7 +14,7 @@
 
 use std::arch::x86_64::*;
 
-use super::gemm_kernel::Fused;
+use super::gemm_kernel::Epilogue;
 
 /// f32 lanes of one AVX2 vector.
 const LANES: usize = 8;
@@ -39,13 +39,13 @@ pub fn available() -> bool {
 /// `⌈n/NR⌉·k·NR` values.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn gemm_rows(a: *const f32, lda: usize, packed: &[f32], k: usize, n: usize, out: *mut f32, ldc: usize, r0: usize, r1: usize, fused: Option<&Fused>) {
+pub unsafe fn gemm_rows(a: *const f32, lda: usize, packed: &[f32], k: usize, n: usize, out: *mut f32, ldc: usize, r0: usize, r1: usize, epilogue: Epilogue) {
     let block = (BLOCK_BYTES / (4 * k.max(1)) / MR * MR).max(MR);
     let mut b0 = r0;
     while b0 < r1 {
         let b1 = (b0 + block).min(r1);
         // SAFETY: forwarded from the caller.
-        unsafe { block_panels(a.add(b0), lda, b1 - b0, packed, k, n, out.add(b0), ldc, fused) };
+        unsafe { block_panels(a.add(b0), lda, b1 - b0, packed, k, n, out.add(b0), ldc, epilogue) };
         b0 = b1;
     }
 }
@@ -53,7 +53,7 @@ pub unsafe fn gemm_rows(a: *const f32, lda: usize, packed: &[f32], k: usize, n: 
 /// Every panel of `b` against `rows` rows of `a` (and of `out`).
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn block_panels(a: *const f32, lda: usize, rows: usize, packed: &[f32], k: usize, n: usize, out: *mut f32, ldc: usize, fused: Option<&Fused>) {
+unsafe fn block_panels(a: *const f32, lda: usize, rows: usize, packed: &[f32], k: usize, n: usize, out: *mut f32, ldc: usize, epilogue: Epilogue) {
     let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     let rest = rows % MR;
     // Lane masks of the last, partial tile's vectors.
@@ -68,16 +68,16 @@ unsafe fn block_panels(a: *const f32, lda: usize, rows: usize, packed: &[f32], k
         let full = rows / MR;
         for t in 0..full {
             // SAFETY: rows t·MR.. + MR ≤ rows and columns col0.. < n are in range (caller).
-            unsafe { tile::<MV, false>(a.add(t * MR), lda, bp, k, c.add(t * MR), ldc, cols, tail, col0, fused) };
+            unsafe { tile::<MV, false>(a.add(t * MR), lda, bp, k, c.add(t * MR), ldc, cols, tail, col0, epilogue) };
         }
         if rest > 0 {
             let (ap, cp) = unsafe { (a.add(full * MR), c.add(full * MR)) };
             // SAFETY: the masks cover only rows < rows.
             unsafe {
                 match rest.div_ceil(LANES) {
-                    1 => tile::<1, true>(ap, lda, bp, k, cp, ldc, cols, [tail[0]], col0, fused),
+                    1 => tile::<1, true>(ap, lda, bp, k, cp, ldc, cols, [tail[0]], col0, epilogue),
 
-                    _ => tile::<2, true>(ap, lda, bp, k, cp, ldc, cols, tail, col0, fused),
+                    _ => tile::<2, true>(ap, lda, bp, k, cp, ldc, cols, tail, col0, epilogue),
                 }
             }
         }
@@ -99,7 +99,7 @@ unsafe fn tile<const V: usize, const MASKED: bool>(
     cols: usize,
     masks: [__m256i; V],
     col0: usize,
-    fused: Option<&Fused>,
+    epilogue: Epilogue,
 ) {
     let mut acc = [[_mm256_setzero_ps(); NR]; V];
     let mut ap = a;
@@ -126,9 +126,17 @@ unsafe fn tile<const V: usize, const MASKED: bool>(
         let col = unsafe { c.add(j * ldc) };
         for v in 0..V {
             let mut x = acc[v][j];
-            if let Some(f) = fused {
-                x = _mm256_add_ps(x, _mm256_set1_ps(f.bias[col0 + j]));
-                x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(f.lo)), _mm256_set1_ps(f.hi));
+            match epilogue {
+                Epilogue::Store => {}
+                Epilogue::Fused(f) => {
+                    x = _mm256_add_ps(x, _mm256_set1_ps(f.bias[col0 + j]));
+                    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(f.lo)), _mm256_set1_ps(f.hi));
+                }
+                // SAFETY: rows of this tile (masked at the edge) of column col0 + j.
+                Epilogue::Accumulate => unsafe {
+                    let old = if MASKED { _mm256_maskload_ps(col.add(v * LANES), masks[v]) } else { _mm256_loadu_ps(col.add(v * LANES)) };
+                    x = _mm256_add_ps(old, x);
+                },
             }
             // SAFETY: rows of this tile (masked at the edge) of column col0 + j.
             unsafe {

@@ -17,6 +17,24 @@ pub struct Fused<'a> {
     pub hi: f32,
 }
 
+/// What a tile does with its sums on the way to `out`.
+#[derive(Clone, Copy, Debug)]
+pub enum Epilogue<'a> {
+    /// Stores them: `out = a · b`.
+    Store,
+    /// Adds the bias and clamps ([`Fused`]): `out = act(a · b + bias)`.
+    Fused(&'a Fused<'a>),
+    /// Adds them to what `out` holds: `out += a · b` (split execution's projection, summed over the
+    /// slices of the expansion).
+    Accumulate,
+}
+
+impl<'a> From<Option<&'a Fused<'a>>> for Epilogue<'a> {
+    fn from(fused: Option<&'a Fused<'a>>) -> Self {
+        fused.map_or(Epilogue::Store, Epilogue::Fused)
+    }
+}
+
 /// Output channels per tile (the broadcast operand).
 pub const NR: usize = 8;
 /// f32 lanes of one AVX-512 vector.
@@ -116,9 +134,9 @@ pub fn avx2_available() -> bool {
 /// `p·lda + i`, `out` every `(i, j)`, `j < n`, at `j·ldc + i`; `out` must not alias `a`;
 /// `fused.bias` must hold `n` values.
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn gemm_rows(a: *const f32, lda: usize, packed: &PackedB, out: *mut f32, ldc: usize, r0: usize, r1: usize, fused: Option<&Fused>) {
+pub unsafe fn gemm_rows(a: *const f32, lda: usize, packed: &PackedB, out: *mut f32, ldc: usize, r0: usize, r1: usize, epilogue: Epilogue) {
     // SAFETY: forwarded from the caller.
-    unsafe { gemm_rows_on(available(), a, lda, packed, out, ldc, r0, r1, fused) }
+    unsafe { gemm_rows_on(available(), a, lda, packed, out, ldc, r0, r1, epilogue) }
 }
 
 /// [`gemm_rows`] on the AVX-512 kernel (`avx512`) or the AVX2 one.
@@ -130,7 +148,7 @@ pub unsafe fn gemm_rows(a: *const f32, lda: usize, packed: &PackedB, out: *mut f
 /// # Panics
 /// When `packed` was packed for the other kernel (see [`PackedB::pack_for`]).
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn gemm_rows_on(avx512: bool, a: *const f32, lda: usize, packed: &PackedB, out: *mut f32, ldc: usize, r0: usize, r1: usize, fused: Option<&Fused>) {
+pub unsafe fn gemm_rows_on(avx512: bool, a: *const f32, lda: usize, packed: &PackedB, out: *mut f32, ldc: usize, r0: usize, r1: usize, epilogue: Epilogue) {
     assert_eq!(packed.nr, panel_width(avx512), "gemm_rows_on: b was packed for the other kernel");
     #[cfg(target_arch = "x86_64")]
     {
@@ -138,15 +156,15 @@ pub unsafe fn gemm_rows_on(avx512: bool, a: *const f32, lda: usize, packed: &Pac
         // SAFETY: forwarded from the caller.
         unsafe {
             if avx512 {
-                avx512::gemm_rows(a, lda, data, k, n, out, ldc, r0, r1, fused)
+                avx512::gemm_rows(a, lda, data, k, n, out, ldc, r0, r1, epilogue)
             } else {
-                super::gemm_avx2::gemm_rows(a, lda, data, k, n, out, ldc, r0, r1, fused)
+                super::gemm_avx2::gemm_rows(a, lda, data, k, n, out, ldc, r0, r1, epilogue)
             }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (avx512, a, lda, packed, out, ldc, r0, r1, fused);
+        let _ = (avx512, a, lda, packed, out, ldc, r0, r1, epilogue);
         unreachable!("gemm_kernel::rows_available() is false off x86_64")
     }
 }
@@ -155,7 +173,7 @@ pub unsafe fn gemm_rows_on(avx512: bool, a: *const f32, lda: usize, packed: &Pac
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{Fused, BLOCK_BYTES, LANES, MR, MV, NR};
+    use super::{Epilogue, BLOCK_BYTES, LANES, MR, MV, NR};
 
     /// See [`super::gemm_rows`].
     #[target_feature(enable = "avx512f")]
@@ -170,14 +188,14 @@ mod avx512 {
         ldc: usize,
         r0: usize,
         r1: usize,
-        fused: Option<&Fused>,
+        epilogue: Epilogue,
     ) {
         let block = (BLOCK_BYTES / (4 * k.max(1)) / MR * MR).max(MR);
         let mut b0 = r0;
         while b0 < r1 {
             let b1 = (b0 + block).min(r1);
             // SAFETY: forwarded from the caller.
-            unsafe { block_panels(a.add(b0), lda, MR, b1 - b0, packed, k, n, out.add(b0), ldc, fused) };
+            unsafe { block_panels(a.add(b0), lda, MR, b1 - b0, packed, k, n, out.add(b0), ldc, epilogue) };
             b0 = b1;
         }
     }
@@ -196,7 +214,7 @@ mod avx512 {
         n: usize,
         out: *mut f32,
         ldc: usize,
-        fused: Option<&Fused>,
+        epilogue: Epilogue,
     ) {
         for q in 0..n.div_ceil(NR) {
             let bp = packed.as_ptr().add(q * k * NR);
@@ -205,7 +223,7 @@ mod avx512 {
             let mut t = 0;
             while (t + 1) * MR <= rows {
                 // SAFETY: rows t·MR.. < rows and columns q·NR.. < n are in range (caller).
-                unsafe { tile::<MV>(a.add(t * tile_step), lda, bp, k, c.add(t * MR), ldc, cols, [u16::MAX; MV], [u16::MAX; MV], q * NR, fused) };
+                unsafe { tile::<MV>(a.add(t * tile_step), lda, bp, k, c.add(t * MR), ldc, cols, [u16::MAX; MV], [u16::MAX; MV], q * NR, epilogue) };
                 t += 1;
             }
             let rest = rows - t * MR;
@@ -216,9 +234,9 @@ mod avx512 {
                 // SAFETY: the masks cover only rows < rows.
                 unsafe {
                     match rest.div_ceil(LANES) {
-                        1 => tile::<1>(ap, lda, bp, k, cp, ldc, cols, [ld[0]], [st[0]], q * NR, fused),
-                        2 => tile::<2>(ap, lda, bp, k, cp, ldc, cols, [ld[0], ld[1]], [st[0], st[1]], q * NR, fused),
-                        _ => tile::<3>(ap, lda, bp, k, cp, ldc, cols, ld, st, q * NR, fused),
+                        1 => tile::<1>(ap, lda, bp, k, cp, ldc, cols, [ld[0]], [st[0]], q * NR, epilogue),
+                        2 => tile::<2>(ap, lda, bp, k, cp, ldc, cols, [ld[0], ld[1]], [st[0], st[1]], q * NR, epilogue),
+                        _ => tile::<3>(ap, lda, bp, k, cp, ldc, cols, ld, st, q * NR, epilogue),
                     }
                 }
             }
@@ -251,7 +269,7 @@ mod avx512 {
         masks: [u16; V],
         store: [u16; V],
         col0: usize,
-        fused: Option<&Fused>,
+        epilogue: Epilogue,
     ) {
         let mut acc = [[_mm512_setzero_ps(); NR]; V];
         let full = masks.iter().all(|&m| m == u16::MAX);
@@ -276,9 +294,13 @@ mod avx512 {
             let col = c.add(j * ldc);
             for v in 0..V {
                 let mut x = acc[v][j];
-                if let Some(f) = fused {
-                    x = _mm512_add_ps(x, _mm512_set1_ps(f.bias[col0 + j]));
-                    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(f.lo)), _mm512_set1_ps(f.hi));
+                match epilogue {
+                    Epilogue::Store => {}
+                    Epilogue::Fused(f) => {
+                        x = _mm512_add_ps(x, _mm512_set1_ps(f.bias[col0 + j]));
+                        x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(f.lo)), _mm512_set1_ps(f.hi));
+                    }
+                    Epilogue::Accumulate => x = _mm512_add_ps(_mm512_maskz_loadu_ps(store[v], col.add(v * LANES)), x),
                 }
                 _mm512_mask_storeu_ps(col.add(v * LANES), store[v], x);
             }
@@ -292,7 +314,7 @@ mod tests {
 
     /// The kernel against a naive loop on edge shapes: rows that end mid-vector and mid-tile, columns
     /// that end mid-panel, `a` and `out` wider than the rows computed (bands), with the fused bias and
-    /// ReLU6 and without; the AVX-512 and the AVX2 kernel, each where the machine has it (skipped,
+    /// ReLU6, without, and adding to `out`; the AVX-512 and the AVX2 kernel, each where the machine has it (skipped,
     /// and said so, where it has neither).
     #[test]
     fn kernel_equals_naive_loop_on_edge_shapes() {
@@ -311,7 +333,7 @@ mod tests {
                 for fused in [None, Some(Fused { bias: &bias, lo: 0.0, hi: 0.75 })] {
                     let mut out = vec![f32::NAN; m * n];
                     // SAFETY: the kernel's instruction set is present; a is m×k and out m×n, column-major.
-                    unsafe { gemm_rows_on(avx512, a.as_ptr(), m, &packed, out.as_mut_ptr(), m, r0, r1, fused.as_ref()) };
+                    unsafe { gemm_rows_on(avx512, a.as_ptr(), m, &packed, out.as_mut_ptr(), m, r0, r1, fused.as_ref().into()) };
                     for j in 0..n {
                         for i in 0..m {
                             let got = out[j * m + i];
@@ -325,6 +347,18 @@ mod tests {
                             }
                             assert_eq!(got.to_bits(), want.to_bits(), "avx512 {avx512}: {m}×{k}→{n} ({i}, {j})");
                         }
+                    }
+                }
+                // Accumulate: the sums added to what `out` held, rows outside r0..r1 untouched.
+                let before: Vec<f32> = (0..m * n).map(|i| ((i * 31) % 17) as f32 * 0.25 - 2.0).collect();
+                let mut out = before.clone();
+                // SAFETY: as above.
+                unsafe { gemm_rows_on(avx512, a.as_ptr(), m, &packed, out.as_mut_ptr(), m, r0, r1, Epilogue::Accumulate) };
+                for j in 0..n {
+                    for i in 0..m {
+                        let sum = (0..k).fold(0.0f32, |acc, p| a[p * m + i].mul_add(b[j * k + p], acc));
+                        let want = if (r0..r1).contains(&i) { before[j * m + i] + sum } else { before[j * m + i] };
+                        assert_eq!(out[j * m + i].to_bits(), want.to_bits(), "accumulate, avx512 {avx512}: {m}×{k}→{n} ({i}, {j})");
                     }
                 }
             }

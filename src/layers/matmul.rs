@@ -5,7 +5,7 @@
 use gemm::Parallelism;
 
 use super::activation::bias_clamp;
-use super::gemm_kernel::{self, Fused, PackedB, MIN_POSITIONS, MR};
+use super::gemm_kernel::{self, Epilogue, Fused, PackedB, MIN_POSITIONS, MR};
 
 /// `out (m×n) = a (m×k) · b (k×n)`; all three column-major and contiguous. `threads > 1` lets the
 /// product itself use that many rayon workers (used when a batch is too small to parallelise over).
@@ -63,7 +63,7 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
         let band = |i: usize| {
             // SAFETY: rows_available() holds; a is m×k and out m×n column-major (asserted above), the
             // bands are disjoint row ranges, and out does not alias a.
-            unsafe { gemm_kernel::gemm_rows(a.as_ptr(), m, &packed, dst.get(), m, edge(i), edge(i + 1), fused) }
+            unsafe { gemm_kernel::gemm_rows(a.as_ptr(), m, &packed, dst.get(), m, edge(i), edge(i + 1), fused.into()) }
         };
         run_bands(bands, band);
         PACKED_B.set(packed);
@@ -186,8 +186,25 @@ unsafe fn gemm_raw(dst: *mut f32, dst_cs: usize, rows: usize, n: usize, k: usize
 
 /// `out (m×n) (+)= a (m×k) · B` where `B` is the k×n block starting at `b[0]` of a column-major matrix
 /// with column stride `b_col_stride` (a row slice of a larger weight). `accumulate` adds to `out`.
+/// With at least [`MIN_POSITIONS`] rows it runs on [`gemm_kernel`]'s tiles, which add to `out` in
+/// registers: no packing buffer of the `gemm` crate (1 MiB for the first block's 12 544 positions)
+/// enters the peak memory of split execution.
+///
+/// # Panics
+/// When a slice is shorter than its matrix.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_rows_acc(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, b_col_stride: usize, accumulate: bool) {
+    if m >= MIN_POSITIONS && k > 0 && n > 0 && gemm_kernel::rows_available() {
+        assert!(out.len() >= m * n && a.len() >= m * k && b.len() >= (n - 1) * b_col_stride + k, "matmul_rows_acc: operand too small");
+        let mut packed = PACKED_B.take();
+        packed.pack(b, k, n, b_col_stride);
+        let epilogue = if accumulate { Epilogue::Accumulate } else { Epilogue::Store };
+        // SAFETY: rows_available() holds; a is m×k and out m×n column-major (asserted above), and
+        // out does not alias a (one is borrowed mutably).
+        unsafe { gemm_kernel::gemm_rows(a.as_ptr(), m, &packed, out.as_mut_ptr(), m, 0, m, epilogue) };
+        PACKED_B.set(packed);
+        return;
+    }
     matmul_strided(out, m, n, k, (a, m, 1), (b, b_col_stride, 1), accumulate, 1);
 }
 

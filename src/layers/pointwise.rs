@@ -4,7 +4,7 @@
 use nalgebra::DMatrix;
 
 use super::activation::Activation;
-use super::matmul::{matmul, matmul_bands};
+use super::matmul::matmul_bands;
 use crate::tensor::FeatureMap;
 
 /// Geometry of a 1×1 convolution (no bias: BatchNorm follows).
@@ -37,9 +37,11 @@ impl Pointwise {
     }
 
     /// The product with only `cols` output channels, whose `cin × cols` weights are the column-major
-    /// slice `weight` — the building block of split execution over slices of a layer's channels.
+    /// slice `weight` — the building block of split execution over slices of a layer's channels. On
+    /// the products of [`forward_fused`](Self::forward_fused) (the same bits before the epilogue), so
+    /// the split schedule needs no packing buffer of the `gemm` crate that the whole-layer one does not.
     pub fn forward_columns(&self, x: &FeatureMap, weight: &[f32], cols: usize, out: &mut FeatureMap, threads: usize) {
         out.reshape(cols, x.height(), x.width());
-        matmul(out.as_mut_slice(), x.as_slice(), weight, x.positions(), self.in_channels, cols, threads);
+        matmul_bands(out.as_mut_slice(), x.as_slice(), weight, x.positions(), self.in_channels, cols, threads, None);
     }
 }
