@@ -32,7 +32,8 @@ pub fn available() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
-/// Rows `r0..r1` of `out = act(a · b + bias)`; see [`super::gemm_kernel::gemm_rows`].
+/// Rows `r0..r1` of `out = a · b`, `act(a · b + bias)` or `out + a · b`; see
+/// [`super::gemm_kernel::gemm_rows`].
 ///
 /// # Safety
 /// AVX2 and FMA; the operand layout of [`super::gemm_kernel::gemm_rows`]; `packed` holds
@@ -84,8 +85,9 @@ unsafe fn block_panels(a: *const f32, lda: usize, rows: usize, packed: &[f32], k
     }
 }
 
-/// One tile of `V` vectors of rows × `cols` (≤ [`NR`]) columns: the k-loop in registers, then the bias,
-/// the clamp and the stores (masked by `masks` where `MASKED`).
+/// One tile of `V` vectors of rows × `cols` (≤ [`NR`]) columns: the k-loop in registers, then the
+/// epilogue (the bias and the clamp, or the add of `out`'s values) and the stores (loads and stores
+/// masked by `masks` where `MASKED`).
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)] // register tiles read best by index

@@ -126,13 +126,14 @@ pub fn avx2_available() -> bool {
     }
 }
 
-/// Rows `r0..r1` of `out = act(a · b + bias)`: `a` column stride `lda`, `out` column stride `ldc`;
-/// on the AVX-512 kernel where the machine has it, else on the AVX2 one (the same bits).
+/// Rows `r0..r1` of `out = a · b`, `act(a · b + bias)` or `out + a · b` (the [`Epilogue`]): `a` column
+/// stride `lda`, `out` column stride `ldc`; on the AVX-512 kernel where the machine has it, else on
+/// the AVX2 one (the same bits). Rows outside `r0..r1` are neither read nor written.
 ///
 /// # Safety
 /// [`rows_available`] must be true; `a` must hold every `(i, p)` with `i < r1`, `p < k` at
-/// `p·lda + i`, `out` every `(i, j)`, `j < n`, at `j·ldc + i`; `out` must not alias `a`;
-/// `fused.bias` must hold `n` values.
+/// `p·lda + i`, `out` every `(i, j)`, `j < n`, at `j·ldc + i`; `out` must not alias `a`; a
+/// [`Epilogue::Fused`] bias must hold `n` values.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn gemm_rows(a: *const f32, lda: usize, packed: &PackedB, out: *mut f32, ldc: usize, r0: usize, r1: usize, epilogue: Epilogue) {
     // SAFETY: forwarded from the caller.
@@ -254,7 +255,8 @@ mod avx512 {
     }
 
     /// One tile of `V` vectors of rows × `cols` (≤ [`NR`]) columns: the k-loop in registers, then the
-    /// bias, the clamp and the (masked) stores.
+    /// epilogue (the bias and the clamp, or the add of `out`'s values, loaded with the store masks)
+    /// and the (masked) stores.
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments, clippy::needless_range_loop)] // register tiles read best by index

@@ -186,9 +186,9 @@ unsafe fn gemm_raw(dst: *mut f32, dst_cs: usize, rows: usize, n: usize, k: usize
 
 /// `out (m×n) (+)= a (m×k) · B` where `B` is the k×n block starting at `b[0]` of a column-major matrix
 /// with column stride `b_col_stride` (a row slice of a larger weight). `accumulate` adds to `out`.
-/// With at least [`MIN_POSITIONS`] rows it runs on [`gemm_kernel`]'s tiles, which add to `out` in
-/// registers: no packing buffer of the `gemm` crate (1 MiB for the first block's 12 544 positions)
-/// enters the peak memory of split execution.
+/// With at least [`MIN_POSITIONS`] rows, where [`gemm_kernel::rows_available`], it runs on
+/// [`gemm_kernel`]'s tiles, which add to `out` in registers: no packing buffer of the `gemm` crate
+/// (1 MiB for the first block's 12 544 positions) enters the peak memory of split execution.
 ///
 /// # Panics
 /// When a slice is shorter than its matrix.

@@ -39,7 +39,8 @@ impl Pointwise {
     /// The product with only `cols` output channels, whose `cin × cols` weights are the column-major
     /// slice `weight` — the building block of split execution over slices of a layer's channels. On
     /// the products of [`forward_fused`](Self::forward_fused) (the same bits before the epilogue), so
-    /// the split schedule needs no packing buffer of the `gemm` crate that the whole-layer one does not.
+    /// the split schedule needs no packing buffer of the `gemm` crate that the whole-layer one does
+    /// not. (On AVX2-only machines the split stem still takes im2col and the crate, as before.)
     pub fn forward_columns(&self, x: &FeatureMap, weight: &[f32], cols: usize, out: &mut FeatureMap, threads: usize) {
         out.reshape(cols, x.height(), x.width());
         matmul_bands(out.as_mut_slice(), x.as_slice(), weight, x.positions(), self.in_channels, cols, threads, None);
