@@ -94,7 +94,7 @@ impl Conv2d {
             cols.resize(m * fan_in, 0.0);
         }
         self.im2col_rows(x, 0, oh, &mut cols[..m * fan_in]);
-        matmul_bands(out.as_mut_slice(), cols, weight.as_slice(), m, fan_in, self.out_channels, threads, fused);
+        matmul_bands(out.as_mut_slice(), cols, weight.as_slice(), m, fan_in, self.out_channels, threads, fused, None);
     }
 
     /// Output channels `first..first + count` only, computed in bands of output rows (im2col of one

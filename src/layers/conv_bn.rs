@@ -10,6 +10,7 @@ use super::activation::Activation;
 use super::batch_norm::BatchNorm;
 use super::conv::Conv2d;
 use super::depthwise::Depthwise;
+use super::packed_weights::PackedWeights;
 use super::pointwise::Pointwise;
 use crate::tensor::FeatureMap;
 
@@ -81,6 +82,8 @@ pub struct ConvBn {
     pub activation: Activation,
     folded_weight: DMatrix<f32>,
     folded_bias: Vec<f32>,
+    /// The folded weight's packed forms for the 1×1 kernels, made on first use.
+    packs: PackedWeights,
 }
 
 impl ConvBn {
@@ -88,7 +91,7 @@ impl ConvBn {
     pub fn new(kind: ConvKind, activation: Activation, bn_eps: f32) -> Self {
         let weight = DMatrix::zeros(kind.fan_in(), kind.out_channels());
         let bn = BatchNorm::identity(kind.out_channels(), bn_eps);
-        let mut layer = ConvBn { kind, folded_weight: weight.clone(), weight, bn, activation, folded_bias: Vec::new() };
+        let mut layer = ConvBn { kind, folded_weight: weight.clone(), weight, bn, activation, folded_bias: Vec::new(), packs: PackedWeights::default() };
         layer.refold();
         layer
     }
@@ -101,6 +104,7 @@ impl ConvBn {
             col *= scale[j];
         }
         self.folded_bias = shift;
+        self.packs = PackedWeights::default();
     }
 
     /// BN-folded weight (`fan_in × cout`).
@@ -135,7 +139,7 @@ impl ConvBn {
         let act = if activate { self.activation } else { Activation::Identity };
         match &self.kind {
             ConvKind::Depthwise(d) => d.forward(x, &self.folded_weight, &self.folded_bias, act, out, scratch, threads),
-            ConvKind::Pointwise(p) => p.forward_fused(x, &self.folded_weight, &self.folded_bias, act, out, threads),
+            ConvKind::Pointwise(p) => p.forward_fused(x, &self.folded_weight, Some(&self.packs), &self.folded_bias, act, out, threads),
             ConvKind::Full(c) => c.forward_fused(x, &self.folded_weight, &self.folded_bias, act, out, scratch, threads),
         }
     }

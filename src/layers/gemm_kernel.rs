@@ -75,6 +75,11 @@ pub struct PackedB {
 }
 
 impl PackedB {
+    /// The depth `k` and the column count `n` it was packed for.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.k, self.n)
+    }
+
     /// Packs `b` (column stride `ldb`) for the kernel [`gemm_rows`] runs here, reusing the allocation.
     pub fn pack(&mut self, b: &[f32], k: usize, n: usize, ldb: usize) {
         self.pack_for(available(), b, k, n, ldb)

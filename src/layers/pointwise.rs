@@ -5,6 +5,7 @@ use nalgebra::DMatrix;
 
 use super::activation::Activation;
 use super::matmul::matmul_bands;
+use super::packed_weights::PackedWeights;
 use crate::tensor::FeatureMap;
 
 /// Geometry of a 1×1 convolution (no bias: BatchNorm follows).
@@ -29,11 +30,23 @@ impl Pointwise {
         self.forward_columns(x, weight.as_slice(), self.out_channels, out, threads);
     }
 
-    /// `out = act(x · weight + bias)`: the product in `threads` bands of positions (rows of the image),
-    /// each band's bias and activation applied while it is in cache. The same bits for any `threads`.
-    pub fn forward_fused(&self, x: &FeatureMap, weight: &DMatrix<f32>, bias: &[f32], act: Activation, out: &mut FeatureMap, threads: usize) {
+    /// `out = act(x · weight + bias)`: the product in `threads` bands, each band's bias and activation
+    /// applied while it is in cache; `packs` holds `weight`'s packed forms (the layer's, made on first
+    /// use). The same bits for any `threads`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_fused(
+        &self,
+        x: &FeatureMap,
+        weight: &DMatrix<f32>,
+        packs: Option<&PackedWeights>,
+        bias: &[f32],
+        act: Activation,
+        out: &mut FeatureMap,
+        threads: usize,
+    ) {
         out.reshape(self.out_channels, x.height(), x.width());
-        matmul_bands(out.as_mut_slice(), x.as_slice(), weight.as_slice(), x.positions(), self.in_channels, self.out_channels, threads, Some(&act.fused(bias)));
+        let (m, k, n) = (x.positions(), self.in_channels, self.out_channels);
+        matmul_bands(out.as_mut_slice(), x.as_slice(), weight.as_slice(), m, k, n, threads, Some(&act.fused(bias)), packs);
     }
 
     /// The product with only `cols` output channels, whose `cin × cols` weights are the column-major
@@ -43,6 +56,6 @@ impl Pointwise {
     /// not. (On AVX2-only machines the split stem still takes im2col and the crate, as before.)
     pub fn forward_columns(&self, x: &FeatureMap, weight: &[f32], cols: usize, out: &mut FeatureMap, threads: usize) {
         out.reshape(cols, x.height(), x.width());
-        matmul_bands(out.as_mut_slice(), x.as_slice(), weight, x.positions(), self.in_channels, cols, threads, None);
+        matmul_bands(out.as_mut_slice(), x.as_slice(), weight, x.positions(), self.in_channels, cols, threads, None, None);
     }
 }
