@@ -280,6 +280,8 @@ struct Geometry {
     /// Padded height and width.
     ph: usize,
     pw: usize,
+    /// The direct kernel's flat form of the plane, where it has one (small stride-1 planes).
+    flat: Option<depthwise_kernel::Flat>,
 }
 
 impl Geometry {
@@ -287,7 +289,7 @@ impl Geometry {
         let k = DEPTHWISE_KERNEL;
         let wy = d.padding.window(h, k, d.stride);
         let wx = d.padding.window(w, k, d.stride);
-        Geometry {
+        let mut g = Geometry {
             stride: d.stride,
             h,
             w,
@@ -297,7 +299,10 @@ impl Geometry {
             ow: wx.output,
             ph: wy.before + h + wy.after,
             pw: wx.before + w + wx.after,
-        }
+            flat: None,
+        };
+        g.flat = g.direct().flat();
+        g
     }
 
     /// One channel: the direct AVX-512 or AVX2 kernel where the machine has one; else pad into `scratch`, then all
@@ -305,6 +310,10 @@ impl Geometry {
     /// whole vectors long, else as one long row over the padded plane (see [`Geometry::long_row`]).
     #[allow(clippy::too_many_arguments)]
     fn channel(&self, src: &[f32], dst: &mut [f32], filt: &[f32; 9], b: f32, lo: f32, hi: f32, scratch: &mut Vec<f32>) {
+        if let Some(flat) = &self.flat {
+            self.direct().run_flat(flat, src, dst, filt, b, lo, hi);
+            return;
+        }
         if depthwise_kernel::available() && (self.stride == 1 || self.stride == 2) {
             self.direct().run(src, dst, filt, b, lo, hi);
             return;
@@ -454,7 +463,8 @@ mod tests {
             eprintln!("no AVX-512 or AVX2 here: the padded path serves every plane");
             return;
         }
-        for avx512 in kernels {
+        let mut flats = 0;
+        for avx512 in kernels.iter().copied() {
             let filt: [f32; 9] = std::array::from_fn(|k| 0.37 * k as f32 - 1.1);
             for padding in [Padding::Torch, Padding::Tf] {
                 for stride in [1, 2] {
@@ -473,11 +483,19 @@ mod tests {
                             g.channel_as(false, &src, &mut want[..n], &filt, b, lo, hi, &mut Vec::new());
                             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                             assert_eq!(bits(&a), bits(&want), "avx512 {avx512} {padding:?} s{stride} {h}x{w} b{b}");
+                            if let Some(flat) = g.direct().flat().filter(|_| avx512) {
+                                flats += 1;
+                                let mut f = vec![f32::NAN; n + 3];
+                                g.direct().run_flat(&flat, &src, &mut f[..n], &filt, b, lo, hi);
+                                assert_eq!(bits(&f), bits(&want), "flat {padding:?} {h}x{w} b{b}");
+                            }
                         }
                     }
                 }
             }
         }
+        // Stride 1 at 7×7, 14×14, 9×13, 2×2, 3×1 and 1×6 (narrower than 16), both paddings, two biases.
+        assert!(!kernels.contains(&true) || flats >= 2 * 2 * 6, "the flat form was not exercised ({flats} planes)");
     }
 
     /// The long-row and row-at-a-time paths give the same bits on every plane size and stride.

@@ -82,13 +82,131 @@ impl Plane {
     }
 }
 
+/// Largest plane (positions) run flat: sixteen vectors of sixteen lanes.
+const FLAT_MAX: usize = 256;
+
+/// The tap masks of a stride-1 plane narrower than a vector (MobileNetV2's 14×14 and 7×7), run as
+/// one flat sequence of `h·w` outputs, sixteen to a vector across the ends of rows: tap `(ky, kx)`
+/// of output `i` is input `i + (ky − 1)·w + (kx − 1)`, a constant offset, so each tap is one load per
+/// vector. Bit `l` of `taps[v][t]` says lane `l` of vector `v` is an output whose tap `t` lies inside
+/// the plane; the other lanes add `w_t · 0`, as the zero padding would. Row by row, a 7-wide plane
+/// fills 7 of 16 lanes and every load is an edge (masked) load; flat, it fills 49 of 64 and only
+/// the loads that could leave the plane are masked. Measured on an AVX-512 AMD EPYC (Zen 5), one
+/// thread: 960 channels of 7×7 in 17–20 µs flat against 33 µs row by row; at 14×14 the two are level
+/// (21–22 µs for 384 channels).
+#[derive(Clone, Copy, Debug)]
+pub struct Flat {
+    taps: [[u16; 9]; FLAT_MAX / 16],
+    vectors: usize,
+}
+
+impl Plane {
+    /// The flat form of this plane, where it has one: stride 1, one zero row and column of padding on
+    /// every side (so the output is the input's size), narrower than a vector and at most
+    /// [`FLAT_MAX`] positions, on a machine with AVX-512.
+    pub fn flat(&self) -> Option<Flat> {
+        let n = self.h * self.w;
+        let same = self.stride == 1 && self.top == 1 && self.left == 1 && self.oh == self.h && self.ow == self.w;
+        if !(same && self.w < 16 && n > 0 && n <= FLAT_MAX && super::gemm_kernel::available()) {
+            return None;
+        }
+        let (h, w) = (self.h as isize, self.w as isize);
+        let mut taps = [[0u16; 9]; FLAT_MAX / 16];
+        for (v, masks) in taps.iter_mut().enumerate().take(n.div_ceil(16)) {
+            for lane in 0..16 {
+                let i = (16 * v + lane) as isize;
+                if i >= n as isize {
+                    break;
+                }
+                let (y, x) = (i / w, i % w);
+                for (t, mask) in masks.iter_mut().enumerate() {
+                    let (iy, ix) = (y + t as isize / 3 - 1, x + t as isize % 3 - 1);
+                    if (0..h).contains(&iy) && (0..w).contains(&ix) {
+                        *mask |= 1 << lane;
+                    }
+                }
+            }
+        }
+        Some(Flat { taps, vectors: n.div_ceil(16) })
+    }
+
+    /// [`Plane::run`] on the plane's [`Flat`] form (from [`Plane::flat`] of this plane): the same bits.
+    ///
+    /// # Panics
+    /// When a slice is shorter than its plane.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_flat(&self, flat: &Flat, src: &[f32], dst: &mut [f32], filt: &[f32; 9], b: f32, lo: f32, hi: f32) {
+        let n = self.h * self.w;
+        assert!(src.len() >= n && dst.len() >= n && flat.vectors == n.div_ceil(16), "depthwise_kernel: flat plane sizes");
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a Flat exists only where AVX-512F is present; both slices hold their planes.
+        unsafe {
+            avx512::flat(self.w, n, flat, src.as_ptr(), dst.as_mut_ptr(), filt, b, lo, hi)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (flat, src, dst, filt, b, lo, hi);
+            unreachable!("Plane::flat is None off x86_64")
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::Plane;
+    use super::{Flat, Plane};
 
     const LANES: usize = 16;
+
+    /// See [`Plane::run_flat`]: vector `v` holds outputs `16v..16v + 16`; each tap is a plain load
+    /// whose invalid lanes take `w·0` through the masked multiply, or, where the load could leave the
+    /// plane, a masked load (zeros) — either way the padded path's `w·0`.
+    ///
+    /// # Safety
+    /// AVX-512F; `src` and `dst` hold `n` values; `flat` is the plane's (`w` wide, `n` positions).
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn flat(w: usize, n: usize, flat: &Flat, src: *const f32, dst: *mut f32, filt: &[f32; 9], b: f32, lo: f32, hi: f32) {
+        let k = filt.map(|x| _mm512_set1_ps(x));
+        let kz = k.map(|x| _mm512_mul_ps(x, _mm512_setzero_ps()));
+        let (bv, lov, hiv) = (_mm512_set1_ps(b), _mm512_set1_ps(lo), _mm512_set1_ps(hi));
+        let offsets: [isize; 9] = std::array::from_fn(|t| (t as isize / 3 - 1) * w as isize + (t as isize % 3 - 1));
+        // Vector v's nine loads (from 16v − w − 1 to 16v + 15 + w + 1) all stay inside the plane.
+        let inner = |v: usize| v * LANES > w && v * LANES + LANES + w < n;
+        let store = |v: usize, acc: __m512| {
+            let out = _mm512_min_ps(_mm512_max_ps(acc, lov), hiv);
+            let left = n - v * LANES;
+            let mask = if left >= LANES { u16::MAX } else { (1u16 << left) - 1 };
+            _mm512_mask_storeu_ps(dst.add(v * LANES), mask, out);
+        };
+        let mut v = 0;
+        while v < flat.vectors {
+            if v + 1 < flat.vectors && inner(v) && inner(v + 1) {
+                // Two vectors at a time: two independent chains of nine adds.
+                let (mut a0, mut a1) = (bv, bv);
+                let (m0, m1) = (&flat.taps[v], &flat.taps[v + 1]);
+                let at = src.wrapping_add(v * LANES);
+                for t in 0..9 {
+                    let p = at.wrapping_offset(offsets[t]);
+                    a0 = _mm512_add_ps(a0, _mm512_mask_mul_ps(kz[t], m0[t], k[t], _mm512_loadu_ps(p)));
+                    a1 = _mm512_add_ps(a1, _mm512_mask_mul_ps(kz[t], m1[t], k[t], _mm512_loadu_ps(p.add(LANES))));
+                }
+                store(v, a0);
+                store(v + 1, a1);
+                v += 2;
+                continue;
+            }
+            let mut acc = bv;
+            let at = src.wrapping_add(v * LANES);
+            for t in 0..9 {
+                let (mask, p) = (flat.taps[v][t], at.wrapping_offset(offsets[t]));
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(k[t], _mm512_maskz_loadu_ps(mask, p)));
+            }
+            store(v, acc);
+            v += 1;
+        }
+    }
 
     /// Lanes `j` of a load at input column `ix0 + j` that fall inside `0..w`.
     #[inline(always)]
