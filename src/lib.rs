@@ -38,6 +38,7 @@ pub mod bench;
 pub mod data;
 pub mod error;
 pub mod experiment;
+pub mod fork_join;
 pub mod hooks;
 pub mod io;
 pub mod layers;

@@ -82,12 +82,7 @@ impl Conv2d {
                 // ranges of its planes, each written by one band only, while `out` is borrowed here.
                 unsafe { d.rows(x.as_slice(), weight.as_slice(), dst.get(), oh * i / bands, oh * (i + 1) / bands, fused) };
             };
-            if bands == 1 {
-                band(0);
-            } else {
-                use rayon::prelude::*;
-                (0..bands).into_par_iter().for_each(band);
-            }
+            crate::fork_join::fork_join(bands, bands, &band);
             return;
         }
         if cols.len() < m * fan_in {

@@ -8,12 +8,17 @@
 //! The BN-folded bias and the activation are applied while the output row is still in cache.
 
 use nalgebra::DMatrix;
-use rayon::prelude::*;
 
 use super::activation::Activation;
 use super::depthwise_kernel;
+use super::matmul::SendPtr;
 use super::padding::Padding;
 use crate::tensor::FeatureMap;
+
+thread_local! {
+    /// The padded plane of a band of channels on a thread of [`crate::fork_join`] (the portable path).
+    static BAND_SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// Kernel size of every depthwise convolution in MobileNetV2.
 pub const DEPTHWISE_KERNEL: usize = 3;
@@ -49,7 +54,7 @@ impl Depthwise {
 
     /// The same over the channels `first..first + out.channels()` of `weight`/`bias`, reading the
     /// same channels of `x` from 0 — used by split execution, where `x` holds one slice. With
-    /// `threads > 1` the channels are spread over rayon's workers (batch-of-one latency).
+    /// `threads > 1` the channels are spread over [`crate::fork_join`]'s threads in `threads` bands (batch-of-one latency).
     ///
     /// # Panics
     /// When the weight or bias slices are shorter than the channels they are indexed by.
@@ -74,7 +79,19 @@ impl Depthwise {
             g.channel(x.channel(c), dst, filt, bias[first + c], lo, hi, scratch);
         };
         if threads > 1 && x.channels() > 1 && plane_out > 0 {
-            out.as_mut_slice().par_chunks_mut(plane_out).enumerate().for_each_init(Vec::new, |scratch, (c, dst)| run(c, dst, scratch));
+            let (channels, bands) = (x.channels(), (4 * threads).min(x.channels()));
+            let dst = SendPtr(out.as_mut_slice().as_mut_ptr());
+            let band = |i: usize| {
+                BAND_SCRATCH.with_borrow_mut(|scratch| {
+                    for c in channels * i / bands..channels * (i + 1) / bands {
+                        // SAFETY: `out` holds `channels` planes of `plane_out` (reshaped above) and is
+                        // borrowed here; the bands are disjoint channel ranges, each plane written by one.
+                        let plane = unsafe { std::slice::from_raw_parts_mut(dst.get().add(c * plane_out), plane_out) };
+                        run(c, plane, scratch);
+                    }
+                })
+            };
+            crate::fork_join::fork_join(bands, bands, &band);
         } else if plane_out > 0 {
             for (c, dst) in out.as_mut_slice().chunks_mut(plane_out).enumerate() {
                 run(c, dst, scratch);

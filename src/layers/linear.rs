@@ -63,7 +63,19 @@ impl Linear {
         if n == 0 {
             return;
         }
-        if threads > 1 {
+        if threads > 1 && n < threads {
+            // A batch of one: bands of outputs on the fork-join threads.
+            let outputs = self.out_features();
+            let dst = crate::layers::matmul::SendPtr(out.as_mut_slice().as_mut_ptr());
+            let band = |i: usize| {
+                for j in outputs * i / threads..outputs * (i + 1) / threads {
+                    // SAFETY: `out` is n × outputs (resized above) and borrowed here; the bands are
+                    // disjoint ranges of outputs, each column written by one band.
+                    one((j, unsafe { std::slice::from_raw_parts_mut(dst.get().add(j * n), n) }));
+                }
+            };
+            crate::fork_join::fork_join(threads, threads, &band);
+        } else if threads > 1 {
             out.as_mut_slice().par_chunks_mut(n).enumerate().with_min_len(16).for_each(one);
         } else {
             out.as_mut_slice().chunks_mut(n).enumerate().for_each(one);

@@ -21,6 +21,10 @@ pub fn matmul(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usiz
 /// positions, Zen 5, one thread: 111–120 GMAC/s prepacked against 97–106 for the `gemm` crate).
 pub const CHANNEL_POSITIONS: usize = 128;
 
+/// Bands per thread on our kernels: claimed one at a time ([`crate::fork_join`]), so a thread that
+/// starts late or runs slow leaves less for the others to wait on.
+const OVERSPLIT: usize = 2;
+
 /// Band boundaries fall on multiples of this many rows.
 const BAND_ROWS: usize = 8;
 /// `gemm`'s small-product size: a product with m and n at most this blocks k by 512 instead.
@@ -70,7 +74,7 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
         let packed = packs.channels(b, k, n);
         // Bands of whole 16-channel vectors.
         let units = n.div_ceil(16);
-        let bands = threads.min(units).max(1);
+        let bands = (threads * OVERSPLIT).min(units).max(1);
         let edge = |i: usize| if i == bands { n } else { units * i / bands * 16 };
         let band = |i: usize| {
             // SAFETY: available() holds; a is m×k and out m×n column-major (asserted above), the bands
@@ -93,7 +97,7 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
                 &*scratch.insert(p)
             }
         };
-        let bands = threads.min(m / MR).max(1);
+        let bands = (threads * OVERSPLIT).min(m / MR).max(1);
         let edge = |i: usize| if i == bands { m } else { (m * i / bands) / MR * MR };
         let band = |i: usize| {
             // SAFETY: rows_available() holds; a is m×k and out m×n column-major (asserted above), the
@@ -157,14 +161,9 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
     run_bands(bands, band);
 }
 
-/// Runs `band(0..bands)`, in parallel on rayon's workers where there is more than one.
+/// Runs `band(0..bands)`, in parallel ([`crate::fork_join`]) where there is more than one.
 fn run_bands(bands: usize, band: impl Fn(usize) + Sync + Send) {
-    if bands == 1 {
-        band(0);
-    } else {
-        use rayon::prelude::*;
-        (0..bands).into_par_iter().for_each(&band);
-    }
+    crate::fork_join::fork_join(bands, bands, &band);
 }
 
 thread_local! {
