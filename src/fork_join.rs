@@ -43,7 +43,7 @@ pub fn fork_join(bands: usize, threads: usize, band: Band<'_>) {
             return;
         }
     };
-    team.run(bands, band);
+    team.run(bands, threads, band);
 }
 
 static TEAM: OnceLock<Team> = OnceLock::new();
@@ -63,6 +63,8 @@ struct Shared {
     /// The region's work: a pointer to the caller's `Band` (which lives until the region ends).
     job: AtomicPtr<Band<'static>>,
     bands: AtomicUsize,
+    /// Helpers `0..helpers` take part in the region (the caller's `threads − 1`).
+    helpers: AtomicUsize,
     /// Helpers between announcing a claim and finishing its band.
     inflight: AtomicUsize,
     panicked: AtomicBool,
@@ -78,6 +80,7 @@ impl Team {
             word: AtomicU64::new(CLOSED),
             job: AtomicPtr::new(std::ptr::null_mut()),
             bands: AtomicUsize::new(0),
+            helpers: AtomicUsize::new(0),
             inflight: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
             parked: (0..helpers).map(|_| AtomicBool::new(false)).collect(),
@@ -92,8 +95,8 @@ impl Team {
         Team { shared, helpers, lock: Mutex::new(()) }
     }
 
-    /// One region, the caller holding `lock`.
-    fn run(&self, bands: usize, band: Band<'_>) {
+    /// One region on the caller and `threads − 1` helpers, the caller holding `lock`.
+    fn run(&self, bands: usize, threads: usize, band: Band<'_>) {
         let s = &*self.shared;
         let epoch = (s.word.load(SeqCst) >> 32).wrapping_add(1) & 0xffff_ffff;
         // SAFETY (of the erased lifetime): `band` outlives the region; the region is closed and no
@@ -101,8 +104,9 @@ impl Team {
         let job: *mut Band<'static> = &band as *const Band<'_> as *mut Band<'static>;
         s.job.store(job, SeqCst);
         s.bands.store(bands, SeqCst);
+        s.helpers.store(threads - 1, SeqCst);
         s.word.store(epoch << 32, SeqCst);
-        for (h, parked) in self.helpers.iter().zip(&s.parked) {
+        for (h, parked) in self.helpers.iter().zip(&s.parked).take(threads - 1) {
             if parked.load(SeqCst) {
                 h.unpark();
             }
@@ -166,7 +170,7 @@ fn helper(s: &Shared, me: usize) {
             std::hint::spin_loop();
         };
         seen = epoch;
-        loop {
+        while me < s.helpers.load(SeqCst) {
             // Announce before claiming: the caller waits for `inflight` only after closing the
             // region, so a band claimed here is one the caller waits for.
             s.inflight.fetch_add(1, SeqCst);

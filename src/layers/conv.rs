@@ -82,7 +82,7 @@ impl Conv2d {
                 // ranges of its planes, each written by one band only, while `out` is borrowed here.
                 unsafe { d.rows(x.as_slice(), weight.as_slice(), dst.get(), oh * i / bands, oh * (i + 1) / bands, fused) };
             };
-            crate::fork_join::fork_join(bands, bands, &band);
+            crate::fork_join::fork_join(bands, threads, &band);
             return;
         }
         if cols.len() < m * fan_in {

@@ -91,7 +91,7 @@ impl Depthwise {
                     }
                 })
             };
-            crate::fork_join::fork_join(bands, bands, &band);
+            crate::fork_join::fork_join(bands, threads, &band);
         } else if plane_out > 0 {
             for (c, dst) in out.as_mut_slice().chunks_mut(plane_out).enumerate() {
                 run(c, dst, scratch);

@@ -123,7 +123,11 @@ unsafe fn tile<const V: usize, const MASKED: bool>(
             bq = bq.add(NR);
         }
     }
-    for j in 0..cols {
+    // Over all NR columns with constant indices, so `acc` stays in registers (see the AVX-512 tile).
+    for j in 0..NR {
+        if j >= cols {
+            break;
+        }
         // SAFETY: column col0 + j < n of out (caller).
         let col = unsafe { c.add(j * ldc) };
         for v in 0..V {

@@ -164,7 +164,8 @@ impl Segment<'_> {
             xp = xp.add(self.m);
             w = w.add(CW);
         }
-        let mut buf = [[0.0f32; CW]; P];
+        // Every lane of the `V` vectors is written before channels `..width` (≤ 16·V) are read.
+        let mut buf = [[std::mem::MaybeUninit::<f32>::uninit(); CW]; P];
         for v in 0..V {
             let lanes = self.width.saturating_sub(v * LANES).min(LANES);
             let mask = if lanes == LANES { u16::MAX } else { (1u16 << lanes) - 1 };
@@ -179,14 +180,15 @@ impl Segment<'_> {
                 if let Some((bias, lo, hi)) = fused {
                     x = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(x, bias), lo), hi);
                 }
-                _mm512_storeu_ps(buf[c].as_mut_ptr().add(v * LANES), x);
+                _mm512_storeu_ps(buf[c].as_mut_ptr().add(v * LANES).cast(), x);
             }
         }
         let accumulate = matches!(self.epilogue, Epilogue::Accumulate);
         for ch in 0..self.width {
             let o = self.out.add((self.ch0 + ch) * self.m + pos);
             for c in 0..P {
-                let x = buf[c][ch];
+                // SAFETY: written above (ch < width ≤ 16·V).
+                let x = unsafe { buf[c][ch].assume_init() };
                 *o.add(c) = if accumulate { *o.add(c) + x } else { x };
             }
         }

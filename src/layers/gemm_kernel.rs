@@ -308,21 +308,30 @@ mod avx512 {
             ap = ap.add(lda);
             bq = bq.add(NR);
         }
-        for j in 0..cols {
-            let col = c.add(j * ldc);
-            for v in 0..V {
-                let mut x = acc[v][j];
-                match epilogue {
-                    Epilogue::Store => {}
-                    Epilogue::Fused(f) => {
-                        x = _mm512_add_ps(x, _mm512_set1_ps(f.bias[col0 + j]));
-                        x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(f.lo)), _mm512_set1_ps(f.hi));
+        // Column by column with literal indices: a loop over the columns was left rolled, indexing
+        // `acc` at run time, so the accumulators went through the stack (24 stores and loads and a
+        // 1.5 KiB memset per tile; measured 2.4% of a batch-1 forward).
+        macro_rules! columns {
+            ($($j:literal)*) => {$(
+                if $j < cols {
+                    let col = c.add($j * ldc);
+                    for v in 0..V {
+                        let mut x = acc[v][$j];
+                        match epilogue {
+                            Epilogue::Store => {}
+                            Epilogue::Fused(f) => {
+                                x = _mm512_add_ps(x, _mm512_set1_ps(f.bias[col0 + $j]));
+                                x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(f.lo)), _mm512_set1_ps(f.hi));
+                            }
+                            Epilogue::Accumulate => x = _mm512_add_ps(_mm512_maskz_loadu_ps(store[v], col.add(v * LANES)), x),
+                        }
+                        _mm512_mask_storeu_ps(col.add(v * LANES), store[v], x);
                     }
-                    Epilogue::Accumulate => x = _mm512_add_ps(_mm512_maskz_loadu_ps(store[v], col.add(v * LANES)), x),
                 }
-                _mm512_mask_storeu_ps(col.add(v * LANES), store[v], x);
-            }
+            )*};
         }
+        const _: () = assert!(NR == 8, "columns! lists NR literals");
+        columns!(0 1 2 3 4 5 6 7);
     }
 }
 

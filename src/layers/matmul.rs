@@ -81,7 +81,7 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
             // are disjoint channel ranges starting on multiples of 16, and out does not alias a.
             unsafe { gemm_channels::gemm_channels(a.as_ptr(), m, packed, dst.get(), edge(i), edge(i + 1), fused.into()) }
         };
-        run_bands(bands, band);
+        run_bands(bands, threads, band);
         return;
     }
     let prepacked = packs.filter(|_| gemm_kernel::available() || m >= MIN_POSITIONS);
@@ -104,7 +104,7 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
             // bands are disjoint row ranges, and out does not alias a.
             unsafe { gemm_kernel::gemm_rows(a.as_ptr(), m, packed, dst.get(), m, edge(i), edge(i + 1), fused.into()) }
         };
-        run_bands(bands, band);
+        run_bands(bands, threads, band);
         if let Some(p) = scratch {
             PACKED_B.set(p);
         }
@@ -130,7 +130,7 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
                 }
             }
         };
-        run_bands(col_bands, band);
+        run_bands(col_bands, threads, band);
         return;
     }
     // `gemm` blocks k differently for a product of at most 64 × 64 (k in blocks of 512), so where
@@ -158,12 +158,12 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
             }
         }
     };
-    run_bands(bands, band);
+    run_bands(bands, threads, band);
 }
 
-/// Runs `band(0..bands)`, in parallel ([`crate::fork_join`]) where there is more than one.
-fn run_bands(bands: usize, band: impl Fn(usize) + Sync + Send) {
-    crate::fork_join::fork_join(bands, bands, &band);
+/// Runs `band(0..bands)` on up to `threads` threads ([`crate::fork_join`]).
+fn run_bands(bands: usize, threads: usize, band: impl Fn(usize) + Sync + Send) {
+    crate::fork_join::fork_join(bands, threads, &band);
 }
 
 thread_local! {
