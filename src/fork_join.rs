@@ -6,9 +6,12 @@
 //! work, as ONNX Runtime's pool does.
 //!
 //! Bands are claimed one at a time from a shared counter by the caller and the helpers alike, so a
-//! helper the OS has descheduled costs nothing but its own share; what each band computes does not
-//! depend on who runs it, so results are the same bits for any thread count. One caller at a time
-//! uses the team; another (a concurrent test, a nested region) runs its bands on rayon instead.
+//! helper that has not started when the caller runs out of bands does no band of the region (a helper
+//! the OS deschedules in the middle of a band is waited for); what each band computes does not depend
+//! on who runs it, so results are the same bits for any thread count. One caller at a time uses the
+//! team; another (a concurrent test, a nested region) runs its bands on rayon instead. The team is
+//! sized by the first caller's `threads`: a later caller gets at most that many threads, and helpers
+//! beyond its `threads − 1` sit the region out.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::SeqCst};
@@ -32,6 +35,7 @@ pub fn fork_join(bands: usize, threads: usize, band: Band<'_>) {
         (0..bands).for_each(band);
         return;
     }
+    assert!((bands as u64) < CLOSED, "fork_join: {bands} bands (at most 2³² − 2)");
     let team = TEAM.get_or_init(|| Team::new(threads - 1));
     // A band that panicked poisons the lock, but leaves the team in order (see `Team::run`).
     let _one_caller = match team.lock.try_lock() {
@@ -51,7 +55,8 @@ static TEAM: OnceLock<Team> = OnceLock::new();
 /// The helpers and the state they share with the caller.
 struct Team {
     shared: Arc<Shared>,
-    helpers: Vec<Thread>,
+    /// The helpers that started, each with its index (its slot in [`Shared::parked`]).
+    helpers: Vec<(usize, Thread)>,
     lock: Mutex<()>,
 }
 
@@ -89,7 +94,7 @@ impl Team {
         let helpers = (0..helpers)
             .filter_map(|me| {
                 let s = Arc::clone(&shared);
-                thread::Builder::new().name(format!("infoloss-fj-{me}")).spawn(move || helper(&s, me)).ok().map(|h| h.thread().clone())
+                thread::Builder::new().name(format!("infoloss-fj-{me}")).spawn(move || helper(&s, me)).ok().map(|h| (me, h.thread().clone()))
             })
             .collect();
         Team { shared, helpers, lock: Mutex::new(()) }
@@ -106,8 +111,8 @@ impl Team {
         s.bands.store(bands, SeqCst);
         s.helpers.store(threads - 1, SeqCst);
         s.word.store(epoch << 32, SeqCst);
-        for (h, parked) in self.helpers.iter().zip(&s.parked).take(threads - 1) {
-            if parked.load(SeqCst) {
+        for (me, h) in self.helpers.iter().filter(|(me, _)| *me < threads - 1) {
+            if s.parked[*me].load(SeqCst) {
                 h.unpark();
             }
         }
@@ -117,13 +122,22 @@ impl Team {
             }
         }));
         s.word.store(epoch << 32 | CLOSED, SeqCst);
+        // A helper in a band finishes it; one the OS has descheduled there gets the core back sooner
+        // if the caller yields after a while.
+        let mut spins = 0u32;
         while s.inflight.load(SeqCst) != 0 {
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(4096) {
+                thread::yield_now();
+            }
             std::hint::spin_loop();
         }
+        // Cleared whichever panic is resumed, so it cannot surface in a later region.
+        let helper_panicked = s.panicked.swap(false, SeqCst);
         if let Err(p) = mine {
             resume_unwind(p);
         }
-        if s.panicked.swap(false, SeqCst) {
+        if helper_panicked {
             panic!("fork_join: a band panicked on a helper thread");
         }
     }
@@ -155,7 +169,11 @@ fn helper(s: &Shared, me: usize) {
         let epoch = loop {
             let w = s.word.load(SeqCst);
             if w >> 32 != seen && w & CLOSED != CLOSED {
-                break w >> 32;
+                if me < s.helpers.load(SeqCst) {
+                    break w >> 32;
+                }
+                // A region this helper sits out: still idle, so it parks in time.
+                seen = w >> 32;
             }
             spins = spins.wrapping_add(1);
             if spins.is_multiple_of(1024) && idle_since.elapsed() > SPIN {
@@ -170,7 +188,7 @@ fn helper(s: &Shared, me: usize) {
             std::hint::spin_loop();
         };
         seen = epoch;
-        while me < s.helpers.load(SeqCst) {
+        loop {
             // Announce before claiming: the caller waits for `inflight` only after closing the
             // region, so a band claimed here is one the caller waits for.
             s.inflight.fetch_add(1, SeqCst);
@@ -193,34 +211,62 @@ fn helper(s: &Shared, me: usize) {
 mod tests {
     use super::*;
 
-    /// Every band runs exactly once, for many regions in a row and a range of band counts, whatever
-    /// the number of threads.
+    /// Every band runs exactly once, for many regions in a row and a range of band counts: on a team
+    /// of this test's own (two helpers, all taking part or one sitting out) and through `fork_join`.
     #[test]
     fn every_band_runs_exactly_once() {
+        let team = Team::new(2);
         for threads in [1, 2, 3] {
             for bands in [0, 1, 2, 3, 7, 64] {
                 for _ in 0..200 {
                     let hits: Vec<AtomicUsize> = (0..bands).map(|_| AtomicUsize::new(0)).collect();
-                    fork_join(bands, threads, &|i| {
+                    let count = |i: usize| {
                         hits[i].fetch_add(1, SeqCst);
-                    });
+                    };
+                    if threads == 1 {
+                        fork_join(bands, 2, &count);
+                    } else {
+                        team.run(bands, threads, &count);
+                    }
                     assert!(hits.iter().all(|h| h.load(SeqCst) == 1), "{bands} bands on {threads} threads");
                 }
             }
         }
     }
 
-    /// A panicking band reaches the caller, and the team keeps working afterwards.
+    /// A band that panics on the caller or on a helper reaches the caller, the panic flag does not
+    /// leak into the next region, and the team keeps working.
     #[test]
-    fn a_panicking_band_reaches_the_caller() {
-        for _ in 0..20 {
-            let r = catch_unwind(|| fork_join(8, 2, &|i| assert!(i != 5, "band 5 fails")));
-            assert!(r.is_err());
+    fn a_panicking_band_reaches_the_caller_once() {
+        let team = Team::new(1);
+        for fail in [5usize, usize::MAX] {
+            for _ in 0..20 {
+                // `fail = MAX`: every band panics, on the caller and the helper alike.
+                let r = catch_unwind(AssertUnwindSafe(|| team.run(8, 2, &|i| assert!(fail != usize::MAX && i != fail, "band {i} fails"))));
+                assert!(r.is_err());
+                let hits = AtomicUsize::new(0);
+                team.run(8, 2, &|_| {
+                    hits.fetch_add(1, SeqCst);
+                });
+                assert_eq!(hits.load(SeqCst), 8);
+            }
+        }
+    }
+
+    /// A helper beyond the caller's `threads − 1` parks after its spin time although regions keep
+    /// coming (it sits them out), and still takes part once a caller asks for it.
+    #[test]
+    fn a_helper_that_sits_out_parks() {
+        let team = Team::new(2);
+        let start = Instant::now();
+        while !team.shared.parked[1].load(SeqCst) {
+            assert!(start.elapsed() < Duration::from_secs(5), "the sitting-out helper never parked");
+            team.run(4, 2, &|_| {});
         }
         let hits = AtomicUsize::new(0);
-        fork_join(8, 2, &|_| {
+        team.run(64, 3, &|_| {
             hits.fetch_add(1, SeqCst);
         });
-        assert_eq!(hits.load(SeqCst), 8);
+        assert_eq!(hits.load(SeqCst), 64);
     }
 }

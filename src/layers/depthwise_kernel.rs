@@ -90,14 +90,18 @@ const FLAT_MAX: usize = 256;
 /// of output `i` is input `i + (ky − 1)·w + (kx − 1)`, a constant offset, so each tap is one load per
 /// vector. Bit `l` of `taps[v][t]` says lane `l` of vector `v` is an output whose tap `t` lies inside
 /// the plane; the other lanes add `w_t · 0`, as the zero padding would. Row by row, a 7-wide plane
-/// fills 7 of 16 lanes and every load is an edge (masked) load; flat, it fills 49 of 64 and only
-/// the loads that could leave the plane are masked. Measured on an AVX-512 AMD EPYC (Zen 5), one
+/// fills 7 of 16 lanes and every load is an edge (masked) load; flat, it fills 49 of 64, and only
+/// vectors some of whose loads could leave the plane take masked loads (at 7×7 that is still every
+/// vector but the second; at 14×14, 3 of 13). Measured on an AVX-512 AMD EPYC (Zen 5), one
 /// thread: 960 channels of 7×7 in 17–20 µs flat against 33 µs row by row; at 14×14 the two are level
 /// (21–22 µs for 384 channels).
 #[derive(Clone, Copy, Debug)]
 pub struct Flat {
     taps: [[u16; 9]; FLAT_MAX / 16],
     vectors: usize,
+    /// The plane it was made for.
+    h: usize,
+    w: usize,
 }
 
 impl Plane {
@@ -127,17 +131,18 @@ impl Plane {
                 }
             }
         }
-        Some(Flat { taps, vectors: n.div_ceil(16) })
+        Some(Flat { taps, vectors: n.div_ceil(16), h: self.h, w: self.w })
     }
 
     /// [`Plane::run`] on the plane's [`Flat`] form (from [`Plane::flat`] of this plane): the same bits.
     ///
     /// # Panics
-    /// When a slice is shorter than its plane.
+    /// When `flat` was made for another plane, or a slice is shorter than its plane.
     #[allow(clippy::too_many_arguments)]
     pub fn run_flat(&self, flat: &Flat, src: &[f32], dst: &mut [f32], filt: &[f32; 9], b: f32, lo: f32, hi: f32) {
         let n = self.h * self.w;
-        assert!(src.len() >= n && dst.len() >= n && flat.vectors == n.div_ceil(16), "depthwise_kernel: flat plane sizes");
+        assert!((flat.h, flat.w) == (self.h, self.w), "depthwise_kernel: a flat form of {}×{} run on {}×{}", flat.h, flat.w, self.h, self.w);
+        assert!(src.len() >= n && dst.len() >= n, "depthwise_kernel: flat plane sizes");
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a Flat exists only where AVX-512F is present; both slices hold their planes.
         unsafe {

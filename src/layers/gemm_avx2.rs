@@ -123,7 +123,7 @@ unsafe fn tile<const V: usize, const MASKED: bool>(
             bq = bq.add(NR);
         }
     }
-    // Over all NR columns with constant indices, so `acc` stays in registers (see the AVX-512 tile).
+    // Over all NR columns (a constant trip count), then skipping the columns past `cols`.
     for j in 0..NR {
         if j >= cols {
             break;

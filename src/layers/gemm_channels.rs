@@ -66,15 +66,18 @@ pub fn available() -> bool {
 
 /// Output channels `c0..c1` of `out = a · b`, `act(a · b + bias)` or `out + a · b` (the
 /// [`Epilogue`]), every position `0..m`; `a` and `out` column-major with column stride `m`.
-/// Channels outside `c0..c1` are neither read nor written. `c0` must be a multiple of 16.
+/// Channels outside `c0..c1` are neither read nor written.
 ///
 /// # Safety
 /// AVX-512F; `a` must hold `m·k` values, `out` `m·n`; `out` must not alias `a`; a fused bias must hold
-/// `n` values; `c0 ≤ c1 ≤ n`.
+/// `n` values.
+///
+/// # Panics
+/// Unless `c0` is a multiple of 16 (a tile's weight loads would leave its panel) and `c0 ≤ c1 ≤ n`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 pub unsafe fn gemm_channels(a: *const f32, m: usize, packed: &PackedChannels, out: *mut f32, c0: usize, c1: usize, epilogue: Epilogue) {
-    debug_assert!(c0.is_multiple_of(LANES) && c0 <= c1 && c1 <= packed.n);
+    assert!(c0.is_multiple_of(LANES) && c0 <= c1 && c1 <= packed.n, "gemm_channels: channels {c0}..{c1} of {}", packed.n);
     let k = packed.k;
     let mut c = c0;
     while c < c1 {
@@ -91,7 +94,7 @@ pub unsafe fn gemm_channels(a: *const f32, m: usize, packed: &PackedChannels, ou
         let mut index = 0;
         while pos < m {
             let np = NP.min(m - pos);
-            // SAFETY: positions pos..pos + np < m and channels c..c + width < c1 (caller).
+            // SAFETY: positions pos..pos + np ≤ m and channels c..c + width ≤ c1 (caller).
             unsafe { seg.tile(pos, np, index) };
             pos += np;
             index += 1;

@@ -44,8 +44,8 @@ impl Linear {
     /// [`Linear::forward`] for a batch: row `i` of `out` (`n × out_features`, resized) from `xs[i]`.
     /// Each weight row is read once for the whole batch (the images' inputs stay in cache) instead of
     /// once per image; every output is the same dot product as [`Linear::forward`]'s, so the logits
-    /// of an image do not depend on the batch it is in. The outputs are spread over rayon's workers
-    /// when `threads > 1`.
+    /// of an image do not depend on the batch it is in. With `threads > 1` the outputs are spread over
+    /// the threads: on [`crate::fork_join`] for a batch smaller than `threads`, else on rayon's workers.
     pub fn forward_batch(&self, xs: &[&[f32]], out: &mut DMatrix<f32>, threads: usize) {
         use rayon::prelude::*;
         let (n, k) = (xs.len(), self.in_features());

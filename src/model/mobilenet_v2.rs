@@ -178,9 +178,10 @@ impl MobileNetV2 {
         let results: Vec<(Vec<f32>, H)> = if n >= threads {
             sinks.into_par_iter().enumerate().map(|x| run(x, 1)).collect()
         } else {
-            // Fewer images than threads: each layer is split over the threads. The images run on a
-            // worker of the pool, so those splits are joins between spinning workers rather than a
-            // sleep and a wake-up of the calling thread per layer.
+            // Fewer images than threads: each layer is split over the threads, on the spinning
+            // helpers of `crate::fork_join` (no sleep and wake-up per layer). The images run on a
+            // worker of the pool, so the splits that still use rayon (the gemm crate's, on machines
+            // without AVX2) are joins between spinning workers too.
             crate::parallel::on_pool(|| sinks.into_iter().enumerate().map(|x| run(x, threads)).collect())
         };
         // The classifier over the whole batch: its weights are read once, not once per image.
