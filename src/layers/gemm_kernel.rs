@@ -162,7 +162,7 @@ pub unsafe fn gemm_rows_on(avx512: bool, a: *const f32, lda: usize, packed: &Pac
         // SAFETY: forwarded from the caller.
         unsafe {
             if avx512 {
-                avx512::gemm_rows(a, lda, data, k, n, out, ldc, r0, r1, epilogue)
+                avx512::gemm_rows(a, lda, data, k, n, out, ldc, r0, r1, 0..n.div_ceil(NR), epilogue)
             } else {
                 super::gemm_avx2::gemm_rows(a, lda, data, k, n, out, ldc, r0, r1, epilogue)
             }
@@ -172,6 +172,37 @@ pub unsafe fn gemm_rows_on(avx512: bool, a: *const f32, lda: usize, packed: &Pac
     {
         let _ = (avx512, a, lda, packed, out, ldc, r0, r1, epilogue);
         unreachable!("gemm_kernel::rows_available() is false off x86_64")
+    }
+}
+
+/// Output channels `c0..c1` (`c0`, and `c1` unless it is `n`, multiples of [`NR`]) of `out = a · b` or its [`Epilogue`], every
+/// row `0..m`, on the AVX-512 kernel: the same tiles and bits as [`gemm_rows`], split by panels of
+/// channels instead of rows. At batch 1 a 196-position product has four 48-row tiles, too few to
+/// balance two threads by rows, and every row band streams all of `b`; a channel band streams only
+/// its panels.
+///
+/// # Safety
+/// [`available`] must be true; the operands as for [`gemm_rows`] with `r1 = m`.
+///
+/// # Panics
+/// When `packed` was not packed for the AVX-512 kernel, or the channel range is not as above.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_channel_bands(a: *const f32, lda: usize, packed: &PackedB, out: *mut f32, ldc: usize, m: usize, c0: usize, c1: usize, epilogue: Epilogue) {
+    assert_eq!(packed.nr, NR, "gemm_channel_bands: b was not packed for the AVX-512 kernel");
+    assert!(
+        c0.is_multiple_of(NR) && c0 <= c1 && (c1.is_multiple_of(NR) || c1 == packed.n) && c1 <= packed.n,
+        "gemm_channel_bands: channels {c0}..{c1} of {}",
+        packed.n
+    );
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        avx512::gemm_rows(a, lda, &packed.data, packed.k, packed.n, out, ldc, 0, m, c0 / NR..c1.div_ceil(NR), epilogue)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (a, lda, out, ldc, m, epilogue);
+        unreachable!("gemm_kernel::available() is false off x86_64")
     }
 }
 
@@ -194,6 +225,7 @@ mod avx512 {
         ldc: usize,
         r0: usize,
         r1: usize,
+        panels: std::ops::Range<usize>,
         epilogue: Epilogue,
     ) {
         let block = (BLOCK_BYTES / (4 * k.max(1)) / MR * MR).max(MR);
@@ -201,13 +233,13 @@ mod avx512 {
         while b0 < r1 {
             let b1 = (b0 + block).min(r1);
             // SAFETY: forwarded from the caller.
-            unsafe { block_panels(a.add(b0), lda, MR, b1 - b0, packed, k, n, out.add(b0), ldc, epilogue) };
+            unsafe { block_panels(a.add(b0), lda, MR, b1 - b0, packed, k, n, panels.clone(), out.add(b0), ldc, epilogue) };
             b0 = b1;
         }
     }
 
-    /// Every panel of `b` against `rows` rows of `a` whose tile `t` starts at `a + t·tile_step`, row
-    /// `p` of a tile `lda` further.
+    /// Panels `panels` of `b` against `rows` rows of `a` whose tile `t` starts at `a + t·tile_step`,
+    /// row `p` of a tile `lda` further.
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     unsafe fn block_panels(
@@ -218,18 +250,19 @@ mod avx512 {
         packed: &[f32],
         k: usize,
         n: usize,
+        panels: std::ops::Range<usize>,
         out: *mut f32,
         ldc: usize,
         epilogue: Epilogue,
     ) {
-        let panels = n.div_ceil(NR);
-        for q in 0..panels {
+        let end = panels.end;
+        for q in panels {
             let bp = packed.as_ptr().add(q * k * NR);
             let cols = NR.min(n - q * NR);
             let c = out.add(q * NR * ldc);
             // The first tile of a panel fetches the next panel into L2 (at batch 1 the weights of the
             // late layers come from L3 or memory).
-            let next = if q + 1 < panels { packed.as_ptr().add((q + 1) * k * NR) } else { std::ptr::null() };
+            let next = if q + 1 < end { packed.as_ptr().add((q + 1) * k * NR) } else { std::ptr::null() };
             let mut t = 0;
             while (t + 1) * MR <= rows {
                 let pf = if t == 0 { next } else { std::ptr::null() };

@@ -97,14 +97,27 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
                 &*scratch.insert(p)
             }
         };
-        let bands = (threads * OVERSPLIT).min(m / MR).max(1);
-        let edge = |i: usize| if i == bands { m } else { (m * i / bands) / MR * MR };
-        let band = |i: usize| {
-            // SAFETY: rows_available() holds; a is m×k and out m×n column-major (asserted above), the
-            // bands are disjoint row ranges, and out does not alias a.
-            unsafe { gemm_kernel::gemm_rows(a.as_ptr(), m, packed, dst.get(), m, edge(i), edge(i + 1), fused.into()) }
-        };
-        run_bands(bands, threads, band);
+        if threads > 1 && m < MIN_POSITIONS && gemm_kernel::available() {
+            // Few row tiles (196 positions: four): bands of channel panels instead.
+            let units = n.div_ceil(gemm_kernel::NR);
+            let bands = (threads * OVERSPLIT).min(units).max(1);
+            let edge = |i: usize| if i == bands { n } else { units * i / bands * gemm_kernel::NR };
+            let band = |i: usize| {
+                // SAFETY: available() holds; a is m×k and out m×n column-major (asserted above), the
+                // bands are disjoint ranges of whole panels, and out does not alias a.
+                unsafe { gemm_kernel::gemm_channel_bands(a.as_ptr(), m, packed, dst.get(), m, m, edge(i), edge(i + 1), fused.into()) }
+            };
+            run_bands(bands, threads, band);
+        } else {
+            let bands = (threads * OVERSPLIT).min(m / MR).max(1);
+            let edge = |i: usize| if i == bands { m } else { (m * i / bands) / MR * MR };
+            let band = |i: usize| {
+                // SAFETY: rows_available() holds; a is m×k and out m×n column-major (asserted above),
+                // the bands are disjoint row ranges, and out does not alias a.
+                unsafe { gemm_kernel::gemm_rows(a.as_ptr(), m, packed, dst.get(), m, edge(i), edge(i + 1), fused.into()) }
+            };
+            run_bands(bands, threads, band);
+        }
         if let Some(p) = scratch {
             PACKED_B.set(p);
         }
