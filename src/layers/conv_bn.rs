@@ -111,6 +111,10 @@ impl ConvBn {
     pub fn folded_weight(&self) -> &DMatrix<f32> {
         &self.folded_weight
     }
+    /// The folded weight's packed forms (made on first use).
+    pub(crate) fn packs(&self) -> &PackedWeights {
+        &self.packs
+    }
     /// BN-folded bias (one per output channel).
     pub fn folded_bias(&self) -> &[f32] {
         &self.folded_bias

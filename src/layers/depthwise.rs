@@ -102,6 +102,34 @@ impl Depthwise {
 }
 
 impl Depthwise {
+    /// [`Depthwise::forward`] on the blocked layout ([`super::gemm_channels::Layout::Blocked`]):
+    /// `x` holds `channels` (a multiple of 16) channels of `h × w` in blocks of 16, `out` receives the
+    /// output the same way (resized to `channels · oh · ow`). The blocks are spread over `threads`
+    /// threads of [`crate::fork_join`]. The same bits as [`Depthwise::forward`] channel by channel.
+    /// (`out` is reshaped to `channels × oh × ow` but holds the blocked layout.)
+    ///
+    /// # Panics
+    /// Without AVX-512F, when the channels are not a multiple of 16, or the slices are short.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_blocked(&self, x: &[f32], h: usize, w: usize, weight: &[f32], bias: &[f32], act: Activation, out: &mut FeatureMap, threads: usize) {
+        let c = self.channels;
+        assert!(c.is_multiple_of(16) && x.len() >= c * h * w && weight.len() >= 9 * c && bias.len() >= c, "depthwise: blocked operands");
+        let plane = Geometry::new(self, h, w).direct();
+        let plane_out = plane.oh * plane.ow * 16;
+        out.reshape(c, plane.oh, plane.ow);
+        let (lo, hi) = act.bounds();
+        let dst = SendPtr(out.as_mut_slice().as_mut_ptr());
+        let band = |cb: usize| {
+            let filt: [[f32; 16]; 9] = std::array::from_fn(|t| std::array::from_fn(|l| weight[(cb * 16 + l) * 9 + t]));
+            let b: [f32; 16] = std::array::from_fn(|l| bias[cb * 16 + l]);
+            // SAFETY: `out` holds c/16 blocks of `plane_out` (resized above) and is borrowed here; each
+            // block is written by one band.
+            let o = unsafe { std::slice::from_raw_parts_mut(dst.get().add(cb * plane_out), plane_out) };
+            plane.run_blocked(&x[cb * h * w * 16..(cb + 1) * h * w * 16], o, &filt, &b, lo, hi);
+        };
+        crate::fork_join::fork_join(c / 16, threads, &band);
+    }
+
     /// One `h × w` plane through filter `filt` (no bias, no activation) into `dst` (`oh × ow`): the
     /// building block of the training engine's batched layout.
     pub fn forward_plane(&self, src: &[f32], h: usize, w: usize, filt: &[f32; 9], dst: &mut [f32], scratch: &mut Vec<f32>) {
@@ -481,7 +509,7 @@ mod tests {
             eprintln!("no AVX-512 or AVX2 here: the padded path serves every plane");
             return;
         }
-        let mut flats = 0;
+        let (mut flats, mut blockeds) = (0, 0);
         for avx512 in kernels.iter().copied() {
             let filt: [f32; 9] = std::array::from_fn(|k| 0.37 * k as f32 - 1.1);
             for padding in [Padding::Torch, Padding::Tf] {
@@ -507,6 +535,19 @@ mod tests {
                             g.channel_as(false, &src, &mut want[..n], &filt, b, lo, hi, &mut Vec::new());
                             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                             assert_eq!(bits(&a), bits(&want), "avx512 {avx512} {padding:?} s{stride} {h}x{w} b{b}");
+                            if avx512 && h * w > 0 {
+                                // The blocked kernel, the plane in all 16 lanes (the NaN bits of the
+                                // unwritten tail aside, every lane must give the padded path's bits).
+                                let blocked: Vec<f32> = src.iter().flat_map(|&v| [v; 16]).collect();
+                                let mut out = vec![f32::NAN; n * 16];
+                                let filt16: [[f32; 16]; 9] = std::array::from_fn(|t| [filt[t]; 16]);
+                                g.direct().run_blocked(&blocked, &mut out, &filt16, &[b; 16], lo, hi);
+                                for lane in 0..16 {
+                                    let got: Vec<f32> = (0..n).map(|i| out[i * 16 + lane]).collect();
+                                    assert_eq!(bits(&got), bits(&want[..n]), "blocked {padding:?} s{stride} {h}x{w} b{b} lane {lane}");
+                                }
+                                blockeds += 1;
+                            }
                             if let Some(flat) = g.direct().flat().filter(|_| avx512) {
                                 flats += 1;
                                 let mut f = vec![f32::NAN; n + 3];
@@ -520,6 +561,7 @@ mod tests {
         }
         // Stride 1 at 7×7, 14×14, 9×13, 2×2, 3×1 and 1×6 (narrower than 16), both paddings, two biases.
         assert!(!kernels.contains(&true) || flats >= 2 * 2 * 6, "the flat form was not exercised ({flats} planes)");
+        assert!(!kernels.contains(&true) || blockeds >= 2 * 2 * 2 * 13, "the blocked kernel was not exercised ({blockeds} planes)");
     }
 
     /// The long-row and row-at-a-time paths give the same bits on every plane size and stride.

@@ -77,7 +77,46 @@ pub fn available() -> bool {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 pub unsafe fn gemm_channels(a: *const f32, m: usize, packed: &PackedChannels, out: *mut f32, c0: usize, c1: usize, epilogue: Epilogue) {
+    // SAFETY: forwarded from the caller.
+    unsafe { gemm_channels_in(Layout::Columns, Layout::Columns, a, m, packed, out, c0, c1, epilogue) }
+}
+
+/// How a kernel operand of `m` positions × `c` channels is laid out in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Column-major: channel `j` is the `m` positions at `j·m` (the `FeatureMap` layout).
+    Columns,
+    /// Blocks of 16 channels: channel `j` of position `i` at `((j / 16)·m + i)·16 + j % 16` (the
+    /// `c` channels a multiple of 16), so one position's 16 channels are one vector.
+    Blocked,
+}
+
+/// [`gemm_channels`] with `a` (`m × k`) and `out` (`m × n`) in the given layouts. A blocked output
+/// needs no transpose (the tile's vectors are its blocks); a blocked `a` is read a channel at a
+/// time as before. The same sums in the same order, so the same bits, whatever the layouts.
+///
+/// # Safety
+/// As [`gemm_channels`].
+///
+/// # Panics
+/// As [`gemm_channels`], and when a blocked operand's channels are not a multiple of 16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_channels_in(
+    input: Layout,
+    output: Layout,
+    a: *const f32,
+    m: usize,
+    packed: &PackedChannels,
+    out: *mut f32,
+    c0: usize,
+    c1: usize,
+    epilogue: Epilogue,
+) {
     assert!(c0.is_multiple_of(LANES) && c0 <= c1 && c1 <= packed.n, "gemm_channels: channels {c0}..{c1} of {}", packed.n);
+    assert!(input == Layout::Columns || packed.k.is_multiple_of(LANES), "gemm_channels: blocked input of {} channels", packed.k);
+    assert!(output == Layout::Columns || packed.n.is_multiple_of(LANES), "gemm_channels: blocked output of {} channels", packed.n);
     let k = packed.k;
     let mut c = c0;
     while c < c1 {
@@ -89,7 +128,7 @@ pub unsafe fn gemm_channels(a: *const f32, m: usize, packed: &PackedChannels, ou
         // layer's weights come from L3 or memory: measured, 25–35% of the time of a 49-position
         // product without it).
         let next = if c + width < c1 { packed.data.as_ptr().add((q + 1) * k * CW) } else { std::ptr::null() };
-        let seg = Segment { a, m, wp, k, out, ch0: c, width, epilogue, next, next_lines: k * CW / LANES };
+        let seg = Segment { a, m, wp, k, out, ch0: c, width, epilogue, next, next_lines: k * CW / LANES, input, output };
         let mut pos = 0;
         let mut index = 0;
         while pos < m {
@@ -118,6 +157,8 @@ struct Segment<'a> {
     /// The next segment's panel (null: none) and its length in 64-byte lines.
     next: *const f32,
     next_lines: usize,
+    input: Layout,
+    output: Layout,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -127,15 +168,22 @@ impl Segment<'_> {
     #[target_feature(enable = "avx512f")]
     unsafe fn tile(&self, pos: usize, np: usize, index: usize) {
         macro_rules! shapes {
-            ($($p:literal)*) => {
+            ($bi:literal, $bo:literal; $($p:literal)*) => {
                 match (self.width.div_ceil(LANES), np) {
-                    $((3, $p) => self.run::<3, $p>(pos, index), (2, $p) => self.run::<2, $p>(pos, index), (_, $p) => self.run::<1, $p>(pos, index),)*
+                    $((3, $p) => self.run::<3, $p, $bi, $bo>(pos, index), (2, $p) => self.run::<2, $p, $bi, $bo>(pos, index), (_, $p) => self.run::<1, $p, $bi, $bo>(pos, index),)*
                     _ => unreachable!("tile of {np} positions"),
                 }
             };
         }
         // SAFETY: forwarded from the caller.
-        unsafe { shapes!(1 2 3 4 5 6 7) }
+        unsafe {
+            match (self.input, self.output) {
+                (Layout::Columns, Layout::Columns) => shapes!(false, false; 1 2 3 4 5 6 7),
+                (Layout::Columns, Layout::Blocked) => shapes!(false, true; 1 2 3 4 5 6 7),
+                (Layout::Blocked, Layout::Columns) => shapes!(true, false; 1 2 3 4 5 6 7),
+                (Layout::Blocked, Layout::Blocked) => shapes!(true, true; 1 2 3 4 5 6 7),
+            }
+        }
     }
 
     /// `V` channel vectors × `P` positions: the k-loop in registers, the epilogue on the vectors
@@ -143,9 +191,11 @@ impl Segment<'_> {
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::needless_range_loop)] // register tiles read best by index
-    unsafe fn run<const V: usize, const P: usize>(&self, pos: usize, index: usize) {
+    unsafe fn run<const V: usize, const P: usize, const BI: bool, const BO: bool>(&self, pos: usize, index: usize) {
         let mut acc = [[_mm512_setzero_ps(); P]; V];
-        let mut xp = self.a.add(pos);
+        // Blocked: position c of channel p at xp + 16c, the next channel one further, the next block
+        // of 16 channels 16·m further.
+        let mut xp = if BI { self.a.add(pos * LANES) } else { self.a.add(pos) };
         let mut w = self.wp;
         // Tile `index` prefetches lines index·k .. (index + 1)·k of the next panel, one per step.
         let first_line = index * self.k;
@@ -159,12 +209,18 @@ impl Segment<'_> {
                 *x = _mm512_loadu_ps(w.add(v * LANES));
             }
             for c in 0..P {
-                let b = _mm512_set1_ps(*xp.add(c));
+                let b = _mm512_set1_ps(*xp.add(if BI { c * LANES } else { c }));
                 for v in 0..V {
                     acc[v][c] = _mm512_fmadd_ps(wv[v], b, acc[v][c]);
                 }
             }
-            xp = xp.add(self.m);
+            xp = if !BI {
+                xp.add(self.m)
+            } else if (p + 1).is_multiple_of(LANES) {
+                xp.add(self.m * LANES - (LANES - 1))
+            } else {
+                xp.add(1)
+            };
             w = w.add(CW);
         }
         // Every lane of the `V` vectors is written before channels `..width` (≤ 16·V) are read.
@@ -183,8 +239,20 @@ impl Segment<'_> {
                 if let Some((bias, lo, hi)) = fused {
                     x = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(x, bias), lo), hi);
                 }
-                _mm512_storeu_ps(buf[c].as_mut_ptr().add(v * LANES).cast(), x);
+                if BO {
+                    // Whole blocks (n a multiple of 16): the vector is the block at this position.
+                    let at = self.out.add(((self.ch0 / LANES + v) * self.m + pos + c) * LANES);
+                    if matches!(self.epilogue, Epilogue::Accumulate) {
+                        x = _mm512_add_ps(_mm512_loadu_ps(at), x);
+                    }
+                    _mm512_storeu_ps(at, x);
+                } else {
+                    _mm512_storeu_ps(buf[c].as_mut_ptr().add(v * LANES).cast(), x);
+                }
             }
+        }
+        if BO {
+            return;
         }
         let accumulate = matches!(self.epilogue, Epilogue::Accumulate);
         for ch in 0..self.width {
@@ -234,6 +302,54 @@ mod tests {
                         };
                         assert_eq!(out[j * m + i].to_bits(), want.to_bits(), "{epilogue:?}: {m}×{k}→{n}, channels {c0}..{c1}, ({i}, {j})");
                     }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod layout_tests {
+    use super::*;
+    use crate::layers::gemm_kernel::Fused;
+
+    /// Every combination of column-major and blocked input and output gives the column-major
+    /// product's bits, channel bands starting inside panels included.
+    #[test]
+    fn blocked_layouts_give_the_same_bits() {
+        if !available() {
+            eprintln!("no AVX-512 here: gemm_channels is not used");
+            return;
+        }
+        for (m, k, n, c0, c1) in [(49, 32, 160, 0, 160), (196, 96, 64, 16, 64), (10, 16, 96, 48, 80)] {
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 997) as f32 / 997.0 - 0.5).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 991) as f32 / 991.0 - 0.5).collect();
+            let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.03 - 1.0).collect();
+            let packed = PackedChannels::pack(&b, k, n, k);
+            let fused = Fused { bias: &bias, lo: 0.0, hi: 0.75 };
+            let block = |x: &[f32], c: usize| -> Vec<f32> {
+                let mut y = vec![0.0; m * c];
+                for j in 0..c {
+                    for i in 0..m {
+                        y[((j / 16) * m + i) * 16 + j % 16] = x[j * m + i];
+                    }
+                }
+                y
+            };
+            let mut want = vec![f32::NAN; m * n];
+            // SAFETY: AVX-512F is present; the operands hold their shapes.
+            unsafe { gemm_channels(a.as_ptr(), m, &packed, want.as_mut_ptr(), c0, c1, Epilogue::Fused(&fused)) };
+            let want_blocked = block(&want, n);
+            let a_blocked = block(&a, k);
+            for input in [Layout::Columns, Layout::Blocked] {
+                for output in [Layout::Columns, Layout::Blocked] {
+                    let src = if input == Layout::Blocked { &a_blocked } else { &a };
+                    let mut got = vec![f32::NAN; m * n];
+                    // SAFETY: as above.
+                    unsafe { gemm_channels_in(input, output, src.as_ptr(), m, &packed, got.as_mut_ptr(), c0, c1, Epilogue::Fused(&fused)) };
+                    let reference = if output == Layout::Blocked { &want_blocked } else { &want };
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(reference), "{input:?} → {output:?}: {m}×{k}→{n}, channels {c0}..{c1}");
                 }
             }
         }

@@ -5,7 +5,7 @@
 use gemm::Parallelism;
 
 use super::activation::bias_clamp;
-use super::gemm_channels;
+use super::gemm_channels::{self, Layout};
 use super::gemm_kernel::{self, Epilogue, Fused, PackedB, MIN_POSITIONS, MR};
 use super::packed_weights::PackedWeights;
 
@@ -170,6 +170,49 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
                 }
             }
         }
+    };
+    run_bands(bands, threads, band);
+}
+
+/// `out (m×n) = act(a (m×k) · b (k×n) + bias)` on [`gemm_channels`] with `a` and `out` in the given
+/// layouts (a blocked operand's channels a multiple of 16), `b` from the layer's `packs`, in bands of
+/// 16-channel units over `threads` threads. The same bits as [`matmul_bands`] on our kernels.
+///
+/// # Panics
+/// Without AVX-512F, or when a slice is shorter than its matrix.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_channels_in(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    threads: usize,
+    fused: Option<&Fused>,
+    packs: &PackedWeights,
+    layouts: (Layout, Layout),
+) {
+    assert!(gemm_channels::available(), "matmul_channels_in: AVX-512F is required");
+    assert!(out.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "matmul_channels_in: operand too small");
+    assert!(fused.is_none_or(|f| f.bias.len() >= n), "matmul_channels_in: bias shorter than the columns");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let packed = packs.channels(b, k, n);
+    let units = n.div_ceil(16);
+    let bands = (threads * OVERSPLIT).min(units).max(1);
+    let edge = |i: usize| if i == bands { n } else { units * i / bands * 16 };
+    let dst = SendPtr(out.as_mut_ptr());
+    let band = |i: usize| {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: available() holds; a and out hold their matrices (asserted above), the bands are
+        // disjoint channel ranges starting on multiples of 16, and out does not alias a.
+        unsafe {
+            gemm_channels::gemm_channels_in(layouts.0, layouts.1, a.as_ptr(), m, packed, dst.get(), edge(i), edge(i + 1), fused.into())
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (i, packed, &dst, layouts);
     };
     run_bands(bands, threads, band);
 }

@@ -78,6 +78,12 @@ impl InvertedResidual {
     pub(crate) fn forward<H: HookSink>(&self, ws: &mut Workspace, hooks: &mut H, image: usize, threads: usize) {
         let i = self.plan.index;
         let site = |point| HookName::block(i, point);
+        if self.blocked_stride2(hooks) {
+            fire(hooks, site(BlockPoint::In), image, &mut ws.cur);
+            self.forward_blocked(ws, threads);
+            fire(hooks, site(BlockPoint::Out), image, &mut ws.cur);
+            return;
+        }
         let Workspace { cur, next, wide, dw, carry, scratch, .. } = ws;
         // The block's buffers; each conv writes its own, so a saved tensor is never overwritten.
         let mut bufs: [&mut FeatureMap; 5] = [cur, wide, dw, carry, next];
@@ -123,6 +129,71 @@ impl InvertedResidual {
             let (c, other) = pair_mut(&mut bufs, CUR, x);
             std::mem::swap(c, other);
         }
+    }
+}
+
+impl InvertedResidual {
+    /// Whether this block runs [`InvertedResidual::forward_blocked`]: a stride-2 block of the plain
+    /// steps (`in`, expand, depthwise, project, `out`) whose wide tensor is whole 16-channel blocks,
+    /// with no hook at its six inner sites, on a machine with AVX-512.
+    fn blocked_stride2<H: HookSink>(&self, hooks: &H) -> bool {
+        const PLAIN: [Step; 5] = [Step::In, Step::Conv(Layer::Expand), Step::Conv(Layer::Depthwise), Step::Conv(Layer::Project), Step::Out];
+        let i = self.plan.index;
+        let unhooked = [Layer::Expand, Layer::Depthwise, Layer::Project].iter().all(|l| {
+            let (pre, post) = l.sites();
+            !hooks.wants(&HookName::block(i, pre)) && !hooks.wants(&HookName::block(i, post))
+        });
+        self.plan.stride == 2
+            && self.steps == PLAIN
+            && self.wide_channels().is_multiple_of(16)
+            && matches!(self.depthwise.kind, ConvKind::Depthwise(_))
+            && crate::layers::gemm_channels::available()
+            && unhooked
+    }
+
+    /// The block with its wide tensors in blocks of 16 channels: the expansion writes them blocked,
+    /// the depthwise runs on whole vectors of channels (no masks or lane permutes at stride 2) and
+    /// the projection reads them blocked, all on the same sums in the same order as the steps, so the
+    /// same bits (a test checks it). `ws.cur` in, `ws.cur` out.
+    fn forward_blocked(&self, ws: &mut Workspace, threads: usize) {
+        use crate::layers::gemm_channels::Layout::{Blocked, Columns};
+        use crate::layers::matmul::matmul_channels_in;
+        let (Some(e), ConvKind::Depthwise(d)) = (&self.expand, &self.depthwise.kind) else { unreachable!("checked by blocked_stride2") };
+        let (p, x) = (&self.project, &ws.cur);
+        let (h, w, cin, hidden) = (x.height(), x.width(), x.channels(), self.wide_channels());
+        ws.wide.reshape(hidden, h, w);
+        let fused = e.activation.fused(e.folded_bias());
+        matmul_channels_in(
+            ws.wide.as_mut_slice(),
+            x.as_slice(),
+            e.folded_weight().as_slice(),
+            h * w,
+            cin,
+            hidden,
+            threads,
+            Some(&fused),
+            e.packs(),
+            (Columns, Blocked),
+        );
+        let dw = &self.depthwise;
+        d.forward_blocked(ws.wide.as_slice(), h, w, dw.folded_weight().as_slice(), dw.folded_bias(), dw.activation, &mut ws.dw, threads);
+        let (oh, ow) = (ws.dw.height(), ws.dw.width());
+        let cout = p.out_channels();
+        ws.next.reshape(cout, oh, ow);
+        let fused = p.activation.fused(p.folded_bias());
+        matmul_channels_in(
+            ws.next.as_mut_slice(),
+            ws.dw.as_slice(),
+            p.folded_weight().as_slice(),
+            oh * ow,
+            hidden,
+            cout,
+            threads,
+            Some(&fused),
+            p.packs(),
+            (Blocked, Columns),
+        );
+        std::mem::swap(&mut ws.cur, &mut ws.next);
     }
 }
 
@@ -191,4 +262,42 @@ pub(crate) fn conv_site<H: HookSink>(
         }
     }
     fire(hooks, post, image, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hooks::sink::NoHooks;
+    use crate::model::{MobileNetV2, ModelConfig};
+
+    /// Listens at one inner site (the depthwise output) of every block, doing nothing there: the
+    /// blocks take the step-by-step path.
+    struct DepthwiseListener;
+
+    impl HookSink for DepthwiseListener {
+        fn wants(&self, name: &HookName) -> bool {
+            matches!(name, HookName::Block { point: BlockPoint::DepthwisePost, .. })
+        }
+        fn fire(&mut self, _: &HookName, _: usize, _: &mut FeatureMap) {}
+    }
+
+    /// The stride-2 blocks' blocked path gives the step-by-step path's logits bit for bit, batch 1
+    /// on two threads and batch 3 (one thread per image); and it is taken where it should be.
+    #[test]
+    fn blocked_stride2_blocks_equal_the_step_path_bit_for_bit() {
+        let mut model = MobileNetV2::new(&ModelConfig { resolution: 96, ..ModelConfig::default() }).unwrap();
+        model.init_seeded(7);
+        let taken = model.blocks.iter().filter(|b| b.blocked_stride2(&NoHooks)).count();
+        let expected = if crate::layers::gemm_channels::available() { 4 } else { 0 };
+        assert_eq!(taken, expected, "stride-2 blocks with an expansion in MobileNetV2 1.0: features 2, 4, 7, 14");
+        assert!(model.blocks.iter().all(|b| !b.blocked_stride2(&DepthwiseListener)));
+        for n in [1, 3] {
+            let batch = crate::data::noise::random_batch(n, 96, 11).unwrap();
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+            let (plain, _) = pool.install(|| model.forward_sinks(&batch, 0, vec![NoHooks; n])).unwrap();
+            let (stepped, _) = pool.install(|| model.forward_sinks(&batch, 0, (0..n).map(|_| DepthwiseListener).collect())).unwrap();
+            let bits = |m: &nalgebra::DMatrix<f32>| m.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&plain), bits(&stepped), "batch {n}");
+        }
+    }
 }
