@@ -247,23 +247,36 @@ pub(crate) mod avx512 {
     /// AVX-512F; `src` holds `16·h·w` values, `dst` `16·oh·ow`.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn blocked(p: &Plane, src: *const f32, dst: *mut f32, filt: &[[f32; 16]; 9], b: &[f32; 16], lo: f32, hi: f32) {
+        if p.stride == 1 {
+            blocked_at::<1>(p, src, dst, filt, b, lo, hi)
+        } else {
+            blocked_at::<2>(p, src, dst, filt, b, lo, hi)
+        }
+    }
+
+    /// [`blocked`] at stride `S`: the taps of the four-output path are constant offsets from one
+    /// pointer (computing each tap's address was most of the work).
+    #[target_feature(enable = "avx512f")]
+    unsafe fn blocked_at<const S: usize>(p: &Plane, src: *const f32, dst: *mut f32, filt: &[[f32; 16]; 9], b: &[f32; 16], lo: f32, hi: f32) {
         let k: [__m512; 9] = std::array::from_fn(|t| _mm512_loadu_ps(filt[t].as_ptr()));
         let (bv, lov, hiv) = (_mm512_loadu_ps(b.as_ptr()), _mm512_set1_ps(lo), _mm512_set1_ps(hi));
-        let (h, w, s) = (p.h as isize, p.w as isize, p.stride as isize);
-        let at = |iy: isize, ix: isize| src.add((iy * w + ix) as usize * LANES);
+        let (h, w) = (p.h as isize, p.w as isize);
+        let row_step = p.w * LANES;
         for oy in 0..p.oh {
-            let iy0 = oy as isize * s - p.top as isize;
+            let iy0 = (oy * S) as isize - p.top as isize;
             let rows_inside = iy0 >= 0 && iy0 + 2 < h;
             let out = dst.add(oy * p.ow * LANES);
             let mut ox = 0;
             while ox < p.ow {
-                let ix0 = ox as isize * s - p.left as isize;
-                if rows_inside && ox + 4 <= p.ow && ix0 >= 0 && ix0 + 3 * s + 2 < w {
+                let ix0 = (ox * S) as isize - p.left as isize;
+                if rows_inside && ox + 4 <= p.ow && ix0 >= 0 && ix0 + 3 * S as isize + 2 < w {
+                    let base = src.add((iy0 * w + ix0) as usize * LANES);
                     let mut acc = [bv; 4];
                     for ky in 0..3 {
+                        let row = base.add(ky * row_step);
                         for kx in 0..3 {
                             for (j, a) in acc.iter_mut().enumerate() {
-                                let t = _mm512_loadu_ps(at(iy0 + ky as isize, ix0 + j as isize * s + kx as isize));
+                                let t = _mm512_loadu_ps(row.add((j * S + kx) * LANES));
                                 *a = _mm512_add_ps(*a, _mm512_mul_ps(k[ky * 3 + kx], t));
                             }
                         }
@@ -279,7 +292,11 @@ pub(crate) mod avx512 {
                     let iy = iy0 + ky as isize;
                     for kx in 0..3 {
                         let ix = ix0 + kx as isize;
-                        let t = if (0..h).contains(&iy) && (0..w).contains(&ix) { _mm512_loadu_ps(at(iy, ix)) } else { _mm512_setzero_ps() };
+                        let t = if (0..h).contains(&iy) && (0..w).contains(&ix) {
+                            _mm512_loadu_ps(src.add((iy * w + ix) as usize * LANES))
+                        } else {
+                            _mm512_setzero_ps()
+                        };
                         acc = _mm512_add_ps(acc, _mm512_mul_ps(k[ky * 3 + kx], t));
                     }
                 }

@@ -78,7 +78,7 @@ pub fn available() -> bool {
 #[target_feature(enable = "avx512f")]
 pub unsafe fn gemm_channels(a: *const f32, m: usize, packed: &PackedChannels, out: *mut f32, c0: usize, c1: usize, epilogue: Epilogue) {
     // SAFETY: forwarded from the caller.
-    unsafe { gemm_channels_in(Layout::Columns, Layout::Columns, a, m, packed, out, c0, c1, epilogue) }
+    unsafe { gemm_channels_in(Layout::Columns, Layout::Columns, a, m, packed, out, 0..m, c0, c1, epilogue) }
 }
 
 /// How a kernel operand of `m` positions × `c` channels is laid out in memory.
@@ -91,7 +91,9 @@ pub enum Layout {
     Blocked,
 }
 
-/// [`gemm_channels`] with `a` (`m × k`) and `out` (`m × n`) in the given layouts. A blocked output
+/// [`gemm_channels`] with `a` (`m × k`) and `out` (`m × n`) in the given layouts, for the positions
+/// `positions` only (a band of a long product; positions outside are neither read nor written). A
+/// blocked output
 /// needs no transpose (the tile's vectors are its blocks); a blocked `a` is read a channel at a
 /// time as before. The same sums in the same order, so the same bits, whatever the layouts.
 ///
@@ -110,11 +112,13 @@ pub unsafe fn gemm_channels_in(
     m: usize,
     packed: &PackedChannels,
     out: *mut f32,
+    positions: std::ops::Range<usize>,
     c0: usize,
     c1: usize,
     epilogue: Epilogue,
 ) {
     assert!(c0.is_multiple_of(LANES) && c0 <= c1 && c1 <= packed.n, "gemm_channels: channels {c0}..{c1} of {}", packed.n);
+    assert!(positions.start <= positions.end && positions.end <= m, "gemm_channels: positions {positions:?} of {m}");
     assert!(input == Layout::Columns || packed.k.is_multiple_of(LANES), "gemm_channels: blocked input of {} channels", packed.k);
     assert!(output == Layout::Columns || packed.n.is_multiple_of(LANES), "gemm_channels: blocked output of {} channels", packed.n);
     let k = packed.k;
@@ -129,10 +133,10 @@ pub unsafe fn gemm_channels_in(
         // product without it).
         let next = if c + width < c1 { packed.data.as_ptr().add((q + 1) * k * CW) } else { std::ptr::null() };
         let seg = Segment { a, m, wp, k, out, ch0: c, width, epilogue, next, next_lines: k * CW / LANES, input, output };
-        let mut pos = 0;
+        let mut pos = positions.start;
         let mut index = 0;
-        while pos < m {
-            let np = NP.min(m - pos);
+        while pos < positions.end {
+            let np = NP.min(positions.end - pos);
             // SAFETY: positions pos..pos + np ≤ m and channels c..c + width ≤ c1 (caller).
             unsafe { seg.tile(pos, np, index) };
             pos += np;
@@ -346,10 +350,17 @@ mod layout_tests {
                     let src = if input == Layout::Blocked { &a_blocked } else { &a };
                     let mut got = vec![f32::NAN; m * n];
                     // SAFETY: as above.
-                    unsafe { gemm_channels_in(input, output, src.as_ptr(), m, &packed, got.as_mut_ptr(), c0, c1, Epilogue::Fused(&fused)) };
+                    unsafe { gemm_channels_in(input, output, src.as_ptr(), m, &packed, got.as_mut_ptr(), 0..m, c0, c1, Epilogue::Fused(&fused)) };
                     let reference = if output == Layout::Blocked { &want_blocked } else { &want };
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&got), bits(reference), "{input:?} → {output:?}: {m}×{k}→{n}, channels {c0}..{c1}");
+                    // In three bands of positions (edges off the 7-position tiles): the same bits.
+                    let mut banded = vec![f32::NAN; m * n];
+                    for (p0, p1) in [(0, m / 3), (m / 3, m / 2 + 1), (m / 2 + 1, m)] {
+                        // SAFETY: as above.
+                        unsafe { gemm_channels_in(input, output, src.as_ptr(), m, &packed, banded.as_mut_ptr(), p0..p1, c0, c1, Epilogue::Fused(&fused)) };
+                    }
+                    assert_eq!(bits(&banded), bits(reference), "{input:?} → {output:?}: {m}×{k}→{n} in bands of positions");
                 }
             }
         }

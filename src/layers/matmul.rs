@@ -175,8 +175,9 @@ pub fn matmul_bands(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n
 }
 
 /// `out (m×n) = act(a (m×k) · b (k×n) + bias)` on [`gemm_channels`] with `a` and `out` in the given
-/// layouts (a blocked operand's channels a multiple of 16), `b` from the layer's `packs`, in bands of
-/// 16-channel units over `threads` threads. The same bits as [`matmul_bands`] on our kernels.
+/// layouts (a blocked operand's channels a multiple of 16), `b` from the layer's `packs`, over
+/// `threads` threads: in bands of whole 7-position tiles from [`MIN_POSITIONS`] positions up, else in
+/// bands of 16-channel units. The same bits as [`matmul_bands`] on our kernels.
 ///
 /// # Panics
 /// Without AVX-512F, or when a slice is shorter than its matrix.
@@ -200,19 +201,34 @@ pub fn matmul_channels_in(
         return;
     }
     let packed = packs.channels(b, k, n);
-    let units = n.div_ceil(16);
-    let bands = (threads * OVERSPLIT).min(units).max(1);
-    let edge = |i: usize| if i == bands { n } else { units * i / bands * 16 };
     let dst = SendPtr(out.as_mut_ptr());
+    // Long products in bands of positions (whole 7-position tiles; every band all channels: their
+    // weights are small), short ones in bands of 16-channel units.
+    let (bands, by_positions) = if m >= MIN_POSITIONS {
+        ((threads * OVERSPLIT).min(m / gemm_channels::NP).max(1), true)
+    } else {
+        ((threads * OVERSPLIT).min(n.div_ceil(16)).max(1), false)
+    };
+    let units = if by_positions { m.div_ceil(gemm_channels::NP) } else { n.div_ceil(16) };
+    let edge = |i: usize| {
+        let (unit, len) = if by_positions { (gemm_channels::NP, m) } else { (16, n) };
+        if i == bands {
+            len
+        } else {
+            units * i / bands * unit
+        }
+    };
     let band = |i: usize| {
+        let (positions, c0, c1) = if by_positions { (edge(i)..edge(i + 1), 0, n) } else { (0..m, edge(i), edge(i + 1)) };
         #[cfg(target_arch = "x86_64")]
         // SAFETY: available() holds; a and out hold their matrices (asserted above), the bands are
-        // disjoint channel ranges starting on multiples of 16, and out does not alias a.
+        // disjoint (position ranges, or channel ranges starting on multiples of 16), and out does
+        // not alias a.
         unsafe {
-            gemm_channels::gemm_channels_in(layouts.0, layouts.1, a.as_ptr(), m, packed, dst.get(), edge(i), edge(i + 1), fused.into())
+            gemm_channels::gemm_channels_in(layouts.0, layouts.1, a.as_ptr(), m, packed, dst.get(), positions, c0, c1, fused.into())
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = (i, packed, &dst, layouts);
+        let _ = (positions, c0, c1, packed, &dst, layouts);
     };
     run_bands(bands, threads, band);
 }
