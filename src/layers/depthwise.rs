@@ -536,15 +536,22 @@ mod tests {
                             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                             assert_eq!(bits(&a), bits(&want), "avx512 {avx512} {padding:?} s{stride} {h}x{w} b{b}");
                             if avx512 && h * w > 0 {
-                                // The blocked kernel, the plane in all 16 lanes (the NaN bits of the
-                                // unwritten tail aside, every lane must give the padded path's bits).
-                                let blocked: Vec<f32> = src.iter().flat_map(|&v| [v; 16]).collect();
+                                // The blocked kernel: lane l holds the plane shifted by l positions,
+                                // with its own filter and bias; each lane must give the padded path's
+                                // bits for its channel.
+                                let plane = |l: usize| -> Vec<f32> { (0..h * w).map(|i| src[(i + l) % (h * w)]).collect() };
+                                let filt_of = |l: usize| -> [f32; 9] { std::array::from_fn(|t| filt[t] * (1.0 + l as f32 / 16.0)) };
+                                let bias_of = |l: usize| if l == 0 { b } else { b + l as f32 * 0.125 };
+                                let planes: Vec<Vec<f32>> = (0..16).map(plane).collect();
+                                let blocked: Vec<f32> = (0..h * w).flat_map(|i| (0..16).map(|l| planes[l][i]).collect::<Vec<_>>()).collect();
                                 let mut out = vec![f32::NAN; n * 16];
-                                let filt16: [[f32; 16]; 9] = std::array::from_fn(|t| [filt[t]; 16]);
-                                g.direct().run_blocked(&blocked, &mut out, &filt16, &[b; 16], lo, hi);
-                                for lane in 0..16 {
+                                let filt16: [[f32; 16]; 9] = std::array::from_fn(|t| std::array::from_fn(|l| filt_of(l)[t]));
+                                g.direct().run_blocked(&blocked, &mut out, &filt16, &std::array::from_fn(bias_of), lo, hi);
+                                for (lane, lane_src) in planes.iter().enumerate() {
+                                    let mut reference = vec![f32::NAN; n];
+                                    g.channel_as(false, lane_src, &mut reference, &filt_of(lane), bias_of(lane), lo, hi, &mut Vec::new());
                                     let got: Vec<f32> = (0..n).map(|i| out[i * 16 + lane]).collect();
-                                    assert_eq!(bits(&got), bits(&want[..n]), "blocked {padding:?} s{stride} {h}x{w} b{b} lane {lane}");
+                                    assert_eq!(bits(&got), bits(&reference), "blocked {padding:?} s{stride} {h}x{w} b{b} lane {lane}");
                                 }
                                 blockeds += 1;
                             }

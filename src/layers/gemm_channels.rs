@@ -120,7 +120,11 @@ pub unsafe fn gemm_channels_in(
     assert!(c0.is_multiple_of(LANES) && c0 <= c1 && c1 <= packed.n, "gemm_channels: channels {c0}..{c1} of {}", packed.n);
     assert!(positions.start <= positions.end && positions.end <= m, "gemm_channels: positions {positions:?} of {m}");
     assert!(input == Layout::Columns || packed.k.is_multiple_of(LANES), "gemm_channels: blocked input of {} channels", packed.k);
-    assert!(output == Layout::Columns || packed.n.is_multiple_of(LANES), "gemm_channels: blocked output of {} channels", packed.n);
+    assert!(
+        output == Layout::Columns || (packed.n.is_multiple_of(LANES) && c1.is_multiple_of(LANES)),
+        "gemm_channels: blocked output of {} channels, up to {c1}",
+        packed.n
+    );
     let k = packed.k;
     let mut c = c0;
     while c < c1 {
@@ -218,12 +222,13 @@ impl Segment<'_> {
                     acc[v][c] = _mm512_fmadd_ps(wv[v], b, acc[v][c]);
                 }
             }
+            // Wrapping: after the last step the pointer may pass the end of `a` (never read).
             xp = if !BI {
-                xp.add(self.m)
+                xp.wrapping_add(self.m)
             } else if (p + 1).is_multiple_of(LANES) {
-                xp.add(self.m * LANES - (LANES - 1))
+                xp.wrapping_add(self.m * LANES - (LANES - 1))
             } else {
-                xp.add(1)
+                xp.wrapping_add(1)
             };
             w = w.add(CW);
         }

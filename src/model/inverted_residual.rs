@@ -288,23 +288,36 @@ mod tests {
     }
 
     /// The blocked path gives the step-by-step path's logits bit for bit, batch 1 on two threads and
-    /// batch 3 (one thread per image), with and without shortcuts and at both strides; and it is
-    /// taken where it should be.
+    /// batch 3 (one thread per image), with and without shortcuts, at both strides, with a ReLU6
+    /// bottleneck and TensorFlow padding; and it is taken exactly where it should be (never with the
+    /// `expansion` shortcut placement, whose wide tensor is carried to the next block).
     #[test]
     fn blocked_blocks_equal_the_step_path_bit_for_bit() {
-        let mut model = MobileNetV2::new(&ModelConfig { resolution: 96, ..ModelConfig::default() }).unwrap();
-        model.init_seeded(7);
-        let taken = model.blocks.iter().filter(|b| b.runs_blocked(&NoHooks)).count();
-        let expected = if crate::layers::gemm_channels::available() { 16 } else { 0 };
-        assert_eq!(taken, expected, "blocks with an expansion in MobileNetV2 1.0: features 2–17");
-        assert!(model.blocks.iter().all(|b| !b.runs_blocked(&DepthwiseListener)));
-        for n in [1, 3] {
-            let batch = crate::data::noise::random_batch(n, 96, 11).unwrap();
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-            let (plain, _) = pool.install(|| model.forward_sinks(&batch, 0, vec![NoHooks; n])).unwrap();
-            let (stepped, _) = pool.install(|| model.forward_sinks(&batch, 0, (0..n).map(|_| DepthwiseListener).collect())).unwrap();
-            let bits = |m: &nalgebra::DMatrix<f32>| m.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&plain), bits(&stepped), "batch {n}");
+        use crate::layers::Padding;
+        use crate::model::config::{BottleneckActivation, Shortcut};
+        let base = ModelConfig { resolution: 96, ..ModelConfig::default() };
+        let configs = [
+            (base.clone(), 16),
+            (ModelConfig { bottleneck: BottleneckActivation::Relu6, padding: Padding::Tf, ..base.clone() }, 16),
+            (ModelConfig { shortcut: Shortcut::None, ..base.clone() }, 16),
+            // `expansion` placement: every block carries its wide tensor, none runs blocked.
+            (ModelConfig { shortcut: Shortcut::Expansion, ..base.clone() }, 0),
+        ];
+        for (config, blocked) in configs {
+            let mut model = MobileNetV2::new(&config).unwrap();
+            model.init_seeded(7);
+            let taken = model.blocks.iter().filter(|b| b.runs_blocked(&NoHooks)).count();
+            let expected = if crate::layers::gemm_channels::available() { blocked } else { 0 };
+            assert_eq!(taken, expected, "{config:?}: blocks taking the blocked path");
+            assert!(model.blocks.iter().all(|b| !b.runs_blocked(&DepthwiseListener)));
+            for n in [1, 3] {
+                let batch = crate::data::noise::random_batch(n, 96, 11).unwrap();
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+                let (plain, _) = pool.install(|| model.forward_sinks(&batch, 0, vec![NoHooks; n])).unwrap();
+                let (stepped, _) = pool.install(|| model.forward_sinks(&batch, 0, (0..n).map(|_| DepthwiseListener).collect())).unwrap();
+                let bits = |m: &nalgebra::DMatrix<f32>| m.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&plain), bits(&stepped), "{config:?}, batch {n}");
+            }
         }
     }
 }

@@ -15,9 +15,11 @@ pub struct Workspace {
     pub(crate) cur: FeatureMap,
     /// The next bottleneck (projection output).
     pub(crate) next: FeatureMap,
-    /// The expanded tensor (expansion output).
+    /// The expanded tensor (expansion output). After a block on the blocked path
+    /// (`InvertedResidual::forward_blocked`) it holds the channel-blocked layout under a CHW shape;
+    /// every step-path conv rewrites it before reading.
     pub(crate) wide: FeatureMap,
-    /// The depthwise output.
+    /// The depthwise output (channel-blocked after a blocked block, as `wide`).
     pub(crate) dw: FeatureMap,
     /// The wide residual stream of the `expansion` shortcut placement.
     pub(crate) carry: FeatureMap,
