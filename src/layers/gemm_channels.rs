@@ -315,12 +315,6 @@ mod tests {
             }
         }
     }
-}
-
-#[cfg(all(test, target_arch = "x86_64"))]
-mod layout_tests {
-    use super::*;
-    use crate::layers::gemm_kernel::Fused;
 
     /// Every combination of column-major and blocked input and output gives the column-major
     /// product's bits, channel bands starting inside panels included.
