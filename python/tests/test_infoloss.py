@@ -164,7 +164,8 @@ def test_bad_inputs_are_converted_or_refused_never_a_crash(tv):
 
 def test_the_gil_is_released_while_rust_computes():
     m = il.MobileNetV2(width=1.0, resolution=224, classes=1000, seed=0)
-    x = batch(4, res=224)
+    # 16 images: the forward must outlast the 20 ms the check needs (4 images took 18 ms on a Zen 5 host).
+    x = batch(16, res=224)
     ticks = []
     stop = threading.Event()
 
